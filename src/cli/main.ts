@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from "commander";
+import { ConfigError, VericodeError } from "../errors.js";
+import { PURPOSES } from "../otp/types.js";
+import { runMigrate } from "./migrate.js";
+import { runSend, runVerify } from "./otp.js";
+import { runServe } from "./serve.js";
+
+function purpose(value: string): string {
+  if (!(PURPOSES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`use one of ${PURPOSES.join(", ")}.`);
+  }
+  return value;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("a port is a whole number from 0 to 65535.");
+  return n;
+}
+
+const program = new Command()
+  .name("vericode")
+  .description("Self-hosted verification codes: send and verify one-time codes by SMS.")
+  .showHelpAfterError("(run with --help for usage)")
+  .configureOutput({ outputError: (text, write) => write(text) });
+
+program
+  .command("serve")
+  .description("run the HTTP API (migrations run first)")
+  .option("-p, --port <port>", "port to listen on (default: PORT or 3000)", port)
+  .option("--host <host>", "address to bind (default: HOST or 127.0.0.1)")
+  .action(async (options: { port?: number; host?: string }) => runServe(options));
+
+program
+  .command("migrate")
+  .description("apply pending database migrations and print what ran")
+  .action(async () => runMigrate());
+
+program
+  .command("send")
+  .description("send a code to a phone number")
+  .argument("<phone>", "the number, E.164 (+50688887777)")
+  .requiredOption("--purpose <purpose>", `one of ${PURPOSES.join(", ")}`, purpose)
+  .option("--user <id>", "the user the code is bound to", "cli")
+  .action(async (phone: string, options: { purpose: string; user: string }) => runSend(phone, options));
+
+program
+  .command("verify")
+  .description("verify a code received on a phone number")
+  .argument("<phone>", "the number, E.164 (+50688887777)")
+  .argument("<code>", "the digits received")
+  .requiredOption("--purpose <purpose>", `one of ${PURPOSES.join(", ")}`, purpose)
+  .option("--user <id>", "the user the code is bound to", "cli")
+  .action(async (phone: string, code: string, options: { purpose: string; user: string }) => runVerify(phone, code, options));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // One line, no stack: what went wrong and, where it helps, what to do.
+  if (error instanceof ConfigError) process.stderr.write(`vericode: invalid configuration: ${error.problems.join(" ")}\n`);
+  else if (error instanceof VericodeError) process.stderr.write(`vericode: ${error.code}: ${error.message}\n`);
+  else process.stderr.write(`vericode: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}

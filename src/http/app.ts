@@ -1,0 +1,63 @@
+import { randomUUID } from "node:crypto";
+import helmet from "@fastify/helmet";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { VericodeError } from "../errors.js";
+import type { Vericode } from "../vericode.js";
+import { answerError, vericodePlugin } from "./plugin.js";
+import { sendProblem } from "./problem.js";
+
+/** 16 KiB: far above any valid request, far below anything that costs memory. */
+export const BODY_LIMIT = 16 * 1024;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Builds the HTTP application around a service, without listening (tests use `inject`). */
+export async function buildApp(vericode: Vericode): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: vericode.log as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { ignoreTrailingSlash: true },
+    // A caller's X-Request-Id is kept when it is a sane token, so one id follows a request across services.
+    genReqId: (request) => {
+      const given = request.headers["x-request-id"];
+      return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
+    trustProxy: false,
+  });
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: { "script-src": ["'self'"], "style-src": ["'self'", "'unsafe-inline'"], "img-src": ["'self'", "data:"] },
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "vericode",
+        version: "0.1.0",
+        description:
+          "Self-hosted verification codes: send one-time codes by SMS through Twilio and verify them. Every error is application/problem+json with a stable `code` (see docs/errors.md).",
+      },
+      servers: [{ url: vericode.config.publicBaseUrl }],
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(vericodePlugin, { vericode });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, new VericodeError("not_found", `There is no ${request.method} ${request.url.split("?")[0]}.`)),
+  );
+  app.setErrorHandler((error, request, reply) => answerError(error, request, reply));
+  return app;
+}

@@ -1,0 +1,100 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { ERROR_CATALOG, type ErrorCode, type FieldError, VericodeError } from "../errors.js";
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  /** The seed's `(success, message)` pair, kept for its clients. */
+  success: false;
+  message: string;
+  request_id: string;
+  [extra: string]: unknown;
+}
+
+/** Answers an error as application/problem+json (RFC 9457). Never includes a stack or an internal message. */
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: VericodeError): FastifyReply {
+  const problem: Problem = {
+    type: `/problems/${error.code}`,
+    title: ERROR_CATALOG[error.code].title,
+    status: error.status,
+    detail: error.message,
+    code: error.code,
+    success: false,
+    message: error.message,
+    request_id: request.id,
+  };
+  for (const [name, value] of Object.entries(error.extra)) if (!(name in problem)) problem[name] = value;
+  if (error.retryAfter !== undefined) reply.header("retry-after", String(Math.max(1, Math.ceil(error.retryAfter))));
+  if (error.code === "unauthorized") reply.header("www-authenticate", 'Bearer realm="vericode"');
+  return reply.code(error.status).type("application/problem+json").serializer(JSON.stringify).send(problem);
+}
+
+/**
+ * Turns whatever was thrown into a known problem: our own errors as they are, Fastify's request
+ * errors (validation, media type, size, JSON) by their code, and anything else as internal_error.
+ */
+export function toVericodeError(error: FastifyError | VericodeError | Error): VericodeError {
+  if (error instanceof VericodeError) return error;
+  const fastifyError = error as FastifyError;
+  if (fastifyError.validation !== undefined) {
+    const errors = dedupe(fastifyError.validation.map(fieldError));
+    const detail = errors.map((e) => `${e.field}: ${e.message}`).join("; ");
+    return new VericodeError("validation_error", `The request is not valid: ${detail}.`, { extra: { errors } });
+  }
+  switch (fastifyError.code) {
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new VericodeError("unsupported_media_type", "Send the body as JSON, with Content-Type: application/json.");
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new VericodeError("payload_too_large", "The request body is too large (at most 16 KiB).");
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return new VericodeError("validation_error", "The request body is empty; send a JSON object.", {
+        extra: { errors: [{ field: "body", message: "must be a JSON object" }] },
+      });
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return new VericodeError("validation_error", "The Content-Length header does not match the body.", {
+        extra: { errors: [{ field: "body", message: "length mismatch" }] },
+      });
+    default:
+      break;
+  }
+  if (fastifyError.statusCode === 400 && (error instanceof SyntaxError || fastifyError.code === "FST_ERR_CTP_INVALID_JSON_BODY")) {
+    return new VericodeError("validation_error", "The request body is not valid JSON.", {
+      extra: { errors: [{ field: "body", message: "malformed JSON" }] },
+    });
+  }
+  if (fastifyError.statusCode === 404) return new VericodeError("not_found", "There is nothing at this address.");
+  if (fastifyError.statusCode === 413) return new VericodeError("payload_too_large", "The request body is too large.");
+  if (fastifyError.statusCode === 415) return new VericodeError("unsupported_media_type", "Send the body as JSON.");
+  if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return new VericodeError("validation_error", "The request is not valid.", { extra: { errors: [] } });
+  }
+  return new VericodeError("internal_error", "Something went wrong on our side. The request id identifies it in our logs.");
+}
+
+interface AjvError {
+  instancePath?: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+function fieldError(error: AjvError): FieldError {
+  const path = (error.instancePath ?? "").replace(/^\//, "").replaceAll("/", ".");
+  if (error.keyword === "required") {
+    const missing = String(error.params.missingProperty ?? "");
+    return { field: path === "" ? missing : `${path}.${missing}`, message: "is required" };
+  }
+  if (error.keyword === "additionalProperties") {
+    const extra = String(error.params.additionalProperty ?? "");
+    return { field: path === "" ? extra : `${path}.${extra}`, message: "is not an allowed field" };
+  }
+  return { field: path === "" ? "body" : path, message: error.message ?? "is not valid" };
+}
+
+function dedupe(errors: FieldError[]): FieldError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => !seen.has(e.field) && seen.add(e.field));
+}

@@ -1,0 +1,73 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { VericodeError } from "../../errors.js";
+import type { Vericode } from "../../vericode.js";
+import { bearerAuth, subject } from "../auth.js";
+import { problems, SendOtpAnswer, SendOtpBody, VerifyOtpAnswer, VerifyOtpBody } from "../schemas.js";
+
+export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
+  const authenticate = bearerAuth(vericode.tokens);
+
+  app.post(
+    "/api/v1/messaging/send-otp/",
+    {
+      preHandler: authenticate,
+      schema: {
+        tags: ["messaging"],
+        summary: "Send a one-time code to a phone number",
+        description:
+          "Sends a new code bound to the number, the purpose and the token's user. The last three codes of the same challenge stay valid until their own expiry.",
+        security: [{ bearer: [] }],
+        body: SendOtpBody,
+        response: { 200: SendOtpAnswer, ...problems(400, 401, 413, 415, 422, 429, 502, 503, 504) },
+      },
+    },
+    async (request) => {
+      const { phone_number, purpose } = request.body;
+      const result = await vericode.otp.sendOtp(phone_number, subject(request).sub, purpose);
+      if (!result.ok) {
+        throw new VericodeError(result.code, result.message, {
+          ...(result.status === undefined ? {} : { status: result.status }),
+          ...(result.retryAfter === undefined ? {} : { retryAfter: result.retryAfter }),
+          extra: {
+            ...(result.providerCode === undefined ? {} : { provider_code: result.providerCode }),
+            ...(result.id === null ? {} : { id: result.id }),
+          },
+        });
+      }
+      return {
+        success: true as const,
+        id: result.id,
+        message: result.message,
+        expires_at: result.expiresAt.toISOString(),
+        resend_after: result.resendAfter.toISOString(),
+      };
+    },
+  );
+
+  app.post(
+    "/api/v1/messaging/verify-otp/",
+    {
+      preHandler: authenticate,
+      schema: {
+        tags: ["messaging"],
+        summary: "Verify a one-time code",
+        description:
+          "Counts the try first, then compares in constant time; a code verifies at most once. A registration code marks the user's phone number verified.",
+        security: [{ bearer: [] }],
+        body: VerifyOtpBody,
+        response: { 200: VerifyOtpAnswer, ...problems(400, 401, 413, 415, 503) },
+      },
+    },
+    async (request) => {
+      const { phone_number, otp_code, purpose } = request.body;
+      const result = await vericode.otp.verifyOtp(phone_number, otp_code, subject(request).sub, purpose);
+      if (!result.ok) {
+        throw new VericodeError(result.code, result.message, {
+          ...("retryAfter" in result ? { retryAfter: result.retryAfter } : {}),
+          extra: "attemptsRemaining" in result ? { attempts_remaining: result.attemptsRemaining } : {},
+        });
+      }
+      return { success: true as const, message: result.message, verified_at: result.verifiedAt.toISOString() };
+    },
+  );
+};

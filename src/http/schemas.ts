@@ -1,0 +1,122 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { PURPOSES } from "../otp/types.js";
+
+/** One definition per shape: it validates requests, serialises answers and writes the OpenAPI document. */
+
+export const Purpose = Type.Unsafe<(typeof PURPOSES)[number]>({
+  type: "string",
+  enum: [...PURPOSES],
+  description: "What the code is for.",
+  examples: ["registration"],
+});
+
+const PhoneNumber = Type.String({
+  minLength: 1,
+  maxLength: 32,
+  description: "E.164 (+50688887777); national format is read with DEFAULT_COUNTRY.",
+  examples: ["+50688887777"],
+});
+
+export const SendOtpBody = Type.Object(
+  {
+    phone_number: PhoneNumber,
+    purpose: Purpose,
+    channel: Type.Optional(Type.Literal("sms", { description: "Delivery channel. Only sms for now." })),
+    locale: Type.Optional(
+      Type.String({ pattern: "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", maxLength: 35, description: "BCP 47 language tag." }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SendOtpBody = Static<typeof SendOtpBody>;
+
+export const SendOtpAnswer = Type.Object({
+  success: Type.Literal(true),
+  id: Type.String({ description: "The record's id (otp_…), for its delivery state." }),
+  message: Type.String(),
+  expires_at: Type.String({ format: "date-time" }),
+  resend_after: Type.String({ format: "date-time", description: "Earliest time a new code can be asked for." }),
+});
+
+export const VerifyOtpBody = Type.Object(
+  {
+    phone_number: PhoneNumber,
+    otp_code: Type.String({ pattern: "^[0-9]{4,10}$", description: "The digits received.", examples: ["123456"] }),
+    purpose: Purpose,
+  },
+  { additionalProperties: false },
+);
+export type VerifyOtpBody = Static<typeof VerifyOtpBody>;
+
+export const VerifyOtpAnswer = Type.Object({
+  success: Type.Literal(true),
+  message: Type.String(),
+  verified_at: Type.String({ format: "date-time" }),
+});
+
+const Username = Type.String({ pattern: "^[A-Za-z0-9_.@+-]{3,150}$", description: "3 to 150 letters, digits or _.@+-" });
+const Email = Type.String({ format: "email", maxLength: 254 });
+const Password = Type.String({ minLength: 8, maxLength: 128, description: "8 to 128 characters (NIST SP 800-63B)." });
+
+export const RegisterBody = Type.Object(
+  {
+    username: Type.Optional(Username),
+    email: Type.Optional(Email),
+    password: Password,
+    phone_number: Type.Optional(PhoneNumber),
+  },
+  { additionalProperties: false },
+);
+export type RegisterBody = Static<typeof RegisterBody>;
+
+export const User = Type.Object({
+  id: Type.String(),
+  username: Type.Union([Type.String(), Type.Null()]),
+  email: Type.Union([Type.String(), Type.Null()]),
+  phone_number: Type.Union([Type.String(), Type.Null()]),
+  phone_verified: Type.Boolean(),
+});
+
+export const TokenPair = Type.Object({ access: Type.String(), refresh: Type.String() });
+
+export const RegisterAnswer = Type.Object({ user: User, access: Type.String(), refresh: Type.String() });
+
+export const TokenBody = Type.Object(
+  {
+    username: Type.Optional(Type.String({ minLength: 1, maxLength: 150 })),
+    email: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
+    password: Type.String({ minLength: 1, maxLength: 128 }),
+  },
+  { additionalProperties: false },
+);
+export type TokenBody = Static<typeof TokenBody>;
+
+export const RefreshBody = Type.Object({ refresh: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
+export type RefreshBody = Static<typeof RefreshBody>;
+
+export const AccessAnswer = Type.Object({ access: Type.String() });
+
+/** RFC 9457 problem document; extra members (errors, attempts_remaining, provider_code) per code. */
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String(),
+    success: Type.Literal(false),
+    message: Type.String(),
+    request_id: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+    attempts_remaining: Type.Optional(Type.Integer()),
+    provider_code: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true, $id: "Problem" },
+);
+
+export const problemRef = Type.Ref("Problem");
+
+/** The error answers a route can give, for the OpenAPI document. */
+export function problems(...statuses: number[]): Record<number, typeof problemRef> {
+  return Object.fromEntries(statuses.map((status) => [status, problemRef]));
+}

@@ -1,0 +1,30 @@
+import pino from "pino";
+
+/** vericode logs through pino (Fastify's own logger), so one logger serves the core and HTTP. */
+export type Logger = pino.Logger;
+
+/**
+ * Paths never written to a log at any level: codes, passwords, tokens and secrets. The console
+ * channel's message text is the one deliberate exception, and it is refused in production.
+ */
+export const REDACT_PATHS = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  'req.headers["x-twilio-signature"]',
+  "otp_code",
+  "code",
+  "password",
+  "new_password",
+  "access",
+  "refresh",
+  "token",
+  "*.otp_code",
+  "*.password",
+  "*.token",
+  "*.access",
+  "*.refresh",
+];
+
+export function createLogger(level: string): Logger {
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } });
+}

@@ -1,0 +1,267 @@
+import type { CountryCode } from "libphonenumber-js/max";
+import type { Channel, DeliveryOutcome } from "../channels/channel.js";
+import type { Clock } from "../clock.js";
+import { VericodeError } from "../errors.js";
+import { newId } from "../ids.js";
+import type { Logger } from "../logger.js";
+import { maskPhone, normalisePhone } from "../phone.js";
+import type { Store } from "../store/store.js";
+import { findMatchingHash, generateCode, hashCode } from "./code.js";
+import { LIVE_CODES_PER_CHALLENGE, noTryReason, type OtpRules, secondsUntil, sendRefusal } from "./policy.js";
+import { type ChallengeKey, isPurpose, type SendResult, type UserRef, type VerifyResult } from "./types.js";
+
+export interface OtpServiceOptions {
+  store: Store;
+  channel: Channel;
+  clock: Clock;
+  log: Logger;
+  secret: string;
+  codeLength: number;
+  rules: OtpRules;
+  defaultCountry: CountryCode | null;
+  /** E.164 → fixed code: never sent, no cooldown, no lock. */
+  testNumbers: ReadonlyMap<string, string>;
+  /** Deadline of one provider call. */
+  sendTimeoutMs: number;
+}
+
+/**
+ * Sends and verifies one-time codes. Expected outcomes (wrong code, cooldown, provider refusal) resolve
+ * as values; it throws VericodeError for misuse (a bad purpose) and when the database fails.
+ */
+export class OtpService {
+  readonly #o: OtpServiceOptions;
+
+  constructor(options: OtpServiceOptions) {
+    this.#o = options;
+  }
+
+  /** Sends a new code for (phone, user, purpose), as the seed's `send_otp(phone, user, purpose)`. */
+  async sendOtp(phone: string, user: UserRef, purpose: string): Promise<SendResult> {
+    const { store, clock, rules } = this.#o;
+    const key = this.#challenge(phone, user, purpose);
+    if (key === null) return { ok: false, code: "invalid_phone_number", message: invalidPhoneMessage(phone), id: null };
+    const fixedCode = this.#o.testNumbers.get(key.phoneNumber);
+    const now = clock.now().getTime();
+    const expiresAt = now + rules.ttlSeconds * 1000;
+    const cooldownMs = rules.resendCooldownSeconds * 1000;
+
+    const opened = await guard(store.beginSend(key, now, { cooldownMs, expiresAt, exempt: fixedCode !== undefined }));
+    if (opened === null) {
+      const state = await guard(store.getChallenge(key));
+      const refusal = state === null ? { reason: "cooldown", retryAfter: 1 } : sendRefusal(state, rules, now);
+      const message =
+        refusal.reason === "locked"
+          ? `Too many wrong codes for this number. Try again in ${refusal.retryAfter} seconds.`
+          : `A code was sent moments ago. You can ask for another in ${refusal.retryAfter} seconds.`;
+      return { ok: false, code: "rate_limited", message, id: null, retryAfter: refusal.retryAfter };
+    }
+
+    const code = fixedCode ?? generateCode(this.#o.codeLength);
+    const id = newId("otp");
+    await guard(
+      store.insertCode(
+        {
+          ...key,
+          id,
+          codeHash: hashCode(this.#o.secret, key, code),
+          channel: fixedCode === undefined ? this.#o.channel.name : "test",
+          // A test number's code is never sent: it is live at once.
+          status: fixedCode === undefined ? "pending" : "sent",
+          createdAt: now,
+          expiresAt,
+          verifiedAt: null,
+          providerMessageId: null,
+          providerErrorCode: null,
+          deliveryStatus: fixedCode === undefined ? null : "not_sent",
+        },
+        LIVE_CODES_PER_CHALLENGE,
+      ),
+    );
+    const sent = { ok: true as const, id, message: "Code sent.", expiresAt: new Date(expiresAt), resendAfter: new Date(now + cooldownMs) };
+    if (fixedCode !== undefined) return sent;
+
+    const outcome = await this.#o.channel.send({
+      to: key.phoneNumber,
+      body: smsText(code, rules.ttlSeconds),
+      ttlSeconds: rules.ttlSeconds,
+      reference: id,
+      deadline: Date.now() + this.#o.sendTimeoutMs,
+    });
+    await guard(this.#record(id, outcome));
+    const audit = { event: "otp.send", id, to: maskPhone(key.phoneNumber), purpose: key.purpose, channel: this.#o.channel.name };
+    if (outcome.ok) {
+      this.#o.log.info({ ...audit, outcome: "sent" }, "code sent");
+      return sent;
+    }
+    this.#o.log.warn({ ...audit, outcome: outcome.kind, providerCode: outcome.providerCode }, "code not sent");
+    return failure(id, outcome, rules.resendCooldownSeconds);
+  }
+
+  /** Verifies a code for (phone, user, purpose), as the seed's `verify_otp(phone, code, user, purpose)`. */
+  async verifyOtp(phone: string, code: string, user: UserRef, purpose: string): Promise<VerifyResult> {
+    const { store, clock, rules } = this.#o;
+    const key = this.#challenge(phone, user, purpose);
+    if (key === null) return { ok: false, code: "invalid_phone_number", message: invalidPhoneMessage(phone) };
+    if (typeof code !== "string") throw new TypeError("code must be a string of digits");
+    const now = clock.now().getTime();
+
+    // Count the try first, atomically: parallel guesses cannot outrun the budget (the Ory Kratos lesson).
+    const slot = await guard(store.consumeAttempt(key, now, rules.maxAttempts));
+    if (slot === null) return this.#noTry(key, now);
+
+    const codes = await guard(store.liveCodes(key, LIVE_CODES_PER_CHALLENGE));
+    const unexpired = codes.filter((record) => record.expiresAt > now);
+    if (unexpired.length === 0) {
+      return codes.length > 0
+        ? { ok: false, code: "otp_expired", message: "The code has expired. Ask for a new one." }
+        : { ok: false, code: "otp_not_found", message: "There is no pending code for this number. Ask for a new one." };
+    }
+    const match = findMatchingHash(
+      hashCode(this.#o.secret, key, code),
+      unexpired.map((record) => record.codeHash),
+    );
+    const audit = { event: "otp.verify", to: maskPhone(key.phoneNumber), purpose: key.purpose };
+    const matched = unexpired[match];
+    if (matched !== undefined) {
+      // The guarded UPDATE decides the single winner among concurrent verifies of the same code.
+      if (!(await guard(store.consumeCode(matched.id, key, now)))) {
+        return { ok: false, code: "otp_not_found", message: "This code was already used. Ask for a new one." };
+      }
+      if (key.purpose === "registration") await guard(store.markPhoneVerified(key.userId, key.phoneNumber, now));
+      this.#o.log.info({ ...audit, id: matched.id, outcome: "verified" }, "code verified");
+      return { ok: true, message: "Code verified.", verifiedAt: new Date(now) };
+    }
+
+    const attemptsRemaining = rules.maxAttempts - slot.attempts;
+    if (attemptsRemaining > 0) {
+      this.#o.log.info({ ...audit, outcome: "invalid", attemptsRemaining }, "wrong code");
+      return {
+        ok: false,
+        code: "otp_invalid",
+        message: `The code is not valid. ${attemptsRemaining} ${attemptsRemaining === 1 ? "attempt remains" : "attempts remain"}.`,
+        attemptsRemaining,
+      };
+    }
+    // The budget is spent: every live code of the challenge dies, and no new one is sent until the
+    // newest would have expired, so resending cannot buy more guesses.
+    const lockedUntil = Math.max(...codes.map((record) => record.expiresAt));
+    await guard(store.lockChallenge(key, lockedUntil, now));
+    this.#o.log.warn({ ...audit, outcome: "locked" }, "too many wrong codes: challenge locked");
+    return lockedResult(secondsUntil(lockedUntil, now));
+  }
+
+  async #noTry(key: ChallengeKey, now: number): Promise<VerifyResult> {
+    const reason = noTryReason(await guard(this.#o.store.getChallenge(key)), this.#o.rules, now);
+    switch (reason.code) {
+      case "otp_attempts_exceeded":
+        return lockedResult(reason.retryAfter);
+      case "otp_expired":
+        return { ok: false, code: "otp_expired", message: "The code has expired. Ask for a new one." };
+      default:
+        return { ok: false, code: "otp_not_found", message: "There is no pending code for this number. Ask for a new one." };
+    }
+  }
+
+  async #record(id: string, outcome: DeliveryOutcome): Promise<void> {
+    const now = this.#o.clock.now().getTime();
+    if (outcome.ok) {
+      await this.#o.store.updateDelivery(
+        id,
+        { status: "sent", providerMessageId: outcome.providerMessageId, deliveryStatus: outcome.deliveryStatus },
+        now,
+      );
+    } else if (outcome.kind === "timeout") {
+      // The message may have gone out: the code stays valid, and the record says what happened.
+      await this.#o.store.updateDelivery(id, { status: "pending", providerErrorCode: outcome.providerCode ?? "timeout" }, now);
+    } else {
+      await this.#o.store.updateDelivery(id, { status: "failed", providerErrorCode: outcome.providerCode, deliveryStatus: "failed" }, now);
+    }
+  }
+
+  #challenge(phone: string, user: UserRef, purpose: string): ChallengeKey | null {
+    if (!isPurpose(purpose)) throw new TypeError(`purpose must be registration, login or password_reset (got ${JSON.stringify(purpose)})`);
+    const userId = typeof user === "string" ? user : user?.id;
+    if (typeof userId !== "string" || userId === "") throw new TypeError("user must be a non-empty id or an object with an id");
+    if (typeof phone !== "string") throw new TypeError("phone must be a string");
+    const phoneNumber = normalisePhone(phone, this.#o.defaultCountry);
+    return phoneNumber === null ? null : { phoneNumber, purpose, userId };
+  }
+}
+
+/** The SMS text. The code comes first so that it shows in a notification preview. */
+export function smsText(code: string, ttlSeconds: number): string {
+  const minutes = Math.max(1, Math.round(ttlSeconds / 60));
+  return `${code} is your verification code. It expires in ${minutes} ${minutes === 1 ? "minute" : "minutes"}. Do not share it.`;
+}
+
+function lockedResult(retryAfter: number): VerifyResult {
+  return {
+    ok: false,
+    code: "otp_attempts_exceeded",
+    message: `Too many wrong codes. Ask for a new code in ${retryAfter} seconds.`,
+    retryAfter,
+  };
+}
+
+function invalidPhoneMessage(phone: string): string {
+  return `${JSON.stringify(phone.slice(0, 40))} is not a valid phone number. Use the international format, for example +50688887777.`;
+}
+
+function failure(id: string, outcome: Extract<DeliveryOutcome, { ok: false }>, cooldownSeconds: number): SendResult {
+  const providerCode = outcome.providerCode ?? undefined;
+  switch (outcome.kind) {
+    case "invalid_number":
+      return { ok: false, code: "invalid_phone_number", message: "The provider says this is not a valid phone number.", id, providerCode };
+    case "rejected":
+      return {
+        ok: false,
+        code: "provider_rejected",
+        message: "The provider cannot deliver to this number (it may be a landline, opted out or in a blocked region).",
+        id,
+        providerCode,
+      };
+    case "throttled":
+      return {
+        ok: false,
+        code: "provider_unavailable",
+        message: "The messaging provider is busy. Try again shortly.",
+        id,
+        providerCode,
+        status: 503,
+        retryAfter: Math.max(1, cooldownSeconds),
+      };
+    case "timeout":
+      return {
+        ok: false,
+        code: "provider_unavailable",
+        message: "The messaging provider did not answer in time. The code may still arrive and stays valid.",
+        id,
+        providerCode,
+        status: 504,
+        retryAfter: Math.max(1, cooldownSeconds),
+      };
+    default:
+      return {
+        ok: false,
+        code: "provider_unavailable",
+        message: "The messaging provider failed to send the code. Try again shortly.",
+        id,
+        providerCode,
+        status: 502,
+        retryAfter: Math.max(1, cooldownSeconds),
+      };
+  }
+}
+
+/** A database failure fails closed: 503, and nothing further happens (no send, no verification). */
+async function guard<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    throw new VericodeError("service_unavailable", "The service cannot reach its database. Try again shortly.", {
+      retryAfter: 5,
+      cause: error,
+    });
+  }
+}

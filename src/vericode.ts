@@ -1,0 +1,88 @@
+import { Accounts } from "./accounts/accounts.js";
+import { TokenService } from "./accounts/tokens.js";
+import type { Channel } from "./channels/channel.js";
+import { ConsoleChannel } from "./channels/console.js";
+import { TwilioSmsChannel } from "./channels/twilio-sms.js";
+import { type Clock, systemClock } from "./clock.js";
+import { type Config, type Environment, loadConfig } from "./config.js";
+import { createLogger, type Logger } from "./logger.js";
+import { OtpService } from "./otp/otp-service.js";
+import { KyselyStore } from "./store/kysely-store.js";
+import type { Store } from "./store/store.js";
+
+export interface VericodeOptions {
+  /** Variables read instead of `process.env` (same names as the environment). */
+  env?: Environment;
+  /** A dotenv file read under the environment; `false` reads none. @default ".env" */
+  envFile?: string | false;
+  /** An already resolved configuration; when given, `env` and `envFile` are ignored. */
+  config?: Config;
+  /** @default the system clock */
+  clock?: Clock;
+  /** Replaces the channel chosen by SMS_PROVIDER. */
+  channel?: Channel;
+  /** @default a pino logger at LOG_LEVEL, with codes, tokens and secrets redacted */
+  logger?: Logger;
+  /** Run pending migrations on start. @default true */
+  migrate?: boolean;
+  /** Deadline of one provider call, retries included. @default 10000 */
+  sendTimeoutMs?: number;
+  /** PostgreSQL only: the schema to work in. @default the connection's search_path */
+  databaseSchema?: string;
+}
+
+export interface Vericode {
+  readonly config: Config;
+  readonly store: Store;
+  readonly otp: OtpService;
+  readonly accounts: Accounts;
+  readonly tokens: TokenService;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Migrations run at start, by name. */
+  readonly migrations: string[];
+  close(): Promise<void>;
+}
+
+/** Builds the whole service from the environment (and `.env`), options overriding it. */
+export async function createVericode(options: VericodeOptions = {}): Promise<Vericode> {
+  const config =
+    options.config ??
+    loadConfig({
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.envFile === undefined ? {} : { envFile: options.envFile }),
+      ...(options.sendTimeoutMs === undefined ? {} : { twilioTimeoutMs: options.sendTimeoutMs }),
+    });
+  const log = options.logger ?? createLogger(config.logLevel);
+  for (const warning of config.warnings) log.warn({ event: "config.warning" }, warning);
+  const clock = options.clock ?? systemClock;
+  const store = new KyselyStore(config.database, options.databaseSchema === undefined ? {} : { schema: options.databaseSchema });
+  let migrations: string[] = [];
+  try {
+    if (options.migrate !== false) migrations = await store.migrate();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const channel = options.channel ?? defaultChannel(config, log);
+  const tokens = new TokenService(config.jwt);
+  const otp = new OtpService({
+    store,
+    channel,
+    clock,
+    log,
+    secret: config.otp.secret,
+    codeLength: config.otp.length,
+    rules: config.otp,
+    defaultCountry: config.defaultCountry,
+    testNumbers: config.otp.testNumbers,
+    sendTimeoutMs: options.sendTimeoutMs ?? config.twilio?.timeoutMs ?? 10_000,
+  });
+  const accounts = new Accounts({ store, tokens, clock, defaultCountry: config.defaultCountry });
+  return { config, store, otp, accounts, tokens, log, clock, migrations, close: () => store.close() };
+}
+
+function defaultChannel(config: Config, log: Logger): Channel {
+  if (config.smsProvider === "twilio" && config.twilio !== null) return new TwilioSmsChannel(config.twilio);
+  return new ConsoleChannel(log);
+}
