@@ -1,0 +1,91 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { KyselyStore } from "../../src/store/kysely-store.js";
+
+/** PostgreSQL of the test machine (trust auth, database `test`); override with TEST_POSTGRES_URL. */
+export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+let reachable: Promise<boolean> | undefined;
+
+/** Whether PostgreSQL answers. Under CI it must: a missing database is then a failure, never a skip. */
+export function postgresAvailable(): Promise<boolean> {
+  reachable ??= (async () => {
+    const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 2000 });
+    try {
+      await client.connect();
+      await client.end();
+      return true;
+    } catch (error) {
+      if (process.env.CI) throw new Error(`CI is set but PostgreSQL at ${POSTGRES_URL} is not reachable`, { cause: error });
+      console.warn(`PostgreSQL at ${POSTGRES_URL} is not reachable: its tests are skipped (they never are when CI is set).`);
+      return false;
+    }
+  })();
+  return reachable;
+}
+
+export interface TestDatabase {
+  name: "sqlite" | "postgres";
+  /** The DATABASE_URL of this database. */
+  url: string;
+  /** PostgreSQL only: the schema of this test database. */
+  schema?: string;
+  createStore(): Promise<KyselyStore>;
+  drop(): Promise<void>;
+}
+
+/** A fresh SQLite file in a temporary folder. */
+export function sqliteDatabase(): TestDatabase {
+  const dir = mkdtempSync(join(tmpdir(), "vericode-test-"));
+  const url = `sqlite:${join(dir, "test.db")}`;
+  return {
+    name: "sqlite",
+    url,
+    async createStore() {
+      const store = new KyselyStore({ kind: "sqlite", path: join(dir, "test.db") });
+      await store.migrate();
+      return store;
+    },
+    async drop() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh schema in the test PostgreSQL database, dropped afterwards. */
+export async function postgresDatabase(): Promise<TestDatabase> {
+  const schema = `vc_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  await admin.end();
+  const url = `${POSTGRES_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  return {
+    name: "postgres",
+    url,
+    schema,
+    async createStore() {
+      const store = new KyselyStore({ kind: "postgres", url: POSTGRES_URL }, { schema });
+      await store.migrate();
+      return store;
+    },
+    async drop() {
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      await client.query(`drop schema if exists ${schema} cascade`);
+      await client.end();
+    },
+  };
+}
+
+/** Both dialects, for `describe.each`: PostgreSQL is skipped (with a warning) only outside CI. */
+export const DIALECTS = [
+  { name: "sqlite" as const, make: async (): Promise<TestDatabase | null> => sqliteDatabase() },
+  {
+    name: "postgres" as const,
+    make: async (): Promise<TestDatabase | null> => ((await postgresAvailable()) ? postgresDatabase() : null),
+  },
+];

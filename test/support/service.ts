@@ -1,0 +1,63 @@
+import type { FastifyInstance } from "fastify";
+import pino from "pino";
+import type { Channel } from "../../src/channels/channel.js";
+import type { Clock } from "../../src/clock.js";
+import { buildApp } from "../../src/http/app.js";
+import { type Vericode, createVericode } from "../../src/vericode.js";
+import type { TestDatabase } from "./databases.js";
+
+export const TEST_SECRETS = {
+  JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789abcdef",
+  OTP_SECRET: "test-otp-secret-0123456789abcdef0123456789abcdef",
+};
+
+export interface TestService {
+  vericode: Vericode;
+  app: FastifyInstance;
+  /** An access token for a user id (no local account needed: an unknown `sub` may send and verify). */
+  tokenFor(userId: string): string;
+  close(): Promise<void>;
+}
+
+/** The whole service on a test database, through buildApp and inject. */
+export async function startService(
+  db: TestDatabase,
+  options: { env?: Record<string, string>; clock?: Clock; channel?: Channel; sendTimeoutMs?: number } = {},
+): Promise<TestService> {
+  const vericode = await createVericode({
+    env: { ...TEST_SECRETS, DATABASE_URL: db.url, LOG_LEVEL: "silent", ...options.env },
+    envFile: false,
+    logger: pino({ level: "silent" }),
+    ...(db.schema === undefined ? {} : { databaseSchema: db.schema }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.channel === undefined ? {} : { channel: options.channel }),
+    ...(options.sendTimeoutMs === undefined ? {} : { sendTimeoutMs: options.sendTimeoutMs }),
+  });
+  const app = await buildApp(vericode);
+  return {
+    vericode,
+    app,
+    tokenFor: (userId) => vericode.tokens.issueAccess({ id: userId, role: "user" }),
+    async close() {
+      await app.close();
+      await vericode.close();
+    },
+  };
+}
+
+/** A channel that keeps what it was asked to send, for reading codes in tests. */
+export class RecordingChannel implements Channel {
+  readonly name = "sms";
+  readonly sent: { to: string; body: string }[] = [];
+
+  async send(message: { to: string; body: string }) {
+    this.sent.push({ to: message.to, body: message.body });
+    return { ok: true as const, providerMessageId: `SM${this.sent.length}`, deliveryStatus: "queued" };
+  }
+
+  lastCodeTo(to: string): string {
+    const code = this.sent.filter((m) => m.to === to).at(-1)?.body.match(/\d{4,10}/)?.[0];
+    if (code === undefined) throw new Error(`no code was sent to ${to}`);
+    return code;
+  }
+}

@@ -1,0 +1,223 @@
+import { randomBytes } from "node:crypto";
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * A local server that speaks Twilio's Messages API wire format, for tests through the real `twilio`
+ * SDK: form-encoded requests, HTTP Basic auth (account SID + auth token, or API key + secret), Twilio's
+ * JSON bodies and error bodies, and the magic test numbers of Twilio's test credentials.
+ * https://www.twilio.com/docs/iam/test-credentials
+ */
+
+export interface ReceivedMessage {
+  sid: string;
+  to: string;
+  from: string | null;
+  messagingServiceSid: string | null;
+  body: string;
+  validityPeriod: string | null;
+  statusCallback: string | null;
+  /** The Basic-auth user the request came with (account SID or API key SID). */
+  authUser: string;
+}
+
+export interface FakeTwilioOptions {
+  accountSid?: string;
+  authToken?: string;
+  apiKey?: string;
+  apiSecret?: string;
+}
+
+type Fault = { kind: "status"; status: number; code: number | null; message: string } | { kind: "hang" };
+
+/** Twilio's test "To" numbers and the error each one produces. */
+const TO_ERRORS: Record<string, { code: number; message: (to: string) => string }> = {
+  "+15005550001": { code: 21211, message: (to) => `The 'To' number ${to} is not a valid phone number.` },
+  "+15005550002": { code: 21612, message: (to) => `The 'To' phone number: ${to}, is not currently reachable using the 'From' phone number.` },
+  "+15005550003": { code: 21408, message: (to) => `Permission to send an SMS has not been enabled for the region indicated by the 'To' number: ${to}.` },
+  "+15005550004": { code: 21610, message: () => "Attempt to send to unsubscribed recipient" },
+  "+15005550009": { code: 21614, message: (to) => `'To' number ${to} is not a valid mobile number` },
+};
+
+/** Twilio's test "From" numbers and the error each one produces. */
+const FROM_ERRORS: Record<string, { code: number; message: string }> = {
+  "+15005550001": { code: 21212, message: "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID." },
+  "+15005550007": { code: 21606, message: "The From phone number +15005550007 is not a valid, SMS-capable inbound phone number or short code for your account." },
+  "+15005550008": { code: 21611, message: "This 'From' number has exceeded the maximum number of queued messages." },
+};
+
+export class FakeTwilio {
+  readonly accountSid: string;
+  readonly authToken: string;
+  readonly apiKey: string;
+  readonly apiSecret: string;
+  readonly messages: ReceivedMessage[] = [];
+  /** Every request to the Messages endpoint, accepted or not. */
+  requestCount = 0;
+  readonly #faults: Fault[] = [];
+  readonly #hanging = new Set<ServerResponse>();
+  #server: Server | null = null;
+  #url = "";
+
+  constructor(options: FakeTwilioOptions = {}) {
+    this.accountSid = options.accountSid ?? `AC${randomBytes(16).toString("hex")}`;
+    this.authToken = options.authToken ?? randomBytes(16).toString("hex");
+    this.apiKey = options.apiKey ?? `SK${randomBytes(16).toString("hex")}`;
+    this.apiSecret = options.apiSecret ?? randomBytes(16).toString("hex");
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  /** The environment that points vericode's Twilio channel at this server. */
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      SMS_PROVIDER: "twilio",
+      TWILIO_ACCOUNT_SID: this.accountSid,
+      TWILIO_AUTH_TOKEN: this.authToken,
+      TWILIO_PHONE_NUMBER: "+15005550006",
+      TWILIO_API_BASE_URL: this.url,
+      ...extra,
+    };
+  }
+
+  /** The next `count` requests answer this HTTP status with Twilio's error body (429 → code 20429…). */
+  failNext(status: number, options: { count?: number; code?: number | null; message?: string } = {}): void {
+    const code = options.code === undefined ? (status === 429 ? 20429 : status >= 500 ? null : 20001) : options.code;
+    const message = options.message ?? (status === 429 ? "Too Many Requests" : "Internal Server Error");
+    for (let i = 0; i < (options.count ?? 1); i++) this.#faults.push({ kind: "status", status, code, message });
+  }
+
+  /** The next `count` requests never get an answer (until the server closes). */
+  hangNext(count = 1): void {
+    for (let i = 0; i < count; i++) this.#faults.push({ kind: "hang" });
+  }
+
+  /** The code in the last message to `to`, read from its text. */
+  lastCodeTo(to: string): string {
+    const message = this.messages.filter((m) => m.to === to).at(-1);
+    const code = message?.body.match(/\d{4,10}/)?.[0];
+    if (code === undefined) throw new Error(`no code was sent to ${to}`);
+    return code;
+  }
+
+  async start(): Promise<this> {
+    this.#server = createServer((request, response) => {
+      this.#handle(request, response).catch((error: unknown) => {
+        response.writeHead(500).end(String(error));
+      });
+    });
+    await new Promise<void>((resolve) => this.#server?.listen(0, "127.0.0.1", resolve));
+    const { port } = this.#server.address() as AddressInfo;
+    this.#url = `http://127.0.0.1:${port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const response of this.#hanging) response.destroy();
+    this.#hanging.clear();
+    this.#server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.#server === null ? resolve() : this.#server.close(() => resolve())));
+  }
+
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const body = await readBody(request);
+    const match = /^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Messages\.json$/.exec(request.url ?? "");
+    if (match === null || request.method !== "POST") {
+      return sendError(response, 404, 20404, `The requested resource ${request.url ?? ""} was not found`);
+    }
+    this.requestCount++;
+    const authUser = this.#authenticate(request.headers.authorization);
+    if (authUser === null || match[1] !== this.accountSid) return sendError(response, 401, 20003, "Authenticate");
+    if (request.headers["content-type"] !== "application/x-www-form-urlencoded") {
+      return sendError(response, 400, 20001, "Content-Type must be application/x-www-form-urlencoded");
+    }
+
+    const fault = this.#faults.shift();
+    if (fault?.kind === "hang") {
+      this.#hanging.add(response);
+      return;
+    }
+    if (fault?.kind === "status") return sendError(response, fault.status, fault.code, fault.message);
+
+    const form = new URLSearchParams(body);
+    const to = form.get("To");
+    const from = form.get("From");
+    const messagingServiceSid = form.get("MessagingServiceSid");
+    const text = form.get("Body");
+    if (to === null) return sendError(response, 400, 21604, "A 'To' phone number is required.");
+    if (from === null && messagingServiceSid === null) return sendError(response, 400, 21603, "A 'From' phone number is required.");
+    if (text === null || text === "") return sendError(response, 400, 21602, "Message body is required.");
+    const fromError = from === null ? undefined : FROM_ERRORS[from];
+    if (fromError !== undefined) return sendError(response, 400, fromError.code, fromError.message);
+    const toError = TO_ERRORS[to];
+    if (toError !== undefined) return sendError(response, 400, toError.code, toError.message(to));
+
+    const message: ReceivedMessage = {
+      sid: `SM${randomBytes(16).toString("hex")}`,
+      to,
+      from,
+      messagingServiceSid,
+      body: text,
+      validityPeriod: form.get("ValidityPeriod"),
+      statusCallback: form.get("StatusCallback"),
+      authUser,
+    };
+    this.messages.push(message);
+    const now = new Date().toUTCString().replace("GMT", "+0000");
+    sendJson(response, 201, {
+      account_sid: this.accountSid,
+      api_version: "2010-04-01",
+      body: text,
+      date_created: now,
+      date_sent: null,
+      date_updated: now,
+      direction: "outbound-api",
+      error_code: null,
+      error_message: null,
+      from: from ?? null,
+      messaging_service_sid: messagingServiceSid,
+      num_media: "0",
+      num_segments: "1",
+      price: null,
+      price_unit: "USD",
+      sid: message.sid,
+      status: messagingServiceSid === null ? "queued" : "accepted",
+      subresource_uris: { media: `/2010-04-01/Accounts/${this.accountSid}/Messages/${message.sid}/Media.json` },
+      to,
+      uri: `/2010-04-01/Accounts/${this.accountSid}/Messages/${message.sid}.json`,
+    });
+  }
+
+  #authenticate(header: string | undefined): string | null {
+    if (header === undefined || !header.startsWith("Basic ")) return null;
+    const [user, password] = Buffer.from(header.slice(6), "base64").toString("utf8").split(":");
+    if (user === this.accountSid && password === this.authToken) return user;
+    if (user === this.apiKey && password === this.apiSecret) return user;
+    return null;
+  }
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    request.on("error", reject);
+  });
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { "content-type": "application/json; charset=utf-8" }).end(JSON.stringify(body));
+}
+
+/** Twilio's error body: {code, message, more_info, status}. */
+function sendError(response: ServerResponse, status: number, code: number | null, message: string): void {
+  sendJson(response, status, {
+    code,
+    message,
+    more_info: code === null ? null : `https://www.twilio.com/docs/errors/${code}`,
+    status,
+  });
+}
