@@ -86,8 +86,9 @@ export class TwilioSmsChannel implements Channel {
 /** Maps an SDK failure to an outcome by Twilio's error code and HTTP status. */
 export function classify(error: unknown): Extract<DeliveryOutcome, { ok: false }> {
   if (error instanceof twilio.RestException) {
-    const providerCode = error.code === undefined ? null : String(error.code);
-    const code = error.code ?? -1;
+    // Twilio sends `"code": null` on some 5xx bodies: treat null and absent alike.
+    const providerCode = typeof error.code === "number" ? String(error.code) : null;
+    const code = typeof error.code === "number" ? error.code : -1;
     if (INVALID_NUMBER_CODES.has(code)) return { ok: false, kind: "invalid_number", providerCode, message: error.message };
     if (REJECTED_CODES.has(code)) return { ok: false, kind: "rejected", providerCode, message: error.message };
     if (error.status === 429 || code === 20429) return { ok: false, kind: "throttled", providerCode, message: error.message };

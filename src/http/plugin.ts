@@ -28,6 +28,8 @@ export interface VericodePluginOptions {
  */
 const routes: FastifyPluginAsync<{ vericode: Vericode }> = async (app, { vericode }) => {
   app.addSchema(Problem);
+  // JSON only: a text body would otherwise reach validation and read as a confusing 400.
+  app.removeContentTypeParser("text/plain");
   app.decorateRequest("auth", null);
   app.setErrorHandler((error, request, reply) => answerError(error, request, reply));
   await app.register(healthRoutes, { vericode });

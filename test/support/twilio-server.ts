@@ -135,10 +135,6 @@ export class FakeTwilio {
     }
 
     const fault = this.#faults.shift();
-    if (fault?.kind === "hang") {
-      this.#hanging.add(response);
-      return;
-    }
     if (fault?.kind === "status") return sendError(response, fault.status, fault.code, fault.message);
 
     const form = new URLSearchParams(body);
@@ -165,6 +161,11 @@ export class FakeTwilio {
       authUser,
     };
     this.messages.push(message);
+    if (fault?.kind === "hang") {
+      // Twilio took the message but the answer never comes back: the SMS may well be delivered.
+      this.#hanging.add(response);
+      return;
+    }
     const now = new Date().toUTCString().replace("GMT", "+0000");
     sendJson(response, 201, {
       account_sid: this.accountSid,

@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { OutgoingMessage } from "../../src/channels/channel.js";
+import { TwilioSmsChannel } from "../../src/channels/twilio-sms.js";
+import type { TwilioConfig } from "../../src/config.js";
+import { FakeTwilio } from "../support/twilio-server.js";
+
+/** The real `twilio` SDK, pointed at our Twilio-compatible server through TWILIO_API_BASE_URL. */
+describe("TwilioSmsChannel through the twilio SDK", () => {
+  const twilio = new FakeTwilio();
+  let config: TwilioConfig;
+
+  beforeAll(async () => {
+    await twilio.start();
+    config = {
+      accountSid: twilio.accountSid,
+      username: twilio.accountSid,
+      password: twilio.authToken,
+      phoneNumber: "+15005550006",
+      messagingServiceSid: null,
+      apiBaseUrl: twilio.url,
+      timeoutMs: 2000,
+    };
+  });
+  afterAll(() => twilio.stop());
+  beforeEach(() => {
+    twilio.messages.length = 0;
+  });
+
+  const message = (to: string, overrides: Partial<OutgoingMessage> = {}): OutgoingMessage => ({
+    to,
+    body: "123456 is your verification code.",
+    ttlSeconds: 600,
+    reference: "otp_1",
+    deadline: Date.now() + 2000,
+    ...overrides,
+  });
+
+  it("sends form-encoded with Basic auth, the sender and ValidityPeriod, and returns the SID", async () => {
+    const outcome = await new TwilioSmsChannel(config).send(message("+50688887777"));
+    expect(outcome).toMatchObject({ ok: true, deliveryStatus: "queued" });
+    expect(twilio.messages[0]).toMatchObject({
+      to: "+50688887777",
+      from: "+15005550006",
+      body: "123456 is your verification code.",
+      validityPeriod: "600",
+      authUser: twilio.accountSid,
+    });
+    expect(outcome.ok && outcome.providerMessageId).toBe(twilio.messages[0]?.sid);
+  });
+
+  it("authenticates with an API key and secret, and sends through a messaging service", async () => {
+    const channel = new TwilioSmsChannel({
+      ...config,
+      username: twilio.apiKey,
+      password: twilio.apiSecret,
+      phoneNumber: null,
+      messagingServiceSid: `MG${"0".repeat(32)}`,
+    });
+    expect(await channel.send(message("+50688887777"))).toMatchObject({ ok: true, deliveryStatus: "accepted" });
+    expect(twilio.messages[0]).toMatchObject({ authUser: twilio.apiKey, from: null, messagingServiceSid: `MG${"0".repeat(32)}` });
+  });
+
+  it("wrong credentials fail with Twilio's 20003", async () => {
+    const outcome = await new TwilioSmsChannel({ ...config, password: "wrong" }).send(message("+50688887777"));
+    expect(outcome).toMatchObject({ ok: false, kind: "failed", providerCode: "20003" });
+  });
+
+  it.each([
+    ["+15005550001", "invalid_number", "21211"],
+    ["+15005550002", "rejected", "21612"],
+    ["+15005550003", "rejected", "21408"],
+    ["+15005550004", "rejected", "21610"],
+    ["+15005550009", "rejected", "21614"],
+  ])("the test number %s maps to %s (%s) by code", async (to, kind, code) => {
+    expect(await new TwilioSmsChannel(config).send(message(to))).toMatchObject({ ok: false, kind, providerCode: code });
+    expect(twilio.messages).toHaveLength(0);
+  });
+
+  it("an invalid sender (+15005550001 as From) is a failure, not the recipient's fault", async () => {
+    const outcome = await new TwilioSmsChannel({ ...config, phoneNumber: "+15005550001" }).send(message("+50688887777"));
+    expect(outcome).toMatchObject({ ok: false, kind: "failed", providerCode: "21212" });
+  });
+
+  it("retries a 429 with backoff within the deadline, then succeeds", async () => {
+    twilio.failNext(429, { count: 2 });
+    const before = twilio.requestCount;
+    expect(await new TwilioSmsChannel(config).send(message("+50688887777"))).toMatchObject({ ok: true });
+    expect(twilio.requestCount - before).toBe(3);
+    expect(twilio.messages).toHaveLength(1);
+  });
+
+  it("gives up on a persistent 429 as throttled", async () => {
+    twilio.failNext(429, { count: 4 });
+    const before = twilio.requestCount;
+    expect(await new TwilioSmsChannel(config).send(message("+50688887777", { deadline: Date.now() + 10_000 }))).toMatchObject({
+      ok: false,
+      kind: "throttled",
+      providerCode: "20429",
+    });
+    // The first try and three retries, no more.
+    expect(twilio.requestCount - before).toBe(4);
+  });
+
+  it("a 500 is a failure and is not retried", async () => {
+    twilio.failNext(500);
+    const before = twilio.requestCount;
+    expect(await new TwilioSmsChannel(config).send(message("+50688887777"))).toMatchObject({ ok: false, kind: "failed" });
+    expect(twilio.requestCount - before).toBe(1);
+  });
+
+  it("a hang becomes a timeout at the deadline, without a retry", async () => {
+    twilio.hangNext();
+    const before = twilio.requestCount;
+    const started = Date.now();
+    const outcome = await new TwilioSmsChannel(config).send(message("+50688887777", { deadline: Date.now() + 300 }));
+    expect(outcome).toMatchObject({ ok: false, kind: "timeout" });
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(twilio.messages).toHaveLength(1);
+    expect(twilio.requestCount - before).toBe(1);
+  });
+
+  it("an unreachable server is a failure", async () => {
+    const outcome = await new TwilioSmsChannel({ ...config, apiBaseUrl: "http://127.0.0.1:9" }).send(message("+50688887777"));
+    expect(outcome).toMatchObject({ ok: false, kind: "failed", providerCode: "ECONNREFUSED" });
+  });
+});
