@@ -25,6 +25,7 @@ export const REDACT_PATHS = [
   "*.refresh",
 ];
 
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } });
+/** A pino logger with redaction; `fd` 2 sends the lines to stderr (CLI commands keep stdout for results). */
+export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, pino.destination({ fd, sync: fd === 2 }));
 }

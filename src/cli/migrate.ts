@@ -1,7 +1,7 @@
-import { createVericode } from "../vericode.js";
+import { commandService } from "./otp.js";
 
 export async function runMigrate(): Promise<void> {
-  const vericode = await createVericode({ migrate: false });
+  const vericode = await commandService({ migrate: false });
   try {
     const ran = await vericode.store.migrate();
     const where = vericode.config.database.kind === "sqlite" ? vericode.config.database.path : "PostgreSQL";

@@ -1,4 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
+import { ERROR_CODES } from "../errors.js";
 import { PURPOSES } from "../otp/types.js";
 
 /** One definition per shape: it validates requests, serialises answers and writes the OpenAPI document. */
@@ -103,7 +104,7 @@ export const Problem = Type.Object(
     title: Type.String(),
     status: Type.Integer(),
     detail: Type.String(),
-    code: Type.String(),
+    code: Type.Unsafe<string>({ type: "string", enum: [...ERROR_CODES], description: "Stable error code; see docs/errors.md." }),
     success: Type.Literal(false),
     message: Type.String(),
     request_id: Type.String(),

@@ -206,11 +206,27 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
         createdAt: T0,
       });
       expect(user).toMatchObject({ id, phoneVerified: false, role: "user", tokenVersion: 0 });
-      expect(await store.createUser({ id: "usr_other", username: `user${counter}`, email: null, passwordHash: "x", phoneNumber: null, createdAt: T0 })).toEqual({
+      expect(
+        await store.createUser({
+          id: "usr_other",
+          username: `user${counter}`,
+          email: null,
+          passwordHash: "x",
+          phoneNumber: null,
+          createdAt: T0,
+        }),
+      ).toEqual({
         conflict: "username",
       });
       expect(
-        await store.createUser({ id: "usr_other2", username: null, email: `user${counter}@example.com`, passwordHash: "x", phoneNumber: null, createdAt: T0 }),
+        await store.createUser({
+          id: "usr_other2",
+          username: null,
+          email: `user${counter}@example.com`,
+          passwordHash: "x",
+          phoneNumber: null,
+          createdAt: T0,
+        }),
       ).toEqual({ conflict: "email" });
       expect((await store.findUserByLogin({ username: `user${counter}` }))?.id).toBe(id);
       expect((await store.findUserByLogin({ email: `user${counter}@example.com` }))?.id).toBe(id);

@@ -1,8 +1,8 @@
 import { generateKeyPairSync } from "node:crypto";
 import { createSigner } from "fast-jwt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestDatabase, sqliteDatabase } from "../support/databases.js";
-import { RecordingChannel, TEST_SECRETS, type TestService, startService } from "../support/service.js";
+import { sqliteDatabase, type TestDatabase } from "../support/databases.js";
+import { RecordingChannel, startService, TEST_SECRETS, type TestService } from "../support/service.js";
 
 const SEND = "/api/v1/messaging/send-otp/";
 const payload = { phone_number: "+50688887777", purpose: "login" };
@@ -26,7 +26,9 @@ describe("bearer tokens", () => {
   const send = (authorization?: string) =>
     service.app.inject({ method: "POST", url: SEND, headers: authorization === undefined ? {} : { authorization }, payload });
   const hs = (claims: Record<string, unknown>, options: Record<string, unknown> = {}) =>
-    createSigner({ key: TEST_SECRETS.JWT_SECRET, algorithm: "HS256", iss: "vericode", aud: "vericode", expiresIn: 60_000, ...options })(claims);
+    createSigner({ key: TEST_SECRETS.JWT_SECRET, algorithm: "HS256", iss: "vericode", aud: "vericode", expiresIn: 60_000, ...options })(
+      claims,
+    );
 
   async function expectUnauthorized(authorization: string | undefined, detail?: RegExp): Promise<void> {
     const response = await send(authorization);
@@ -38,10 +40,13 @@ describe("bearer tokens", () => {
 
   it("refuses a request without a token", () => expectUnauthorized(undefined, /Bearer/));
   it("refuses a malformed header", () => expectUnauthorized("Token abc"));
-  it("refuses a bad signature", () => expectUnauthorized(`Bearer ${hs({ sub: "u" }, { key: "another-secret-0123456789abcdef0123456789" })}`, /signature/));
+  it("refuses a bad signature", () =>
+    expectUnauthorized(`Bearer ${hs({ sub: "u" }, { key: "another-secret-0123456789abcdef0123456789" })}`, /signature/));
   it("refuses alg: none", () => {
     const header = Buffer.from(JSON.stringify({ alg: "none", typ: "JWT" })).toString("base64url");
-    const body = Buffer.from(JSON.stringify({ sub: "u", iss: "vericode", aud: "vericode", exp: Math.floor(Date.now() / 1000) + 60 })).toString("base64url");
+    const body = Buffer.from(
+      JSON.stringify({ sub: "u", iss: "vericode", aud: "vericode", exp: Math.floor(Date.now() / 1000) + 60 }),
+    ).toString("base64url");
     return expectUnauthorized(`Bearer ${header}.${body}.`, /algorithm|not accepted/);
   });
   it("refuses an expired token", () =>
@@ -57,7 +62,13 @@ describe("bearer tokens", () => {
     expectUnauthorized(`Bearer ${hs({ sub: "u" }, { key: publicPem })}`, /signature/));
 
   it("accepts an external RS256 token and binds the code to its subject", async () => {
-    const token = createSigner({ key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(), algorithm: "RS256", iss: "vericode", aud: "vericode", expiresIn: 60_000 })({
+    const token = createSigner({
+      key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+      algorithm: "RS256",
+      iss: "vericode",
+      aud: "vericode",
+      expiresIn: 60_000,
+    })({
       sub: "auth0|external",
     });
     const response = await send(`Bearer ${token}`);
@@ -85,7 +96,9 @@ describe("accounts", () => {
   const post = (url: string, body: object) => service.app.inject({ method: "POST", url, payload: body });
 
   it("refuses a taken username or email, naming the field", async () => {
-    expect((await post("/api/v1/auth/register/", { username: "dup", email: "dup@example.com", password: "long enough password" })).statusCode).toBe(201);
+    expect(
+      (await post("/api/v1/auth/register/", { username: "dup", email: "dup@example.com", password: "long enough password" })).statusCode,
+    ).toBe(201);
     const again = await post("/api/v1/auth/register/", { username: "DUP", password: "long enough password" });
     expect(again.statusCode).toBe(400);
     expect(again.json()).toMatchObject({ code: "validation_error", errors: [{ field: "username", message: "already registered" }] });
@@ -99,7 +112,9 @@ describe("accounts", () => {
       code: "validation_error",
       errors: [{ field: "password" }],
     });
-    expect((await post("/api/v1/auth/register/", { username: "phoney", password: "long enough password", phone_number: "12" })).json()).toMatchObject({
+    expect(
+      (await post("/api/v1/auth/register/", { username: "phoney", password: "long enough password", phone_number: "12" })).json(),
+    ).toMatchObject({
       code: "invalid_phone_number",
     });
   });

@@ -2,8 +2,8 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../../src/http/app.js";
 import { createVericode } from "../../src/vericode.js";
-import { type TestDatabase, sqliteDatabase } from "../support/databases.js";
-import { TEST_SECRETS, type TestService, startService } from "../support/service.js";
+import { sqliteDatabase, type TestDatabase } from "../support/databases.js";
+import { startService, TEST_SECRETS, type TestService } from "../support/service.js";
 import { FakeTwilio } from "../support/twilio-server.js";
 
 const SEND = "/api/v1/messaging/send-otp/";
@@ -72,7 +72,11 @@ describe("send-otp and verify-otp: bad input and provider failures", () => {
   });
 
   it.each(["12ab56", "12345678901", "", " 123456"])("the code %j is a validation_error", async (code) => {
-    const body = expectProblem(await post(VERIFY, { phone_number: "+50688887777", otp_code: code, purpose: "login" }), 400, "validation_error");
+    const body = expectProblem(
+      await post(VERIFY, { phone_number: "+50688887777", otp_code: code, purpose: "login" }),
+      400,
+      "validation_error",
+    );
     expect(body.errors).toEqual([{ field: "otp_code", message: expect.any(String) }]);
   });
 
@@ -95,7 +99,12 @@ describe("send-otp and verify-otp: bad input and provider failures", () => {
   });
 
   it("an empty JSON body is a validation_error", async () => {
-    const response = await service.app.inject({ method: "POST", url: SEND, headers: { ...headers, "content-type": "application/json" }, payload: "" });
+    const response = await service.app.inject({
+      method: "POST",
+      url: SEND,
+      headers: { ...headers, "content-type": "application/json" },
+      payload: "",
+    });
     expectProblem(response, 400, "validation_error");
   });
 
@@ -116,12 +125,20 @@ describe("send-otp and verify-otp: bad input and provider failures", () => {
     await post(SEND, { phone_number: "+50688880002", purpose: "login" }, h);
     const code = twilio.lastCodeTo("+50688880002");
     const wrong = code === "000000" ? "000001" : "000000";
-    const body = expectProblem(await post(VERIFY, { phone_number: "+50688880002", otp_code: wrong, purpose: "login" }, h), 400, "otp_invalid");
+    const body = expectProblem(
+      await post(VERIFY, { phone_number: "+50688880002", otp_code: wrong, purpose: "login" }, h),
+      400,
+      "otp_invalid",
+    );
     expect(body).toMatchObject({ attempts_remaining: 4, detail: "The code is not valid. 4 attempts remain." });
   });
 
   it("no pending code is otp_not_found", async () => {
-    expectProblem(await post(VERIFY, { phone_number: "+50688880003", otp_code: "123456", purpose: "login" }, fresh()), 400, "otp_not_found");
+    expectProblem(
+      await post(VERIFY, { phone_number: "+50688880003", otp_code: "123456", purpose: "login" }, fresh()),
+      400,
+      "otp_not_found",
+    );
   });
 
   it("Twilio's 21211 (+15005550001) is invalid_phone_number and the failed record is kept", async () => {
@@ -185,7 +202,12 @@ describe("when the database is down", () => {
     const send = await app.inject({ method: "POST", url: SEND, headers, payload: { phone_number: "+50688887777", purpose: "login" } });
     expect(send.statusCode).toBe(503);
     expect(send.json()).toMatchObject({ code: "service_unavailable" });
-    const verify = await app.inject({ method: "POST", url: VERIFY, headers, payload: { phone_number: "+50688887777", otp_code: "123456", purpose: "login" } });
+    const verify = await app.inject({
+      method: "POST",
+      url: VERIFY,
+      headers,
+      payload: { phone_number: "+50688887777", otp_code: "123456", purpose: "login" },
+    });
     expect(verify.statusCode).toBe(503);
     expect(twilio.requestCount).toBe(0);
     await app.close();

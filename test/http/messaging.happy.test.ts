@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DIALECTS, type TestDatabase } from "../support/databases.js";
-import { type TestService, startService } from "../support/service.js";
+import { startService, type TestService } from "../support/service.js";
 import { FakeTwilio } from "../support/twilio-server.js";
 
 for (const dialect of DIALECTS) {
@@ -31,7 +31,13 @@ for (const dialect of DIALECTS) {
       });
       expect(register.statusCode).toBe(201);
       const { user, access, refresh } = register.json();
-      expect(user).toEqual({ id: expect.stringMatching(/^usr_/), username: "ana", email: "ana@example.com", phone_number: null, phone_verified: false });
+      expect(user).toEqual({
+        id: expect.stringMatching(/^usr_/),
+        username: "ana",
+        email: "ana@example.com",
+        phone_number: null,
+        phone_verified: false,
+      });
       expect(typeof refresh).toBe("string");
       const auth = { authorization: `Bearer ${access}` };
 
@@ -68,12 +74,20 @@ for (const dialect of DIALECTS) {
       const me = await service.app.inject({ method: "GET", url: "/api/v1/auth/me/", headers: auth });
       expect(me.json()).toEqual({ ...user, phone_number: "+50688887777", phone_verified: true });
 
-      const login = await service.app.inject({ method: "POST", url: "/api/v1/auth/token/", payload: { email: "ANA@example.com", password: "correct horse battery" } });
+      const login = await service.app.inject({
+        method: "POST",
+        url: "/api/v1/auth/token/",
+        payload: { email: "ANA@example.com", password: "correct horse battery" },
+      });
       expect(login.statusCode).toBe(200);
       expect(login.json()).toEqual({ access: expect.any(String), refresh: expect.any(String) });
       const refreshed = await service.app.inject({ method: "POST", url: "/api/v1/auth/token/refresh/", payload: { refresh } });
       expect(refreshed.statusCode).toBe(200);
-      const again = await service.app.inject({ method: "GET", url: "/api/v1/auth/me", headers: { authorization: `Bearer ${refreshed.json().access}` } });
+      const again = await service.app.inject({
+        method: "GET",
+        url: "/api/v1/auth/me",
+        headers: { authorization: `Bearer ${refreshed.json().access}` },
+      });
       expect(again.json().id).toBe(user.id);
     });
 
@@ -84,9 +98,19 @@ for (const dialect of DIALECTS) {
       expect((await service.app.inject({ method: "POST", url: "/api/v1/messaging/send-otp/", headers, payload })).statusCode).toBe(200);
       const code = twilio.lastCodeTo("+34612345678");
       const other = { authorization: `Bearer ${service.tokenFor("ext|43")}` };
-      const wrongUser = await service.app.inject({ method: "POST", url: "/api/v1/messaging/verify-otp/", headers: other, payload: { ...payload, otp_code: code } });
+      const wrongUser = await service.app.inject({
+        method: "POST",
+        url: "/api/v1/messaging/verify-otp/",
+        headers: other,
+        payload: { ...payload, otp_code: code },
+      });
       expect(wrongUser.json()).toMatchObject({ code: "otp_not_found" });
-      const right = await service.app.inject({ method: "POST", url: "/api/v1/messaging/verify-otp/", headers, payload: { ...payload, otp_code: code } });
+      const right = await service.app.inject({
+        method: "POST",
+        url: "/api/v1/messaging/verify-otp/",
+        headers,
+        payload: { ...payload, otp_code: code },
+      });
       expect(right.statusCode).toBe(200);
     });
 
@@ -97,7 +121,12 @@ for (const dialect of DIALECTS) {
       const doc = (await service.app.inject("/openapi.json")).json();
       expect(doc.openapi).toBe("3.1.0");
       expect(Object.keys(doc.paths)).toEqual(
-        expect.arrayContaining(["/api/v1/messaging/send-otp/", "/api/v1/messaging/verify-otp/", "/api/v1/auth/register/", "/api/v1/auth/me/"]),
+        expect.arrayContaining([
+          "/api/v1/messaging/send-otp/",
+          "/api/v1/messaging/verify-otp/",
+          "/api/v1/auth/register/",
+          "/api/v1/auth/me/",
+        ]),
       );
       const page = await service.app.inject("/docs/");
       expect(page.statusCode).toBe(200);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { VericodeError } from "../../src/errors.js";
 import { DIALECTS, type TestDatabase } from "../support/databases.js";
-import { RecordingChannel, type TestService, startService } from "../support/service.js";
+import { RecordingChannel, startService, type TestService } from "../support/service.js";
 
 const PHONE = "+50688887777";
 let n = 0;

@@ -3,7 +3,7 @@ import pino from "pino";
 import type { Channel } from "../../src/channels/channel.js";
 import type { Clock } from "../../src/clock.js";
 import { buildApp } from "../../src/http/app.js";
-import { type Vericode, createVericode } from "../../src/vericode.js";
+import { createVericode, type Vericode } from "../../src/vericode.js";
 import type { TestDatabase } from "./databases.js";
 
 export const TEST_SECRETS = {
@@ -56,7 +56,10 @@ export class RecordingChannel implements Channel {
   }
 
   lastCodeTo(to: string): string {
-    const code = this.sent.filter((m) => m.to === to).at(-1)?.body.match(/\d{4,10}/)?.[0];
+    const code = this.sent
+      .filter((m) => m.to === to)
+      .at(-1)
+      ?.body.match(/\d{4,10}/)?.[0];
     if (code === undefined) throw new Error(`no code was sent to ${to}`);
     return code;
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /**
@@ -33,16 +33,28 @@ type Fault = { kind: "status"; status: number; code: number | null; message: str
 /** Twilio's test "To" numbers and the error each one produces. */
 const TO_ERRORS: Record<string, { code: number; message: (to: string) => string }> = {
   "+15005550001": { code: 21211, message: (to) => `The 'To' number ${to} is not a valid phone number.` },
-  "+15005550002": { code: 21612, message: (to) => `The 'To' phone number: ${to}, is not currently reachable using the 'From' phone number.` },
-  "+15005550003": { code: 21408, message: (to) => `Permission to send an SMS has not been enabled for the region indicated by the 'To' number: ${to}.` },
+  "+15005550002": {
+    code: 21612,
+    message: (to) => `The 'To' phone number: ${to}, is not currently reachable using the 'From' phone number.`,
+  },
+  "+15005550003": {
+    code: 21408,
+    message: (to) => `Permission to send an SMS has not been enabled for the region indicated by the 'To' number: ${to}.`,
+  },
   "+15005550004": { code: 21610, message: () => "Attempt to send to unsubscribed recipient" },
   "+15005550009": { code: 21614, message: (to) => `'To' number ${to} is not a valid mobile number` },
 };
 
 /** Twilio's test "From" numbers and the error each one produces. */
 const FROM_ERRORS: Record<string, { code: number; message: string }> = {
-  "+15005550001": { code: 21212, message: "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID." },
-  "+15005550007": { code: 21606, message: "The From phone number +15005550007 is not a valid, SMS-capable inbound phone number or short code for your account." },
+  "+15005550001": {
+    code: 21212,
+    message: "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID.",
+  },
+  "+15005550007": {
+    code: 21606,
+    message: "The From phone number +15005550007 is not a valid, SMS-capable inbound phone number or short code for your account.",
+  },
   "+15005550008": { code: 21611, message: "This 'From' number has exceeded the maximum number of queued messages." },
 };
 

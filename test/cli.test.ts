@@ -1,0 +1,82 @@
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { beforeAll, describe, expect, it } from "vitest";
+import { TEST_SECRETS } from "./support/service.js";
+
+const run = promisify(execFile);
+const CLI = join(import.meta.dirname, "..", "dist", "cli", "main.js");
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function vericode(args: string[], env: Record<string, string>): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? "", ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+describe("the vericode CLI", () => {
+  let env: Record<string, string>;
+
+  beforeAll(() => {
+    if (!existsSync(CLI)) throw new Error("dist/cli/main.js is missing: run `npm run build` (npm test does it first)");
+    const dir = mkdtempSync(join(tmpdir(), "vericode-cli-"));
+    env = { ...TEST_SECRETS, DATABASE_URL: `sqlite:${join(dir, "cli.db")}`, OTP_RESEND_COOLDOWN_SECONDS: "0" };
+  });
+
+  it("prints help for every command", async () => {
+    for (const command of ["serve", "migrate", "send", "verify"]) {
+      const outcome = await vericode([command, "--help"], env);
+      expect(outcome.code).toBe(0);
+      expect(outcome.stdout).toContain(`Usage: vericode ${command}`);
+    }
+  });
+
+  it("migrate prints what ran, then that the database is up to date", async () => {
+    const first = await vericode(["migrate"], env);
+    expect(first).toMatchObject({ code: 0, stdout: "applied 0001-initial\n" });
+    const second = await vericode(["migrate"], env);
+    expect(second.stdout).toMatch(/^Database is up to date/);
+  });
+
+  it("send prints the SMS to the log (console provider) and verify accepts the code once", async () => {
+    const sent = await vericode(["send", "+50688887777", "--purpose", "login", "--user", "usr_cli"], env);
+    expect(sent.code).toBe(0);
+    expect(sent.stdout).toMatch(/Code sent to \+50688887777 \(otp_[0-9a-f]{32}\)/);
+    expect(sent.stdout.split("\n")).toHaveLength(2);
+    const code = /"text":"(\d{6}) is your verification code/.exec(sent.stderr)?.[1];
+    expect(code).toBeDefined();
+    const wrong = await vericode(
+      ["verify", "+50688887777", code === "000000" ? "000001" : "000000", "--purpose", "login", "--user", "usr_cli"],
+      env,
+    );
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr.trimEnd().split("\n").at(-1)).toBe("vericode: otp_invalid: The code is not valid. 4 attempts remain.");
+    const verified = await vericode(["verify", "+50688887777", code ?? "", "--purpose", "login", "--user", "usr_cli"], env);
+    expect(verified).toMatchObject({ code: 0, stdout: "Verified: the code for +50688887777 is correct.\n" });
+    const again = await vericode(["verify", "+50688887777", code ?? "", "--purpose", "login", "--user", "usr_cli"], env);
+    expect(again.code).toBe(1);
+  });
+
+  it("fails with a one-line reason on a bad purpose, a bad number or a bad configuration", async () => {
+    const purpose = await vericode(["send", "+50688887777", "--purpose", "signup"], env);
+    expect(purpose.code).not.toBe(0);
+    expect(purpose.stderr).toContain("use one of registration, login, password_reset");
+    const phone = await vericode(["send", "12", "--purpose", "login"], env);
+    expect(phone.code).toBe(1);
+    expect(phone.stderr).toMatch(/\nvericode: invalid_phone_number: [^\n]*\n$|^vericode: invalid_phone_number: [^\n]*\n$/);
+    const config = await vericode(["migrate"], { ...env, OTP_LENGTH: "99" });
+    expect(config.code).toBe(1);
+    expect(config.stderr).toMatch(/^vericode: invalid configuration: OTP_LENGTH="99" is not allowed.*\n$/);
+  });
+});

@@ -1,0 +1,113 @@
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
+import { ConfigError } from "../src/errors.js";
+
+const SECRETS = { JWT_SECRET: "j".repeat(32), OTP_SECRET: "o".repeat(32) };
+const load = (env: Record<string, string>) => loadConfig({ env, envFile: false });
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    load(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe("configuration", () => {
+  it("has the contract's defaults", () => {
+    const config = load(SECRETS);
+    expect(config).toMatchObject({
+      port: 3000,
+      host: "127.0.0.1",
+      logLevel: "info",
+      publicBaseUrl: "http://127.0.0.1:3000",
+      database: { kind: "sqlite", path: expect.stringMatching(/data\/vericode\.db$/) },
+      redisUrl: null,
+      jwt: { issuer: "vericode", audience: "vericode" },
+      otp: { length: 6, ttlSeconds: 600, maxAttempts: 5, resendCooldownSeconds: 30 },
+      smsProvider: "console",
+      twilio: null,
+    });
+  });
+
+  it("lists every problem at once, naming the variable and what is allowed", () => {
+    const problems = problemsOf({
+      ...SECRETS,
+      PORT: "http",
+      OTP_LENGTH: "12",
+      DATABASE_URL: "mysql://x",
+      LOG_LEVEL: "loud",
+      DEFAULT_COUNTRY: "XX",
+    });
+    expect(problems).toHaveLength(5);
+    expect(problems[0]).toMatch(/^PORT="http" is not allowed: expected a whole number from 0 to 65535/);
+    expect(problems.join("\n")).toMatch(/OTP_LENGTH="12".*4 to 10/);
+    expect(problems.join("\n")).toMatch(/DATABASE_URL must be sqlite:<path> or postgres:\/\//);
+  });
+
+  it("production refuses to start without secrets, with the console provider or with test numbers", () => {
+    const problems = problemsOf({ NODE_ENV: "production", OTP_TEST_NUMBERS: "+15005550006=123456" });
+    expect(problems.join("\n")).toContain("JWT_SECRET is required");
+    expect(problems.join("\n")).toContain("OTP_SECRET is required");
+    expect(problems.join("\n")).toContain("SMS_PROVIDER=console is refused");
+    expect(problems.join("\n")).toContain("OTP_TEST_NUMBERS is refused");
+  });
+
+  it("refuses secrets shorter than 32 bytes", () => {
+    expect(problemsOf({ JWT_SECRET: "short", OTP_SECRET: "o".repeat(32) })).toEqual([expect.stringContaining("JWT_SECRET is too short")]);
+  });
+
+  it("generates development secrets once, owner-readable, and reuses them", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vericode-config-"));
+    const first = load({ DATABASE_URL: `sqlite:${join(dir, "v.db")}` });
+    const second = load({ DATABASE_URL: `sqlite:${join(dir, "v.db")}` });
+    expect(first.jwt.secret).toHaveLength(64);
+    expect(second.jwt.secret).toBe(first.jwt.secret);
+    expect(second.otp.secret).toBe(first.otp.secret);
+    expect(first.otp.secret).not.toBe(first.jwt.secret);
+    expect(first.warnings[0]).toContain("development secrets");
+    expect(statSync(join(dir, "dev-secrets.json")).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(join(dir, "dev-secrets.json"), "utf8")).jwtSecret).toBe(first.jwt.secret);
+  });
+
+  it("chooses Twilio when TWILIO_ACCOUNT_SID is set and checks its settings", () => {
+    const sid = `AC${"a".repeat(32)}`;
+    const config = load({ ...SECRETS, TWILIO_ACCOUNT_SID: sid, TWILIO_AUTH_TOKEN: "t", TWILIO_PHONE_NUMBER: "+15005550006" });
+    expect(config.smsProvider).toBe("twilio");
+    expect(config.twilio).toMatchObject({ accountSid: sid, username: sid, password: "t", phoneNumber: "+15005550006", apiBaseUrl: null });
+    const withKey = load({
+      ...SECRETS,
+      TWILIO_ACCOUNT_SID: sid,
+      TWILIO_API_KEY: `SK${"b".repeat(32)}`,
+      TWILIO_API_SECRET: "s",
+      TWILIO_MESSAGING_SERVICE_SID: `MG${"c".repeat(32)}`,
+    });
+    expect(withKey.twilio).toMatchObject({ username: `SK${"b".repeat(32)}`, password: "s", messagingServiceSid: `MG${"c".repeat(32)}` });
+    expect(problemsOf({ ...SECRETS, TWILIO_ACCOUNT_SID: "nope" }).join("\n")).toMatch(
+      /TWILIO_ACCOUNT_SID must be AC.*\n.*TWILIO_AUTH_TOKEN is required.*\n.*needs a sender/,
+    );
+  });
+
+  it("reads OTP_TEST_NUMBERS and refuses a malformed entry", () => {
+    expect(load({ ...SECRETS, OTP_TEST_NUMBERS: "+15005550006=123456, +50688887777=000000" }).otp.testNumbers).toEqual(
+      new Map([
+        ["+15005550006", "123456"],
+        ["+50688887777", "000000"],
+      ]),
+    );
+    expect(problemsOf({ ...SECRETS, OTP_TEST_NUMBERS: "+15005550006=12" })[0]).toContain("6-digit code");
+  });
+
+  it("reads a .env file under the environment", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vericode-env-"));
+    writeFileSync(join(dir, ".env"), `PORT=4000\nOTP_TTL_SECONDS=300\nJWT_SECRET=${"j".repeat(32)}\nOTP_SECRET=${"o".repeat(32)}\n`);
+    const config = loadConfig({ env: { PORT: "5000" }, envFile: join(dir, ".env") });
+    expect(config.port).toBe(5000);
+    expect(config.otp.ttlSeconds).toBe(300);
+  });
+});

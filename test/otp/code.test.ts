@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { findMatchingHash, generateCode, hashCode } from "../../src/otp/code.js";
+import { smsText } from "../../src/otp/otp-service.js";
+import { noTryReason, secondsUntil, sendRefusal } from "../../src/otp/policy.js";
+
+const key = { phoneNumber: "+50688887777", purpose: "login" as const, userId: "usr_1" };
+
+describe("codes", () => {
+  it("are the configured number of digits, leading zeros included, and spread over all digits", () => {
+    const codes = Array.from({ length: 2000 }, () => generateCode(6));
+    expect(codes.every((c) => /^\d{6}$/.test(c))).toBe(true);
+    const firstDigits = new Set(codes.map((c) => c[0]));
+    expect(firstDigits.size).toBe(10);
+    expect(generateCode(10)).toMatch(/^\d{10}$/);
+    expect(new Set(codes).size).toBeGreaterThan(1900);
+  });
+
+  it("hash to an HMAC bound to number, purpose, user and secret", () => {
+    const base = hashCode("secret", key, "123456");
+    expect(base).toMatch(/^[0-9a-f]{64}$/);
+    expect(base).not.toContain("123456");
+    expect(hashCode("secret", key, "123456")).toBe(base);
+    expect(hashCode("secret", key, "123457")).not.toBe(base);
+    expect(hashCode("other", key, "123456")).not.toBe(base);
+    expect(hashCode("secret", { ...key, phoneNumber: "+50688887778" }, "123456")).not.toBe(base);
+    expect(hashCode("secret", { ...key, purpose: "registration" }, "123456")).not.toBe(base);
+    expect(hashCode("secret", { ...key, userId: "usr_2" }, "123456")).not.toBe(base);
+  });
+
+  it("match against every stored hash and answer the index", () => {
+    const hashes = ["111111", "222222", "333333"].map((c) => hashCode("s", key, c));
+    expect(findMatchingHash(hashCode("s", key, "222222"), hashes)).toBe(1);
+    expect(findMatchingHash(hashCode("s", key, "444444"), hashes)).toBe(-1);
+    expect(findMatchingHash(hashCode("s", key, "111111"), [])).toBe(-1);
+  });
+});
+
+describe("rules", () => {
+  const rules = { ttlSeconds: 600, maxAttempts: 5, resendCooldownSeconds: 30 };
+  const state = { attempts: 0, sendCount: 1, lastSentAt: 0, expiresAt: 600_000, lockedUntil: null, verifiedAt: null };
+
+  it("Retry-After is whole seconds, rounded up, at least 1", () => {
+    expect(secondsUntil(1001, 0)).toBe(2);
+    expect(secondsUntil(0, 0)).toBe(1);
+    expect(secondsUntil(30_000, 0)).toBe(30);
+  });
+
+  it("a refused send waits for the cooldown, or for the lock to end", () => {
+    expect(sendRefusal(state, rules, 10_000)).toEqual({ reason: "cooldown", retryAfter: 20 });
+    expect(sendRefusal({ ...state, lockedUntil: 500_000 }, rules, 100_000)).toEqual({ reason: "locked", retryAfter: 400 });
+  });
+
+  it("says why no try could be counted", () => {
+    expect(noTryReason(null, rules, 0)).toEqual({ code: "otp_not_found" });
+    expect(noTryReason({ ...state, verifiedAt: 5 }, rules, 10)).toEqual({ code: "otp_not_found" });
+    expect(noTryReason(state, rules, 600_000)).toEqual({ code: "otp_expired" });
+    expect(noTryReason({ ...state, lockedUntil: 600_000, attempts: 5 }, rules, 1000)).toEqual({
+      code: "otp_attempts_exceeded",
+      retryAfter: 599,
+    });
+  });
+
+  it("the SMS puts the code first and states the lifetime", () => {
+    expect(smsText("123456", 600)).toBe("123456 is your verification code. It expires in 10 minutes. Do not share it.");
+    expect(smsText("1234", 60)).toContain("1 minute.");
+  });
+});
