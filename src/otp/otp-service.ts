@@ -75,7 +75,8 @@ export class OtpService {
           providerErrorCode: null,
           deliveryStatus: fixedCode === undefined ? null : "not_sent",
         },
-        LIVE_CODES_PER_CHALLENGE,
+        // Nothing to retire until the challenge has had more sends than live codes.
+        opened.sendCount > LIVE_CODES_PER_CHALLENGE ? LIVE_CODES_PER_CHALLENGE : null,
       ),
     );
     const sent = { ok: true as const, id, message: "Code sent.", expiresAt: new Date(expiresAt), resendAfter: new Date(now + cooldownMs) };
@@ -125,7 +126,7 @@ export class OtpService {
     const matched = unexpired[match];
     if (matched !== undefined) {
       // The guarded UPDATE decides the single winner among concurrent verifies of the same code.
-      if (!(await guard(store.consumeCode(matched.id, key, now)))) {
+      if (!(await guard(store.consumeCode(matched.id, key, now, { retireOthers: codes.length > 1 })))) {
         return { ok: false, code: "otp_not_found", message: "This code was already used. Ask for a new one." };
       }
       if (key.purpose === "registration") await guard(store.markPhoneVerified(key.userId, key.phoneNumber, now));

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { type Dialect, PostgresDialect, SqliteDialect } from "kysely";
+import { type Dialect, PostgresDialect, SqliteDialect, type SqliteDatabase } from "kysely";
 import pg from "pg";
 import type { DatabaseConfig } from "../config.js";
 
@@ -32,7 +32,7 @@ export function createDialect(database: DatabaseConfig, options: DialectOptions 
     db.pragma("synchronous = NORMAL");
     db.pragma("busy_timeout = 5000");
     db.pragma("foreign_keys = ON");
-    return { name: "sqlite", dialect: new SqliteDialect({ database: db }) };
+    return { name: "sqlite", dialect: new SqliteDialect({ database: withStatementCache(db) }) };
   }
   const pool = new pg.Pool({
     connectionString: database.url,
@@ -64,4 +64,23 @@ export function uniqueViolation(error: unknown): { column: string | null } | nul
     return { column: match?.[1] ?? null };
   }
   return null;
+}
+
+/**
+ * Kysely prepares every query anew; preparing costs as much as running a small statement. The queries
+ * are a small fixed set, so their prepared statements are kept (Kysely runs one at a time per database).
+ */
+function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => db.close(),
+    prepare: (sql: string) => {
+      let statement = statements.get(sql);
+      if (statement === undefined) {
+        statement = db.prepare(sql);
+        if (statements.size < 256) statements.set(sql, statement);
+      }
+      return statement;
+    },
+  };
 }

@@ -118,7 +118,11 @@ export class KyselyStore implements Store {
     });
   }
 
-  async insertCode(record: OtpRecord, keepLive: number): Promise<void> {
+  async insertCode(record: OtpRecord, keepLive: number | null): Promise<void> {
+    if (keepLive === null) {
+      await this.db.insertInto("otp_codes").values(toRow(record)).execute();
+      return;
+    }
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto("otp_codes").values(toRow(record)).execute();
       const newest = trx
@@ -174,7 +178,7 @@ export class KyselyStore implements Store {
     return rows.map(fromRow);
   }
 
-  async consumeCode(id: string, key: ChallengeKey, now: number): Promise<boolean> {
+  async consumeCode(id: string, key: ChallengeKey, now: number, options: { retireOthers?: boolean } = {}): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       // The status guard makes this the single winner under any number of concurrent verifies.
       const result = await trx
@@ -192,7 +196,7 @@ export class KyselyStore implements Store {
         .where("purpose", "=", key.purpose)
         .where("user_id", "=", key.userId)
         .execute();
-      await retireLive(trx, key, "superseded", now);
+      if (options.retireOthers !== false) await retireLive(trx, key, "superseded", now);
       return true;
     });
   }

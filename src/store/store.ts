@@ -59,17 +59,21 @@ export interface Store {
   /** Ends the challenge after too many wrong tries: its live codes die; no send until `until`. */
   lockChallenge(key: ChallengeKey, until: number, now: number): Promise<void>;
 
-  /** Stores a new code and retires the live codes of its challenge beyond the newest `keepLive`. */
-  insertCode(record: OtpRecord, keepLive: number): Promise<void>;
+  /**
+   * Stores a new code. When `keepLive` is given, also retires the live codes of its challenge beyond the
+   * newest `keepLive` (callers skip it while the challenge has had no more sends than that: nothing to retire).
+   */
+  insertCode(record: OtpRecord, keepLive: number | null): Promise<void>;
   updateDelivery(id: string, update: DeliveryUpdate, now: number): Promise<void>;
   /** The newest live (pending or sent) codes of the challenge, newest first, expired ones included. */
   liveCodes(key: ChallengeKey, limit: number): Promise<OtpRecord[]>;
   /**
    * Marks the code verified if it is still live and unexpired, with one UPDATE guarded by its status;
-   * resolves true for exactly one caller however many race. On success the challenge is closed and its
-   * other codes retired, so a code verifies at most once and a challenge at most once.
+   * resolves true for exactly one caller however many race. On success the challenge is closed (and its
+   * other live codes retired unless `retireOthers` is false because there are none), so a code verifies
+   * at most once and a challenge at most once.
    */
-  consumeCode(id: string, key: ChallengeKey, now: number): Promise<boolean>;
+  consumeCode(id: string, key: ChallengeKey, now: number, options?: { retireOthers?: boolean }): Promise<boolean>;
   findCode(id: string): Promise<OtpRecord | null>;
 
   /** Resolves null when the username or email is taken (the field that clashed is returned instead). */

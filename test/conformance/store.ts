@@ -151,6 +151,14 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
       expect((await store.findCode(codes[1]?.id ?? ""))?.status).toBe("superseded");
     });
 
+    test("insertCode without keepLive retires nothing; liveCodes still answers only the newest", async () => {
+      const k = key();
+      const codes = Array.from({ length: 4 }, (_, i) => record(k, { createdAt: T0 + i * 1000 }));
+      for (const code of codes) await store.insertCode(code, null);
+      expect((await store.findCode(codes[0]?.id ?? ""))?.status).toBe("pending");
+      expect((await store.liveCodes(k, 3)).map((c) => c.id)).toEqual([codes[3]?.id, codes[2]?.id, codes[1]?.id]);
+    });
+
     test("a record round-trips with its types intact", async () => {
       const k = key({ purpose: "password_reset" });
       const code = record(k, { channel: "console" });

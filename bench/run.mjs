@@ -1,0 +1,212 @@
+// npm run bench: measures send-otp and verify-otp on SQLite and PostgreSQL against the ceiling of a bare
+// Fastify route, all in the same run, on the same machine. See docs/benchmarks.md.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import pg from "pg";
+
+const ROOT = join(import.meta.dirname, "..");
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const TARGETS = { verify: 0.15, send: 0.1, p99: 20 };
+
+const children = new Set();
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+function start(script, args, env) {
+  const child = spawn(process.execPath, [script, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  const lines = createInterface({ input: child.stdout });
+  const listeners = new Set();
+  lines.on("line", (line) => {
+    for (const listener of listeners) listener(line);
+  });
+  return { child, onLine: (f) => listeners.add(f) };
+}
+
+function waitFor(proc, predicate) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("server did not start in 30 s")), 30_000);
+    proc.onLine((line) => {
+      const value = predicate(line);
+      if (value !== undefined) {
+        clearTimeout(timer);
+        resolve(value);
+      }
+    });
+    proc.child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
+/** Peak resident memory of a process, from the kernel (VmHWM), in MiB. */
+function peakRss(pid) {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+}
+
+function load(plan) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, "bench", "load.mjs"), JSON.stringify(plan)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk) => (out += chunk));
+    child.on("exit", (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split("\n").at(-1))) : reject(new Error(`load exited ${code}`)),
+    );
+  });
+}
+
+async function stop(child) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+const progress = (text) => process.stderr.write(`bench: ${text}\n`);
+
+async function ceiling() {
+  progress("ceiling");
+  const proc = start(join(ROOT, "bench", "ceiling.mjs"), [], {});
+  const address = await waitFor(proc, (line) => JSON.parse(line).listening);
+  await load({ url: `${address}/ceiling`, connections: CONNECTIONS, duration: 2, offset: 0, kind: "ceiling" });
+  const result = await load({ url: `${address}/ceiling`, connections: CONNECTIONS, duration: DURATION, offset: 0, kind: "ceiling" });
+  const memory = peakRss(proc.child.pid);
+  await stop(proc.child);
+  return { ...result, memory };
+}
+
+async function service(name, databaseUrl) {
+  const proc = start(join(ROOT, "dist", "cli", "main.js"), ["serve", "--port", "0"], {
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: randomBytes(32).toString("hex"),
+    OTP_SECRET: randomBytes(32).toString("hex"),
+    SMS_PROVIDER: "console",
+    LOG_LEVEL: "info",
+  });
+  // The console provider prints each SMS to the log: that is where the bench reads the codes from.
+  const codes = new Map();
+  proc.onLine((line) => {
+    if (!line.includes('"channel":"console"')) return;
+    const entry = JSON.parse(line);
+    if (typeof entry.text === "string") codes.set(entry.to, entry.text.slice(0, 6));
+  });
+  const address = await waitFor(proc, (line) => {
+    const entry = JSON.parse(line);
+    return entry.event === "listening" ? entry.address : undefined;
+  });
+  const registered = await fetch(`${address}/api/v1/auth/register/`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: "bench", password: "bench password 123" }),
+  }).then((r) => r.json());
+  const token = registered.access;
+  progress(`${name}: send-otp`);
+  // Warm-up on numbers the measured run does not use.
+  await load({ url: `${address}/api/v1/messaging/send-otp/`, connections: CONNECTIONS, duration: 2, offset: 900_000, kind: "send", token });
+  const send = await load({
+    url: `${address}/api/v1/messaging/send-otp/`,
+    connections: CONNECTIONS,
+    duration: DURATION,
+    offset: 0,
+    kind: "send",
+    token,
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  progress(`${name}: verify-otp (${codes.size} codes)`);
+  const list = [...codes.entries()].filter(([phone]) => Number(phone.slice(-6)) < 900_000);
+  const verify = await load({
+    url: `${address}/api/v1/messaging/verify-otp/`,
+    connections: CONNECTIONS,
+    amount: list.length,
+    offset: 0,
+    kind: "verify",
+    codesFile: writeCodes(list),
+    token,
+  });
+  const memory = peakRss(proc.child.pid);
+  await stop(proc.child);
+  return { name, send: { ...send, memory }, verify: { ...verify, memory }, codes: list.length };
+}
+
+/** The codes travel to the load process in a file: too many for a command line. */
+function writeCodes(list) {
+  const file = join(mkdtempSync(join(tmpdir(), "vericode-codes-")), "codes.json");
+  writeFileSync(file, JSON.stringify(list));
+  return file;
+}
+
+const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
+
+const results = { date: new Date().toISOString(), connections: CONNECTIONS, duration: DURATION, node: process.version };
+results.ceiling = await ceiling();
+const dir = mkdtempSync(join(tmpdir(), "vericode-bench-"));
+results.services = [await service("sqlite", `sqlite:${join(dir, "bench.db")}`)];
+rmSync(dir, { recursive: true, force: true });
+
+const schema = `bench_${randomBytes(4).toString("hex")}`;
+try {
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  await admin.end();
+  results.services.push(await service("postgres", `${POSTGRES_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`));
+} catch (error) {
+  console.error(`PostgreSQL run skipped: ${error.message}`);
+} finally {
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin
+    .connect()
+    .then(() => admin.query(`drop schema if exists ${schema} cascade`))
+    .catch(() => {});
+  await admin.end().catch(() => {});
+}
+
+const rows = [["scenario", "req/s", "p50 ms", "p99 ms", "peak RSS MiB", "of ceiling", "non-2xx", "target"]];
+const c = results.ceiling;
+rows.push([
+  "ceiling (bare Fastify, same JSON)",
+  fmt(c.requests),
+  fmt(c.p50, 1),
+  fmt(c.p99, 1),
+  fmt(c.memory),
+  "100%",
+  String(c.non2xx),
+  "",
+]);
+for (const s of results.services) {
+  for (const kind of ["send", "verify"]) {
+    const r = s[kind];
+    const ratio = r.requests / c.requests;
+    const ok = ratio >= TARGETS[kind] && r.p99 < TARGETS.p99 && r.non2xx === 0;
+    rows.push([
+      `${kind}-otp on ${s.name}`,
+      fmt(r.requests),
+      fmt(r.p50, 1),
+      fmt(r.p99, 1),
+      fmt(r.memory),
+      `${fmt(ratio * 100, 1)}%`,
+      String(r.non2xx),
+      `${ok ? "met" : "MISSED"} (>=${TARGETS[kind] * 100}%, p99<${TARGETS.p99})`,
+    ]);
+  }
+}
+const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("  "));
+console.log(
+  `\n${CONNECTIONS} connections, ${DURATION} s per send run; verify runs verify every code the send run produced, each once, with the right code.`,
+);
+mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
+writeFileSync(join(ROOT, "bench", "results", "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
