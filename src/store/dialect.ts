@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { type Dialect, PostgresDialect, SqliteDialect, type SqliteDatabase } from "kysely";
+import { type Dialect, PostgresDialect, type SqliteDatabase, SqliteDialect } from "kysely";
 import pg from "pg";
 import type { DatabaseConfig } from "../config.js";
 
