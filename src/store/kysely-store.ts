@@ -20,7 +20,18 @@ export class KyselyStore implements Store {
   }
 
   async migrate(): Promise<string[]> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider });
+    // On PostgreSQL the bookkeeping tables must be looked for in our own schema: Kysely would otherwise
+    // take another schema's kysely_migration table (same database, other search_path) for ours.
+    let migrationTableSchema: string | undefined;
+    if (this.dialect === "postgres") {
+      const current = await sql<{ schema: string }>`select current_schema() as schema`.execute(this.db);
+      migrationTableSchema = current.rows[0]?.schema;
+    }
+    const migrator = new Migrator({
+      db: this.db,
+      provider: migrationProvider,
+      ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
+    });
     const { error, results = [] } = await migrator.migrateToLatest();
     if (error !== undefined) {
       const failed = results.find((r) => r.status === "Error")?.migrationName ?? "unknown";
