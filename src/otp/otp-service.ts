@@ -8,7 +8,7 @@ import { maskPhone, normalisePhone } from "../phone.js";
 import type { Store } from "../store/store.js";
 import { findMatchingHash, generateCode, hashCode } from "./code.js";
 import { LIVE_CODES_PER_CHALLENGE, noTryReason, type OtpRules, secondsUntil, sendRefusal } from "./policy.js";
-import { type ChallengeKey, isPurpose, type SendResult, type UserRef, type VerifyResult } from "./types.js";
+import { type ChallengeKey, isPurpose, type OtpRecord, type SendResult, type UserRef, type VerifyResult } from "./types.js";
 
 export interface OtpServiceOptions {
   store: Store;
@@ -46,7 +46,25 @@ export class OtpService {
     const expiresAt = now + rules.ttlSeconds * 1000;
     const cooldownMs = rules.resendCooldownSeconds * 1000;
 
-    const opened = await guard(store.beginSend(key, now, { cooldownMs, expiresAt, exempt: fixedCode !== undefined }));
+    const code = fixedCode ?? generateCode(this.#o.codeLength);
+    const id = newId("otp");
+    const record: OtpRecord = {
+      ...key,
+      id,
+      codeHash: hashCode(this.#o.secret, key, code),
+      channel: fixedCode === undefined ? this.#o.channel.name : "test",
+      // A test number's code is never sent: it is live at once.
+      status: fixedCode === undefined ? "pending" : "sent",
+      createdAt: now,
+      expiresAt,
+      verifiedAt: null,
+      providerMessageId: null,
+      providerErrorCode: null,
+      deliveryStatus: fixedCode === undefined ? null : "not_sent",
+    };
+    const opened = await guard(
+      store.beginSend(record, now, { cooldownMs, exempt: fixedCode !== undefined, keepLive: LIVE_CODES_PER_CHALLENGE }),
+    );
     if (opened === null) {
       const state = await guard(store.getChallenge(key));
       const refusal = state === null ? { reason: "cooldown", retryAfter: 1 } : sendRefusal(state, rules, now);
@@ -56,29 +74,6 @@ export class OtpService {
           : `A code was sent moments ago. You can ask for another in ${refusal.retryAfter} seconds.`;
       return { ok: false, code: "rate_limited", message, id: null, retryAfter: refusal.retryAfter };
     }
-
-    const code = fixedCode ?? generateCode(this.#o.codeLength);
-    const id = newId("otp");
-    await guard(
-      store.insertCode(
-        {
-          ...key,
-          id,
-          codeHash: hashCode(this.#o.secret, key, code),
-          channel: fixedCode === undefined ? this.#o.channel.name : "test",
-          // A test number's code is never sent: it is live at once.
-          status: fixedCode === undefined ? "pending" : "sent",
-          createdAt: now,
-          expiresAt,
-          verifiedAt: null,
-          providerMessageId: null,
-          providerErrorCode: null,
-          deliveryStatus: fixedCode === undefined ? null : "not_sent",
-        },
-        // Nothing to retire until the challenge has had more sends than live codes.
-        opened.sendCount > LIVE_CODES_PER_CHALLENGE ? LIVE_CODES_PER_CHALLENGE : null,
-      ),
-    );
     const sent = { ok: true as const, id, message: "Code sent.", expiresAt: new Date(expiresAt), resendAfter: new Date(now + cooldownMs) };
     if (fixedCode !== undefined) return sent;
 
@@ -107,34 +102,38 @@ export class OtpService {
     if (typeof code !== "string") throw new TypeError("code must be a string of digits");
     const now = clock.now().getTime();
 
-    // Count the try first, atomically: parallel guesses cannot outrun the budget (the Ory Kratos lesson).
-    const slot = await guard(store.consumeAttempt(key, now, rules.maxAttempts));
-    if (slot === null) return this.#noTry(key, now);
-
-    const codes = await guard(store.liveCodes(key, LIVE_CODES_PER_CHALLENGE));
-    const unexpired = codes.filter((record) => record.expiresAt > now);
-    if (unexpired.length === 0) {
+    // One transaction: the try is counted first, atomically, so parallel guesses cannot outrun the
+    // budget (the Ory Kratos lesson); then the code is compared in constant time with the live ones.
+    const codeHash = hashCode(this.#o.secret, key, code);
+    const attempt = await guard(
+      store.tryVerify(
+        key,
+        now,
+        { maxAttempts: rules.maxAttempts, keepLive: LIVE_CODES_PER_CHALLENGE, markPhoneVerified: key.purpose === "registration" },
+        (codes) => {
+          const unexpired = codes.filter((record) => record.expiresAt > now);
+          return unexpired[
+            findMatchingHash(
+              codeHash,
+              unexpired.map((record) => record.codeHash),
+            )
+          ];
+        },
+      ),
+    );
+    const audit = { event: "otp.verify", to: maskPhone(key.phoneNumber), purpose: key.purpose };
+    if (attempt.kind === "refused") return this.#noTry(key, now);
+    if (attempt.kind === "verified") {
+      this.#o.log.info({ ...audit, id: attempt.id, outcome: "verified" }, "code verified");
+      return { ok: true, message: "Code verified.", verifiedAt: new Date(now) };
+    }
+    const { codes } = attempt;
+    if (!codes.some((record) => record.expiresAt > now)) {
       return codes.length > 0
         ? { ok: false, code: "otp_expired", message: "The code has expired. Ask for a new one." }
         : { ok: false, code: "otp_not_found", message: "There is no pending code for this number. Ask for a new one." };
     }
-    const match = findMatchingHash(
-      hashCode(this.#o.secret, key, code),
-      unexpired.map((record) => record.codeHash),
-    );
-    const audit = { event: "otp.verify", to: maskPhone(key.phoneNumber), purpose: key.purpose };
-    const matched = unexpired[match];
-    if (matched !== undefined) {
-      // The guarded UPDATE decides the single winner among concurrent verifies of the same code.
-      if (!(await guard(store.consumeCode(matched.id, key, now, { retireOthers: codes.length > 1 })))) {
-        return { ok: false, code: "otp_not_found", message: "This code was already used. Ask for a new one." };
-      }
-      if (key.purpose === "registration") await guard(store.markPhoneVerified(key.userId, key.phoneNumber, now));
-      this.#o.log.info({ ...audit, id: matched.id, outcome: "verified" }, "code verified");
-      return { ok: true, message: "Code verified.", verifiedAt: new Date(now) };
-    }
-
-    const attemptsRemaining = rules.maxAttempts - slot.attempts;
+    const attemptsRemaining = rules.maxAttempts - attempt.attempts;
     if (attemptsRemaining > 0) {
       this.#o.log.info({ ...audit, outcome: "invalid", attemptsRemaining }, "wrong code");
       return {
@@ -169,7 +168,11 @@ export class OtpService {
     if (outcome.ok) {
       await this.#o.store.updateDelivery(
         id,
-        { status: "sent", providerMessageId: outcome.providerMessageId, deliveryStatus: outcome.deliveryStatus },
+        {
+          status: "sent",
+          deliveryStatus: outcome.deliveryStatus,
+          ...(outcome.providerMessageId === null ? {} : { providerMessageId: outcome.providerMessageId }),
+        },
         now,
       );
     } else if (outcome.kind === "timeout") {

