@@ -12,6 +12,8 @@ import type { DatabaseConfig } from "../config.js";
 export interface DialectInfo {
   name: "sqlite" | "postgres";
   dialect: Dialect;
+  /** SQLite: the connection itself, for the synchronous hot path (store/prepared.ts). */
+  sqlite?: BetterSqlite3.Database;
 }
 
 export interface DialectOptions {
@@ -33,7 +35,7 @@ export function createDialect(database: DatabaseConfig, options: DialectOptions 
     db.pragma("busy_timeout = 5000");
     db.pragma("foreign_keys = ON");
     for (const p of (process.env.XP ?? "").split(";").filter(Boolean)) db.pragma(p);
-    return { name: "sqlite", dialect: new SqliteDialect({ database: withStatementCache(db) }) };
+    return { name: "sqlite", dialect: new SqliteDialect({ database: withStatementCache(db) }), sqlite: db };
   }
   const pool = new pg.Pool({
     connectionString: database.url,

@@ -3,22 +3,26 @@ import type { DatabaseConfig } from "../config.js";
 import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus, Purpose } from "../otp/types.js";
 import { createDialect, type DialectOptions, uniqueViolation } from "./dialect.js";
 import { migrationProvider } from "./migrations/index.js";
+import { type OtpStatements, otpStatements } from "./otp-statements.js";
+import { KyselyRunner, type Runner, SqliteRunner, type Step, statement } from "./prepared.js";
 import type { Database, OtpCodesTable, UsersTable } from "./schema.js";
 import type { DeliveryUpdate, LiveCode, NewUser, SendRule, Store, UserRecord, VerifyRule, VerifyTry } from "./store.js";
-
-// Constants go into the SQL as literals: SQLite plans `status in ('pending', 'sent')` once, but builds a
-// temporary table on every run for a list of bound parameters (three times slower on the hot look-up).
-const LIVE = [sql.lit<OtpStatus>("pending"), sql.lit<OtpStatus>("sent")];
 
 /** The Store on Kysely: the same SQL on SQLite and PostgreSQL, dialect quirks kept in dialect.ts. */
 export class KyselyStore implements Store {
   readonly dialect: "sqlite" | "postgres";
   readonly db: Kysely<Database>;
+  readonly #run: Runner;
+  readonly #q: OtpStatements;
 
   constructor(database: DatabaseConfig, options: DialectOptions = {}) {
     const info = createDialect(database, options);
     this.dialect = info.name;
     this.db = new Kysely<Database>({ dialect: info.dialect });
+    // Every multi-statement transaction goes through the runner: on SQLite they run synchronously, so a
+    // Kysely transaction left open across an await would be joined by them; there is none.
+    this.#run = info.sqlite === undefined ? new KyselyRunner(this.db as Kysely<unknown>) : new SqliteRunner(info.sqlite);
+    this.#q = otpStatements(this.db);
   }
 
   async migrate(): Promise<string[]> {
@@ -51,40 +55,35 @@ export class KyselyStore implements Store {
   }
 
   async beginSend(record: OtpRecord, now: number, rule: SendRule): Promise<{ attempts: number; sendCount: number } | null> {
-    const earliest = now - rule.cooldownMs;
-    const exempt = rule.exempt ? 1 : 0;
-    const { expiresAt } = record;
-    return this.db.transaction().execute(async (trx) => {
-      // First statement, and a write: create the challenge, or renew it only if the cooldown is over and it
-      // is not locked. A challenge that is over (expired, verified or locked) starts again with no tries spent.
-      const result = await sql<{ attempts: number; send_count: number }>`
-        insert into otp_challenges
-          (phone_number, purpose, user_id, attempts, send_count, last_sent_at, expires_at, locked_until, verified_at, created_at)
-        values (${record.phoneNumber}, ${record.purpose}, ${record.userId}, 0, 1, ${now}, ${expiresAt}, null, null, ${now})
-        on conflict (phone_number, purpose, user_id) do update set
-          attempts = case
-            when otp_challenges.expires_at <= ${now} or otp_challenges.verified_at is not null
-              or otp_challenges.locked_until is not null then 0
-            else otp_challenges.attempts end,
-          send_count = case
-            when otp_challenges.expires_at <= ${now} or otp_challenges.verified_at is not null
-              or otp_challenges.locked_until is not null then 1
-            else otp_challenges.send_count + 1 end,
-          last_sent_at = ${now},
-          expires_at = case when otp_challenges.expires_at > ${expiresAt}
-            and otp_challenges.verified_at is null and otp_challenges.locked_until is null
-            then otp_challenges.expires_at else ${expiresAt} end,
-          locked_until = null,
-          verified_at = null
-        where (${exempt} = 1 or otp_challenges.last_sent_at <= ${earliest})
-          and (${exempt} = 1 or otp_challenges.locked_until is null or otp_challenges.locked_until <= ${now})
-        returning attempts, send_count`.execute(trx);
-      const row = result.rows[0];
+    const q = this.#q;
+    const challenge = { phone: record.phoneNumber, purpose: record.purpose, user: record.userId };
+    return this.#run.transaction(function* () {
+      // The first statement is the write that decides: no row, no send.
+      const { rows } = yield statement(q.openChallenge, {
+        ...challenge,
+        now,
+        expiresAt: record.expiresAt,
+        earliest: now - rule.cooldownMs,
+        exempt: rule.exempt ? 1 : 0,
+      });
+      const row = rows[0];
       if (row === undefined) return null;
       const opened = { attempts: Number(row.attempts), sendCount: Number(row.send_count) };
-      await trx.insertInto("otp_codes").values(toRow(record)).execute();
+      yield statement(q.insertCode, {
+        ...challenge,
+        id: record.id,
+        codeHash: record.codeHash,
+        channel: record.channel,
+        status: record.status,
+        createdAt: record.createdAt,
+        expiresAt: record.expiresAt,
+        verifiedAt: record.verifiedAt,
+        providerMessageId: record.providerMessageId,
+        providerErrorCode: record.providerErrorCode,
+        deliveryStatus: record.deliveryStatus,
+      });
       // Nothing to retire until the challenge has had more sends than live codes.
-      if (opened.sendCount > rule.keepLive) await supersedeOlder(trx, record, rule.keepLive);
+      if (opened.sendCount > rule.keepLive) yield statement(q.supersedeOlder(rule.keepLive), { ...challenge, now });
       return opened;
     });
   }
@@ -114,86 +113,45 @@ export class KyselyStore implements Store {
     rule: VerifyRule,
     match: (codes: LiveCode[]) => LiveCode | undefined,
   ): Promise<VerifyTry> {
-    return this.db.transaction().execute(async (trx): Promise<VerifyTry> => {
-      // Counted before the comparison, in one guarded UPDATE that also locks the challenge's row on
-      // PostgreSQL: the budget can never be overrun, and tries of one challenge take turns.
-      const slot = await trx
-        .updateTable("otp_challenges")
-        .set((eb) => ({ attempts: eb("attempts", "+", 1) }))
-        .where("phone_number", "=", key.phoneNumber)
-        .where("purpose", "=", key.purpose)
-        .where("user_id", "=", key.userId)
-        .where("attempts", "<", rule.maxAttempts)
-        .where("expires_at", ">", now)
-        .where("verified_at", "is", null)
-        .where("locked_until", "is", null)
-        .returning("attempts")
-        .executeTakeFirst();
-      if (slot === undefined) return { kind: "refused" };
-      const rows = await trx
-        .selectFrom("otp_codes")
-        .select(["id", "code_hash", "expires_at"])
-        .where("phone_number", "=", key.phoneNumber)
-        .where("purpose", "=", key.purpose)
-        .where("user_id", "=", key.userId)
-        .where("status", "in", LIVE)
-        .orderBy("created_at", "desc")
-        .orderBy("id", "desc")
-        .limit(sql.lit(rule.keepLive))
-        .execute();
-      const codes = rows.map((row) => ({ id: row.id, codeHash: row.code_hash, expiresAt: Number(row.expires_at) }));
+    const q = this.#q;
+    const challenge = { phone: key.phoneNumber, purpose: key.purpose, user: key.userId };
+    return this.#run.transaction(function* (): Step<VerifyTry> {
+      // Counted before the comparison: the budget can never be overrun, and on PostgreSQL the UPDATE
+      // holds the challenge's row, so the tries of one challenge take turns.
+      const counted = (yield statement(q.countTry, { ...challenge, maxAttempts: rule.maxAttempts, now })).rows[0];
+      if (counted === undefined) return { kind: "refused" };
+      const { rows } = yield statement(q.liveCodes(rule.keepLive), challenge);
+      const codes = rows.map((row) => ({ id: String(row.id), codeHash: String(row.code_hash), expiresAt: Number(row.expires_at) }));
       const picked = match(codes);
-      if (picked === undefined) return { kind: "mismatch", attempts: Number(slot.attempts), codes };
-      // The status guard keeps this the single winner even if the row lock above were ever lifted.
-      const result = await trx
-        .updateTable("otp_codes")
-        .set({ status: "verified", verified_at: now, updated_at: now })
-        .where("id", "=", picked.id)
-        .where("status", "in", LIVE)
-        .where("expires_at", ">", now)
-        .executeTakeFirst();
-      if (result.numUpdatedRows !== 1n) return { kind: "refused" };
-      await trx
-        .updateTable("otp_challenges")
-        .set({ verified_at: now })
-        .where("phone_number", "=", key.phoneNumber)
-        .where("purpose", "=", key.purpose)
-        .where("user_id", "=", key.userId)
-        .execute();
-      if (codes.length > 1) await retireLive(trx, key, "superseded", now);
-      if (rule.markPhoneVerified) await markVerified(trx, key.userId, key.phoneNumber, now);
+      if (picked === undefined) return { kind: "mismatch", attempts: Number(counted.attempts), codes };
+      if ((yield statement(q.consumeCode, { id: picked.id, now })).changes !== 1) return { kind: "refused" };
+      yield statement(q.closeChallenge, { ...challenge, now });
+      if (codes.length > 1) yield statement(q.retireLive, { ...challenge, status: "superseded", now });
+      if (rule.markPhoneVerified) yield statement(q.markPhoneVerified, { user: key.userId, phone: key.phoneNumber, now });
       return { kind: "verified", id: picked.id };
     });
   }
 
   async lockChallenge(key: ChallengeKey, until: number, now: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable("otp_challenges")
-        .set({ locked_until: until })
-        .where("phone_number", "=", key.phoneNumber)
-        .where("purpose", "=", key.purpose)
-        .where("user_id", "=", key.userId)
-        .where("verified_at", "is", null)
-        .execute();
-      await retireLive(trx, key, "locked", now);
+    const q = this.#q;
+    const challenge = { phone: key.phoneNumber, purpose: key.purpose, user: key.userId };
+    await this.#run.transaction(function* () {
+      yield statement(q.lockChallenge, { ...challenge, until });
+      yield statement(q.retireLive, { ...challenge, status: "locked", now });
     });
   }
 
   async updateDelivery(id: string, update: DeliveryUpdate, now: number): Promise<void> {
-    await this.db
-      .updateTable("otp_codes")
-      .set({
+    await this.#run.one(
+      statement(this.#q.updateDelivery, {
+        id,
         status: update.status,
-        updated_at: now,
-        ...(update.providerMessageId === undefined ? {} : { provider_message_id: update.providerMessageId }),
-        ...(update.providerErrorCode === undefined ? {} : { provider_error_code: update.providerErrorCode }),
-        ...(update.deliveryStatus === undefined ? {} : { delivery_status: update.deliveryStatus }),
-      })
-      .where("id", "=", id)
-      // A code verified or retired meanwhile keeps its final state; only its delivery facts are added.
-      .where("status", "in", LIVE)
-      .execute();
+        now,
+        providerMessageId: update.providerMessageId ?? null,
+        providerErrorCode: update.providerErrorCode ?? null,
+        deliveryStatus: update.deliveryStatus ?? null,
+      }),
+    );
   }
 
   async findCode(id: string): Promise<OtpRecord | null> {
@@ -241,70 +199,9 @@ export class KyselyStore implements Store {
   }
 
   async markPhoneVerified(userId: string, phoneNumber: string, now: number): Promise<boolean> {
-    return markVerified(this.db, userId, phoneNumber, now);
+    const result = await this.#run.one(statement(this.#q.markPhoneVerified, { user: userId, phone: phoneNumber, now }));
+    return result.changes === 1;
   }
-}
-
-async function markVerified(db: Kysely<Database>, userId: string, phoneNumber: string, now: number): Promise<boolean> {
-  const result = await db
-    .updateTable("users")
-    .set({ phone_number: phoneNumber, phone_verified: 1, updated_at: now })
-    .where("id", "=", userId)
-    .executeTakeFirst();
-  return result.numUpdatedRows === 1n;
-}
-
-/** Supersedes the challenge's live codes beyond the newest `keepLive`. */
-async function supersedeOlder(trx: Kysely<Database>, record: OtpRecord, keepLive: number): Promise<void> {
-  const newest = trx
-    .selectFrom("otp_codes")
-    .select("id")
-    .where("phone_number", "=", record.phoneNumber)
-    .where("purpose", "=", record.purpose)
-    .where("user_id", "=", record.userId)
-    .where("status", "in", LIVE)
-    .orderBy("created_at", "desc")
-    .orderBy("id", "desc")
-    .limit(sql.lit(keepLive));
-  await trx
-    .updateTable("otp_codes")
-    .set({ status: "superseded", updated_at: record.createdAt })
-    .where("phone_number", "=", record.phoneNumber)
-    .where("purpose", "=", record.purpose)
-    .where("user_id", "=", record.userId)
-    .where("status", "in", LIVE)
-    .where("id", "not in", newest)
-    .execute();
-}
-
-async function retireLive(trx: Kysely<Database>, key: ChallengeKey, status: OtpStatus, now: number): Promise<void> {
-  await trx
-    .updateTable("otp_codes")
-    .set({ status, updated_at: now })
-    .where("phone_number", "=", key.phoneNumber)
-    .where("purpose", "=", key.purpose)
-    .where("user_id", "=", key.userId)
-    .where("status", "in", LIVE)
-    .execute();
-}
-
-function toRow(record: OtpRecord): OtpCodesTable {
-  return {
-    id: record.id,
-    user_id: record.userId,
-    phone_number: record.phoneNumber,
-    purpose: record.purpose,
-    code_hash: record.codeHash,
-    channel: record.channel,
-    status: record.status,
-    created_at: record.createdAt,
-    expires_at: record.expiresAt,
-    verified_at: record.verifiedAt,
-    provider_message_id: record.providerMessageId,
-    provider_error_code: record.providerErrorCode,
-    delivery_status: record.deliveryStatus,
-    updated_at: record.createdAt,
-  };
 }
 
 function fromRow(row: Selectable<OtpCodesTable>): OtpRecord {

@@ -1,0 +1,136 @@
+import type BetterSqlite3 from "better-sqlite3";
+import { type Compilable, CompiledQuery, type Kysely } from "kysely";
+
+/**
+ * The hot path's statements, built once with Kysely and run without rebuilding them.
+ *
+ * Kysely builds and compiles a query on every call, which costs more than SQLite takes to run it. A
+ * `Prepared` query is compiled once with named slots for its values; a `Runner` binds the values and runs
+ * it. Multi-statement steps are written once, as generators that yield statements and receive their rows,
+ * and each runner drives them its own way: on SQLite synchronously inside one `BEGIN IMMEDIATE`
+ * transaction (better-sqlite3 is synchronous, so nothing else can interleave), on PostgreSQL inside a
+ * Kysely transaction.
+ */
+export interface Prepared<P> {
+  readonly sql: string;
+  /** Per compiled parameter: the name of the value to bind, or a constant Kysely put there. */
+  readonly slots: readonly ({ readonly name: keyof P & string } | { readonly value: unknown })[];
+  /** The statement returns rows (a SELECT or a RETURNING clause). */
+  readonly returnsRows: boolean;
+}
+
+export interface Rows<R = Record<string, unknown>> {
+  rows: R[];
+  /** Rows changed by an INSERT, UPDATE or DELETE without RETURNING. */
+  changes: number;
+}
+
+/** One statement of a step, with the values for its slots. */
+export interface Statement {
+  readonly query: Prepared<never>;
+  readonly values: object;
+}
+
+/** A step: yields statements, receives each one's rows, returns its result. */
+export type Step<T> = Generator<Statement, T, Rows>;
+
+export function statement<P extends object>(query: Prepared<P>, values: P): Statement {
+  return { query: query as unknown as Prepared<never>, values };
+}
+
+const MARK = "\u0000slot:";
+
+/**
+ * Compiles `build`'s query once. `build` receives a stand-in for the values whose every property is a
+ * marker; the markers come out of the compiler as parameters, which tells each parameter's name.
+ */
+export function prepare<P extends object>(build: (values: P) => Compilable): Prepared<P> {
+  const markers = new Proxy({}, { get: (_target, name) => `${MARK}${String(name)}` }) as P;
+  const compiled = build(markers).compile();
+  const slots = compiled.parameters.map((value) =>
+    typeof value === "string" && value.startsWith(MARK) ? { name: value.slice(MARK.length) as keyof P & string } : { value },
+  );
+  const head = compiled.sql.trimStart().slice(0, 6).toLowerCase();
+  return { sql: compiled.sql, slots, returnsRows: head === "select" || /\breturning\b/i.test(compiled.sql) };
+}
+
+function bind(query: Prepared<never>, values: object): unknown[] {
+  const source = values as Record<string, unknown>;
+  return query.slots.map((slot) => {
+    if (!("name" in slot)) return slot.value;
+    const value = source[slot.name];
+    if (value === undefined) throw new TypeError(`no value for ${slot.name} in: ${query.sql}`);
+    return value;
+  });
+}
+
+export interface Runner {
+  /** Runs one statement on its own. */
+  one<R = Record<string, unknown>>(query: Statement): Promise<Rows<R>>;
+  /** Runs a step in one transaction: all of it or none of it. */
+  transaction<T>(step: () => Step<T>): Promise<T>;
+}
+
+/** SQLite: synchronous, each step one `BEGIN IMMEDIATE` transaction, prepared statements kept. */
+export class SqliteRunner implements Runner {
+  readonly #db: BetterSqlite3.Database;
+  readonly #statements = new Map<string, BetterSqlite3.Statement>();
+
+  constructor(db: BetterSqlite3.Database) {
+    this.#db = db;
+  }
+
+  async one<R>(query: Statement): Promise<Rows<R>> {
+    return this.#run(query) as Rows<R>;
+  }
+
+  async transaction<T>(step: () => Step<T>): Promise<T> {
+    // IMMEDIATE takes the write lock first: two processes on one file cannot deadlock upgrading a read.
+    return this.#db
+      .transaction(() => {
+        const steps = step();
+        let next = steps.next();
+        while (!next.done) next = steps.next(this.#run(next.value));
+        return next.value;
+      })
+      .immediate();
+  }
+
+  #run({ query, values }: Statement): Rows {
+    let prepared = this.#statements.get(query.sql);
+    if (prepared === undefined) {
+      prepared = this.#db.prepare(query.sql);
+      this.#statements.set(query.sql, prepared);
+    }
+    const parameters = bind(query, values);
+    if (query.returnsRows) return { rows: prepared.all(...parameters) as Record<string, unknown>[], changes: 0 };
+    return { rows: [], changes: prepared.run(...parameters).changes };
+  }
+}
+
+/** PostgreSQL (or any Kysely dialect): the compiled text run through Kysely's driver. */
+export class KyselyRunner implements Runner {
+  readonly #db: Kysely<unknown>;
+
+  constructor(db: Kysely<unknown>) {
+    this.#db = db;
+  }
+
+  async one<R>(query: Statement): Promise<Rows<R>> {
+    return (await execute(this.#db, query)) as Rows<R>;
+  }
+
+  async transaction<T>(step: () => Step<T>): Promise<T> {
+    return this.#db.transaction().execute(async (trx) => {
+      const steps = step();
+      let next = steps.next();
+      while (!next.done) next = steps.next(await execute(trx, next.value));
+      return next.value;
+    });
+  }
+}
+
+async function execute(db: Kysely<unknown>, { query, values }: Statement): Promise<Rows> {
+  const result = await db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(query.sql, bind(query, values)));
+  return { rows: result.rows, changes: Number(result.numAffectedRows ?? 0n) };
+}
