@@ -3,7 +3,7 @@ import type { DatabaseConfig } from "../config.js";
 import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus, Purpose } from "../otp/types.js";
 import { createDialect, type DialectOptions, uniqueViolation } from "./dialect.js";
 import { migrationProvider } from "./migrations/index.js";
-import { type OtpStatements, otpStatements } from "./otp-statements.js";
+import { type DeliveryValues, type OtpStatements, otpStatements } from "./otp-statements.js";
 import { KyselyRunner, type Runner, SqliteRunner, type Step, statement } from "./prepared.js";
 import type { Database, OtpCodesTable, UsersTable } from "./schema.js";
 import type { DeliveryUpdate, LiveCode, NewUser, SendRule, Store, UserRecord, VerifyRule, VerifyTry } from "./store.js";
@@ -14,6 +14,7 @@ export class KyselyStore implements Store {
   readonly db: Kysely<Database>;
   readonly #run: Runner;
   readonly #q: OtpStatements;
+  #deliveries: { values: DeliveryValues[]; done: Promise<void> } | null = null;
 
   constructor(database: DatabaseConfig, options: DialectOptions = {}) {
     const info = createDialect(database, options);
@@ -51,6 +52,7 @@ export class KyselyStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.#deliveries?.done.catch(() => {});
     await this.db.destroy();
   }
 
@@ -142,16 +144,34 @@ export class KyselyStore implements Store {
   }
 
   async updateDelivery(id: string, update: DeliveryUpdate, now: number): Promise<void> {
-    await this.#run.one(
-      statement(this.#q.updateDelivery, {
-        id,
-        status: update.status,
-        now,
-        providerMessageId: update.providerMessageId ?? null,
-        providerErrorCode: update.providerErrorCode ?? null,
-        deliveryStatus: update.deliveryStatus ?? null,
-      }),
-    );
+    // Group commit: the answers that arrive within one turn of the event loop are written in one
+    // transaction, and each caller resumes once its own answer is committed.
+    let batch = this.#deliveries;
+    if (batch === null) {
+      const values: DeliveryValues[] = [];
+      const q = this.#q;
+      const done = new Promise<void>((resolve, reject) => {
+        setImmediate(() => {
+          this.#deliveries = null;
+          this.#run
+            .transaction(function* () {
+              for (const value of values) yield statement(q.updateDelivery, value);
+            })
+            .then(resolve, reject);
+        });
+      });
+      batch = { values, done };
+      this.#deliveries = batch;
+    }
+    batch.values.push({
+      id,
+      status: update.status,
+      now,
+      providerMessageId: update.providerMessageId ?? null,
+      providerErrorCode: update.providerErrorCode ?? null,
+      deliveryStatus: update.deliveryStatus ?? null,
+    });
+    return batch.done;
   }
 
   async findCode(id: string): Promise<OtpRecord | null> {

@@ -21,6 +21,15 @@ function perKeep<P extends object>(build: (keep: ReturnType<typeof sql.lit<numbe
   };
 }
 
+export interface DeliveryValues {
+  id: string;
+  status: OtpStatus;
+  now: number;
+  providerMessageId: string | null;
+  providerErrorCode: string | null;
+  deliveryStatus: string | null;
+}
+
 interface Challenge {
   phone: string;
   purpose: string;
@@ -194,14 +203,7 @@ export function otpStatements(db: Kysely<Database>) {
      * The provider's answer. A null leaves the column as it was; a code verified or retired meanwhile
      * keeps its final state.
      */
-    updateDelivery: prepare<{
-      id: string;
-      status: OtpStatus;
-      now: number;
-      providerMessageId: string | null;
-      providerErrorCode: string | null;
-      deliveryStatus: string | null;
-    }>((p) =>
+    updateDelivery: prepare<DeliveryValues>((p) =>
       db
         .updateTable("otp_codes")
         .set((eb) => ({

@@ -207,6 +207,25 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
       expect(await store.findCode("otp_missing")).toBeNull();
     });
 
+    test("parallel delivery answers are each committed by the time their call resolves", async () => {
+      const sent = await Promise.all(Array.from({ length: 20 }, () => sendAt(store, key(), T0)));
+      await Promise.all(
+        sent.map(({ code }, i) =>
+          store.updateDelivery(
+            code.id,
+            i % 2 === 0 ? { status: "sent", providerMessageId: `SM${i}` } : { status: "failed", providerErrorCode: "30006" },
+            T0 + 1,
+          ),
+        ),
+      );
+      const stored = await Promise.all(sent.map(({ code }) => store.findCode(code.id)));
+      stored.forEach((code, i) =>
+        expect(code).toMatchObject(
+          i % 2 === 0 ? { status: "sent", providerMessageId: `SM${i}` } : { status: "failed", providerErrorCode: "30006" },
+        ),
+      );
+    });
+
     test("updateDelivery records the provider's answer but never revives a finished code", async () => {
       const k = key();
       const { code } = await sendAt(store, k, T0);
