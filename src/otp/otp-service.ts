@@ -61,6 +61,9 @@ export class OtpService {
       providerMessageId: null,
       providerErrorCode: null,
       deliveryStatus: fixedCode === undefined ? null : "not_sent",
+      country: null,
+      priceMicros: null,
+      priceFinal: false,
     };
     const opened = await guard(
       store.beginSend(record, now, { cooldownMs, exempt: fixedCode !== undefined, keepLive: LIVE_CODES_PER_CHALLENGE }),

@@ -32,6 +32,11 @@ export interface OtpRecord extends ChallengeKey {
   providerMessageId: string | null;
   providerErrorCode: string | null;
   deliveryStatus: string | null;
+  /** ISO country of the number (or `+<calling code>` for a non-geographic one). */
+  country: string | null;
+  /** What the message cost, in millionths of a US dollar: the estimate until the provider's price is known. */
+  priceMicros: number | null;
+  priceFinal: boolean;
 }
 
 export interface ChallengeState {

@@ -12,7 +12,8 @@ import type { DeliveryUpdate, LiveCode, NewUser, SendRule, Store, UserRecord, Ve
 export class KyselyStore implements Store {
   readonly dialect: "sqlite" | "postgres";
   readonly db: Kysely<Database>;
-  readonly #run: Runner;
+  /** Runs prepared statements and multi-statement steps (store/prepared.ts); the SQL limiter shares it. */
+  readonly runner: Runner;
   readonly #q: OtpStatements;
   #deliveries: { values: DeliveryValues[]; done: Promise<void> } | null = null;
 
@@ -22,7 +23,7 @@ export class KyselyStore implements Store {
     this.db = new Kysely<Database>({ dialect: info.dialect });
     // Every multi-statement transaction goes through the runner: on SQLite they run synchronously, so a
     // Kysely transaction left open across an await would be joined by them; there is none.
-    this.#run = info.sqlite === undefined ? new KyselyRunner(this.db as Kysely<unknown>) : new SqliteRunner(info.sqlite);
+    this.runner = info.sqlite === undefined ? new KyselyRunner(this.db as Kysely<unknown>) : new SqliteRunner(info.sqlite);
     this.#q = otpStatements(this.db);
   }
 
@@ -59,7 +60,7 @@ export class KyselyStore implements Store {
   async beginSend(record: OtpRecord, now: number, rule: SendRule): Promise<{ attempts: number; sendCount: number } | null> {
     const q = this.#q;
     const challenge = { phone: record.phoneNumber, purpose: record.purpose, user: record.userId };
-    return this.#run.transaction(function* () {
+    return this.runner.transaction(function* () {
       // The first statement is the write that decides: no row, no send.
       const { rows } = yield statement(q.openChallenge, {
         ...challenge,
@@ -83,6 +84,8 @@ export class KyselyStore implements Store {
         providerMessageId: record.providerMessageId,
         providerErrorCode: record.providerErrorCode,
         deliveryStatus: record.deliveryStatus,
+        country: record.country,
+        priceMicros: record.priceMicros,
       });
       // Nothing to retire until the challenge has had more sends than live codes.
       if (opened.sendCount > rule.keepLive) yield statement(q.supersedeOlder(rule.keepLive), { ...challenge, now });
@@ -117,7 +120,7 @@ export class KyselyStore implements Store {
   ): Promise<VerifyTry> {
     const q = this.#q;
     const challenge = { phone: key.phoneNumber, purpose: key.purpose, user: key.userId };
-    return this.#run.transaction(function* (): Step<VerifyTry> {
+    return this.runner.transaction(function* (): Step<VerifyTry> {
       // Counted before the comparison: the budget can never be overrun, and on PostgreSQL the UPDATE
       // holds the challenge's row, so the tries of one challenge take turns.
       const counted = (yield statement(q.countTry, { ...challenge, maxAttempts: rule.maxAttempts, now })).rows[0];
@@ -137,7 +140,7 @@ export class KyselyStore implements Store {
   async lockChallenge(key: ChallengeKey, until: number, now: number): Promise<void> {
     const q = this.#q;
     const challenge = { phone: key.phoneNumber, purpose: key.purpose, user: key.userId };
-    await this.#run.transaction(function* () {
+    await this.runner.transaction(function* () {
       yield statement(q.lockChallenge, { ...challenge, until });
       yield statement(q.retireLive, { ...challenge, status: "locked", now });
     });
@@ -153,7 +156,7 @@ export class KyselyStore implements Store {
       const done = new Promise<void>((resolve, reject) => {
         setImmediate(() => {
           this.#deliveries = null;
-          this.#run
+          this.runner
             .transaction(function* () {
               for (const value of values) yield statement(q.updateDelivery, value);
             })
@@ -219,7 +222,7 @@ export class KyselyStore implements Store {
   }
 
   async markPhoneVerified(userId: string, phoneNumber: string, now: number): Promise<boolean> {
-    const result = await this.#run.one(statement(this.#q.markPhoneVerified, { user: userId, phone: phoneNumber, now }));
+    const result = await this.runner.one(statement(this.#q.markPhoneVerified, { user: userId, phone: phoneNumber, now }));
     return result.changes === 1;
   }
 }
@@ -239,6 +242,9 @@ function fromRow(row: Selectable<OtpCodesTable>): OtpRecord {
     providerMessageId: row.provider_message_id,
     providerErrorCode: row.provider_error_code,
     deliveryStatus: row.delivery_status,
+    country: row.country,
+    priceMicros: row.price_micros === null ? null : Number(row.price_micros),
+    priceFinal: Number(row.price_final) === 1,
   };
 }
 

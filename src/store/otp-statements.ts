@@ -82,6 +82,8 @@ export function otpStatements(db: Kysely<Database>) {
       providerMessageId: string | null;
       providerErrorCode: string | null;
       deliveryStatus: string | null;
+      country: string | null;
+      priceMicros: number | null;
     }>((p) =>
       db.insertInto("otp_codes").values({
         id: p.id,
@@ -98,6 +100,9 @@ export function otpStatements(db: Kysely<Database>) {
         provider_error_code: p.providerErrorCode,
         delivery_status: p.deliveryStatus,
         updated_at: p.createdAt,
+        country: p.country,
+        price_micros: p.priceMicros,
+        price_final: sql.lit(0),
       }),
     ),
 

@@ -29,6 +29,35 @@ export interface OtpCodesTable {
   provider_error_code: string | null;
   delivery_status: string | null;
   updated_at: number;
+  country: string | null;
+  /** Millionths of a US dollar: the estimate until the provider's price is known (`price_final` 1). */
+  price_micros: number | null;
+  price_final: number;
+}
+
+export interface RateLimitsTable {
+  key: string;
+  count: number;
+  reset_at: number;
+}
+
+export interface SmsBudgetTable {
+  period: string;
+  spent_micros: number;
+  reserved_micros: number;
+  updated_at: number;
+}
+
+export interface OtpRefusalsTable {
+  id: string;
+  created_at: number;
+  rule: string;
+  code: string;
+  purpose: string;
+  user_id: string;
+  country: string | null;
+  phone_prefix: string | null;
+  ip: string | null;
 }
 
 export interface OtpChallengesTable {
@@ -48,4 +77,7 @@ export interface Database {
   users: UsersTable;
   otp_codes: OtpCodesTable;
   otp_challenges: OtpChallengesTable;
+  rate_limits: RateLimitsTable;
+  sms_budget: SmsBudgetTable;
+  otp_refusals: OtpRefusalsTable;
 }

@@ -25,6 +25,9 @@ function record(k: ChallengeKey, overrides: Partial<OtpRecord> = {}): OtpRecord 
     providerMessageId: null,
     providerErrorCode: null,
     deliveryStatus: null,
+    country: "CR",
+    priceMicros: null,
+    priceFinal: false,
     ...overrides,
   };
 }

@@ -1,0 +1,115 @@
+import { sql } from "kysely";
+import type { KyselyStore } from "../store/kysely-store.js";
+import { prepare, type Runner, statement } from "../store/prepared.js";
+import { type Bucket, BucketFull, type Consumed, type Counter, type Limiter } from "./limiter.js";
+
+/** Expired rows are swept every this many consumes: the table stays the size of the live windows. */
+const SWEEP_EVERY = 1000;
+
+/**
+ * The limiter on the database (SQLite or PostgreSQL), table `rate_limits`. Each bucket is one conditional
+ * `INSERT … ON CONFLICT … DO UPDATE … WHERE … RETURNING`; a consume runs its buckets in one transaction,
+ * in key order (no deadlock between two consumes on PostgreSQL), and rolls back when one is full.
+ */
+export class SqlLimiter implements Limiter {
+  readonly name = "sql";
+  readonly #store: KyselyStore;
+  readonly #run: Runner;
+  readonly #q: ReturnType<typeof statements>;
+  #consumes = 0;
+
+  constructor(store: KyselyStore) {
+    this.#store = store;
+    this.#run = store.runner;
+    this.#q = statements(store);
+  }
+
+  async consume(buckets: readonly Bucket[], now: number): Promise<Consumed> {
+    if (++this.#consumes % SWEEP_EVERY === 0) await this.#run.one(statement(this.#q.sweep, { now }));
+    const q = this.#q;
+    const ordered = [...buckets].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    try {
+      await this.#run.transaction(function* () {
+        for (const bucket of ordered) {
+          const taken = yield statement(q.take, { key: bucket.key, now, resetAt: now + bucket.windowMs, limit: bucket.limit });
+          if (taken.rows.length === 0) {
+            const [full] = (yield statement(q.read, { key: bucket.key })).rows;
+            throw new BucketFull(bucket.rule, Math.max(0, Number(full?.reset_at ?? now) - now));
+          }
+        }
+      });
+      return { ok: true };
+    } catch (error) {
+      if (error instanceof BucketFull) return { ok: false, rule: error.rule, retryAfterMs: error.retryAfterMs };
+      throw error;
+    }
+  }
+
+  async release(buckets: readonly Bucket[], now: number): Promise<void> {
+    const q = this.#q;
+    await this.#run.transaction(function* () {
+      for (const bucket of buckets) yield statement(q.giveBack, { key: bucket.key, now });
+    });
+  }
+
+  async add(keys: readonly string[], windowMs: number, now: number): Promise<void> {
+    const q = this.#q;
+    await this.#run.transaction(function* () {
+      for (const key of keys) yield statement(q.add, { key, now, resetAt: now + windowMs });
+    });
+  }
+
+  async read(keys: readonly string[], now: number): Promise<Counter[]> {
+    const q = this.#q;
+    return this.#run.transaction(function* () {
+      const counters: Counter[] = [];
+      for (const key of keys) {
+        const [row] = (yield statement(q.read, { key })).rows;
+        const resetAt = Number(row?.reset_at ?? 0);
+        counters.push(row === undefined || resetAt <= now ? { count: 0, resetAt: now } : { count: Number(row.count), resetAt });
+      }
+      return counters;
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.#store.ping();
+  }
+
+  async close(): Promise<void> {
+    // The store is the service's own and closes with it.
+  }
+}
+
+function statements(store: KyselyStore) {
+  const db = store.db;
+  return {
+    /** One unit from the bucket, unless it is full: no row then. A window that has ended starts again. */
+    take: prepare<{ key: string; now: number; resetAt: number; limit: number }>((p) => ({
+      compile: () =>
+        sql`insert into rate_limits (key, count, reset_at) values (${p.key}, 1, ${p.resetAt})
+          on conflict (key) do update set
+            count = case when rate_limits.reset_at <= ${p.now} then 1 else rate_limits.count + 1 end,
+            reset_at = case when rate_limits.reset_at <= ${p.now} then ${p.resetAt} else rate_limits.reset_at end
+          where rate_limits.reset_at <= ${p.now} or rate_limits.count < ${p.limit}
+          returning count`.compile(db),
+    })),
+    add: prepare<{ key: string; now: number; resetAt: number }>((p) => ({
+      compile: () =>
+        sql`insert into rate_limits (key, count, reset_at) values (${p.key}, 1, ${p.resetAt})
+          on conflict (key) do update set
+            count = case when rate_limits.reset_at <= ${p.now} then 1 else rate_limits.count + 1 end,
+            reset_at = case when rate_limits.reset_at <= ${p.now} then ${p.resetAt} else rate_limits.reset_at end`.compile(db),
+    })),
+    giveBack: prepare<{ key: string; now: number }>((p) =>
+      db
+        .updateTable("rate_limits")
+        .set((eb) => ({ count: eb("count", "-", 1) }))
+        .where("key", "=", p.key)
+        .where("reset_at", ">", p.now)
+        .where("count", ">", 0),
+    ),
+    read: prepare<{ key: string }>((p) => db.selectFrom("rate_limits").select(["count", "reset_at"]).where("key", "=", p.key)),
+    sweep: prepare<{ now: number }>((p) => db.deleteFrom("rate_limits").where("reset_at", "<=", p.now)),
+  };
+}
