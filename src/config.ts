@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { type CountryCode, isSupportedCountry } from "libphonenumber-js/max";
 import { ConfigError } from "./errors.js";
+import { type ProtectionConfig, readProtection } from "./limits/settings.js";
 import { normalisePhone } from "./phone.js";
 
 export type Environment = Record<string, string | undefined>;
@@ -49,6 +50,7 @@ export interface Config {
     ttlSeconds: number;
     maxAttempts: number;
     resendCooldownSeconds: number;
+    resendCooldownMaxSeconds: number;
     /** E.164 number → fixed code, never sent and never rate-limited (development and tests only). */
     testNumbers: ReadonlyMap<string, string>;
   };
@@ -56,6 +58,8 @@ export interface Config {
   twilio: TwilioConfig | null;
   defaultCountry: CountryCode | null;
   testPhoneNumber: string | null;
+  /** Rate limits, fraud rules and the spend budget. */
+  protection: ProtectionConfig;
   /** Things worth a warning at start-up (generated development secrets…). */
   warnings: string[];
 }
@@ -138,6 +142,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const ttlSeconds = int("OTP_TTL_SECONDS", 600, 30, 86_400);
   const maxAttempts = int("OTP_MAX_ATTEMPTS", 5, 1, 100);
   const resendCooldownSeconds = int("OTP_RESEND_COOLDOWN_SECONDS", 30, 0, 86_400);
+  const resendCooldownMaxSeconds = int("OTP_RESEND_COOLDOWN_MAX_SECONDS", Math.max(300, resendCooldownSeconds), 0, 86_400);
+  if (resendCooldownMaxSeconds < resendCooldownSeconds) {
+    problems.push(
+      `OTP_RESEND_COOLDOWN_MAX_SECONDS=${resendCooldownMaxSeconds} is below OTP_RESEND_COOLDOWN_SECONDS=${resendCooldownSeconds}: the cooldown only grows.`,
+    );
+  }
+  const protection = readProtection(get, problems);
 
   const defaultCountryRaw = get("DEFAULT_COUNTRY")?.toUpperCase();
   let defaultCountry: CountryCode | null = null;
@@ -187,11 +198,20 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       accessTtlSeconds: 15 * 60,
       refreshTtlSeconds: 14 * 24 * 60 * 60,
     },
-    otp: { secret: otpSecret as string, length: otpLength, ttlSeconds, maxAttempts, resendCooldownSeconds, testNumbers },
+    otp: {
+      secret: otpSecret as string,
+      length: otpLength,
+      ttlSeconds,
+      maxAttempts,
+      resendCooldownSeconds,
+      resendCooldownMaxSeconds,
+      testNumbers,
+    },
     smsProvider,
     twilio: smsProvider === "twilio" ? twilio : null,
     defaultCountry,
     testPhoneNumber,
+    protection,
     warnings,
   };
 }

@@ -20,6 +20,7 @@ export const ERROR_CATALOG = {
   internal_error: { status: 500, title: "Internal error" },
   not_found: { status: 404, title: "Not found" },
   service_unavailable: { status: 503, title: "Service unavailable" },
+  budget_exceeded: { status: 503, title: "SMS budget spent" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

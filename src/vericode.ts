@@ -5,6 +5,10 @@ import { ConsoleChannel } from "./channels/console.js";
 import { TwilioSmsChannel } from "./channels/twilio-sms.js";
 import { type Clock, systemClock } from "./clock.js";
 import { type Config, type Environment, loadConfig } from "./config.js";
+import type { Limiter } from "./limits/limiter.js";
+import { Protection } from "./limits/protection.js";
+import { RedisLimiter } from "./limits/redis-limiter.js";
+import { SqlLimiter } from "./limits/sql-limiter.js";
 import { createLogger, type Logger } from "./logger.js";
 import { OtpService } from "./otp/otp-service.js";
 import { KyselyStore } from "./store/kysely-store.js";
@@ -29,6 +33,10 @@ export interface VericodeOptions {
   sendTimeoutMs?: number;
   /** PostgreSQL only: the schema to work in. @default the connection's search_path */
   databaseSchema?: string;
+  /** Replaces the limiter chosen by REDIS_URL (the database's own when unset). */
+  limiter?: Limiter;
+  /** Redis only: the prefix of every key. @default "vericode:rl:" */
+  redisPrefix?: string;
 }
 
 export interface Vericode {
@@ -37,6 +45,8 @@ export interface Vericode {
   readonly otp: OtpService;
   readonly accounts: Accounts;
   readonly tokens: TokenService;
+  /** Rate limits, fraud rules and the spend budget (and the limiter they count in). */
+  readonly protection: Protection;
   readonly log: Logger;
   readonly clock: Clock;
   /** Migrations run at start, by name. */
@@ -64,6 +74,19 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     await store.close();
     throw error;
   }
+  let limiter: Limiter;
+  if (options.limiter !== undefined) limiter = options.limiter;
+  else if (config.redisUrl !== null) {
+    const redis = new RedisLimiter(config.redisUrl, options.redisPrefix === undefined ? {} : { prefix: options.redisPrefix });
+    // Start even when Redis is away (sends then fail closed with 503), but say so at once.
+    await redis
+      .ready()
+      .catch((error: Error) =>
+        log.error({ event: "limiter.unreachable", err: error }, "Redis is not reachable: sends fail closed until it is"),
+      );
+    limiter = redis;
+  } else limiter = new SqlLimiter(store);
+  const protection = new Protection(config.protection, limiter, store);
   const channel = options.channel ?? defaultChannel(config, log);
   const tokens = new TokenService(config.jwt);
   const otp = new OtpService({
@@ -77,9 +100,24 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     defaultCountry: config.defaultCountry,
     testNumbers: config.otp.testNumbers,
     sendTimeoutMs: options.sendTimeoutMs ?? config.twilio?.timeoutMs ?? 10_000,
+    protection,
   });
   const accounts = new Accounts({ store, tokens, clock, defaultCountry: config.defaultCountry });
-  return { config, store, otp, accounts, tokens, log, clock, migrations, close: () => store.close() };
+  return {
+    config,
+    store,
+    otp,
+    accounts,
+    tokens,
+    protection,
+    log,
+    clock,
+    migrations,
+    close: async () => {
+      await limiter.close();
+      await store.close();
+    },
+  };
 }
 
 function defaultChannel(config: Config, log: Logger): Channel {

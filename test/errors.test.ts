@@ -27,6 +27,7 @@ describe("the error catalog", () => {
       "internal_error 500",
       "not_found 404",
       "service_unavailable 503",
+      "budget_exceeded 503",
     ]);
   });
 

@@ -16,7 +16,13 @@ export interface OutgoingMessage {
  * must not retry blindly.
  */
 export type DeliveryOutcome =
-  | { ok: true; providerMessageId: string | null; deliveryStatus: string | null }
+  | {
+      ok: true;
+      providerMessageId: string | null;
+      deliveryStatus: string | null;
+      /** What the provider charged, in millionths of a US dollar, when it says so at once. */
+      priceMicros?: number | null;
+    }
   | {
       ok: false;
       kind: "invalid_number" | "rejected" | "throttled" | "failed" | "timeout";

@@ -70,7 +70,12 @@ export class TwilioSmsChannel implements Channel {
       }
       try {
         const created = await deadlines.run(message.deadline, () => this.#client.messages.create(params));
-        return { ok: true, providerMessageId: created.sid, deliveryStatus: created.status };
+        return {
+          ok: true,
+          providerMessageId: created.sid,
+          deliveryStatus: created.status,
+          priceMicros: twilioPrice(created.price, created.priceUnit),
+        };
       } catch (error) {
         const outcome = classify(error);
         if (outcome.kind !== "throttled" || attempt >= MAX_THROTTLE_RETRIES) return outcome;
@@ -81,6 +86,16 @@ export class TwilioSmsChannel implements Channel {
       }
     }
   }
+}
+
+/**
+ * Twilio reports a price as a negative decimal string ("-0.00750") in `priceUnit`, usually only once the
+ * message is sent (null at creation). Only US dollars count against the budget.
+ */
+export function twilioPrice(price: string | null | undefined, unit: string | null | undefined): number | null {
+  if (price === null || price === undefined || price === "" || (unit ?? "USD").toUpperCase() !== "USD") return null;
+  const amount = Math.abs(Number(price));
+  return Number.isFinite(amount) ? Math.round(amount * 1_000_000) : null;
 }
 
 /** Maps an SDK failure to an outcome by Twilio's error code and HTTP status. */

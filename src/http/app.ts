@@ -48,7 +48,8 @@ export async function buildApp(vericode: Vericode): Promise<FastifyInstance> {
       return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
     },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
-    trustProxy: false,
+    // X-Forwarded-For is believed only from the listed proxies; the client's address feeds the per-IP limit.
+    trustProxy: vericode.config.protection.trustedProxies.length === 0 ? false : vericode.config.protection.trustedProxies,
     // One line per request, written when it ends (the onResponse hook below), instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
   });

@@ -111,6 +111,13 @@ export const Problem = Type.Object(
     errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
     attempts_remaining: Type.Optional(Type.Integer()),
     provider_code: Type.Optional(Type.String()),
+    id: Type.Optional(Type.String({ description: "The record of a send that reached the provider and failed." })),
+    rule: Type.Optional(
+      Type.String({
+        description:
+          "The protection rule that refused a send or a try: cooldown, locked, challenge, number, user, ip, prefix, global, verify, conversion_breaker, country, prefix_blocked, number_type, budget (docs/protection.md).",
+      }),
+    ),
   },
   { additionalProperties: true, $id: "Problem" },
 );

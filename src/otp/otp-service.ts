@@ -3,11 +3,21 @@ import type { Channel, DeliveryOutcome } from "../channels/channel.js";
 import type { Clock } from "../clock.js";
 import { VericodeError } from "../errors.js";
 import { newId } from "../ids.js";
+import type { Bucket } from "../limits/limiter.js";
+import { numberPrefix, type Protection, type Refusal, type Reservation } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
-import { maskPhone, normalisePhone } from "../phone.js";
+import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
 import type { Store } from "../store/store.js";
 import { findMatchingHash, generateCode, hashCode } from "./code.js";
-import { LIVE_CODES_PER_CHALLENGE, noTryReason, type OtpRules, secondsUntil, sendRefusal } from "./policy.js";
+import {
+  cooldownMs,
+  LIVE_CODES_PER_CHALLENGE,
+  noTryReason,
+  type OtpRules,
+  secondsUntil,
+  sendRefusal,
+  sendsToMaxCooldown,
+} from "./policy.js";
 import { type ChallengeKey, isPurpose, type OtpRecord, type SendResult, type UserRef, type VerifyResult } from "./types.js";
 
 export interface OtpServiceOptions {
@@ -23,6 +33,13 @@ export interface OtpServiceOptions {
   testNumbers: ReadonlyMap<string, string>;
   /** Deadline of one provider call. */
   sendTimeoutMs: number;
+  protection: Protection;
+}
+
+/** What the caller knows of the request behind a send. */
+export interface SendContext {
+  /** The client's address, for the per-address limit (taken from X-Forwarded-For only behind TRUSTED_PROXIES). */
+  ip?: string | null;
 }
 
 /**
@@ -36,16 +53,50 @@ export class OtpService {
     this.#o = options;
   }
 
-  /** Sends a new code for (phone, user, purpose), as the seed's `send_otp(phone, user, purpose)`. */
-  async sendOtp(phone: string, user: UserRef, purpose: string): Promise<SendResult> {
-    const { store, clock, rules } = this.#o;
-    const key = this.#challenge(phone, user, purpose);
-    if (key === null) return { ok: false, code: "invalid_phone_number", message: invalidPhoneMessage(phone), id: null };
+  /**
+   * Sends a new code for (phone, user, purpose), as the seed's `send_otp(phone, user, purpose)`. The
+   * protection rules run first (docs/protection.md); `context.ip` feeds the per-address limit.
+   */
+  async sendOtp(phone: string, user: UserRef, purpose: string, context: SendContext = {}): Promise<SendResult> {
+    const { store, clock, rules, protection } = this.#o;
+    const target = this.#challenge(phone, user, purpose);
+    if (target === null) return { ok: false, code: "invalid_phone_number", message: invalidPhoneMessage(phone), id: null };
+    const { key, phone: number } = target;
     const fixedCode = this.#o.testNumbers.get(key.phoneNumber);
     const now = clock.now().getTime();
-    const expiresAt = now + rules.ttlSeconds * 1000;
-    const cooldownMs = rules.resendCooldownSeconds * 1000;
+    const ip = context.ip ?? null;
 
+    // Test numbers are never sent: no limit, no rule and no budget applies to them.
+    let buckets: Bucket[] = [];
+    let reservation: Reservation | null = null;
+    if (fixedCode === undefined) {
+      const early = protection.destination(number) ?? (await guardLimiter(protection.breaker(number, now)));
+      if (early !== null) return this.#refuse(early, key, number, ip, now);
+      buckets = protection.sendBuckets(key, number, ip);
+      const consumed = await guardLimiter(protection.limiter.consume(buckets, now));
+      if (!consumed.ok) {
+        return this.#refuse(
+          {
+            code: "rate_limited",
+            rule: consumed.rule,
+            message: `Too many codes requested (${consumed.rule} limit). Try again in ${secondsUntil(now + consumed.retryAfterMs, now)} seconds.`,
+            retryAfter: secondsUntil(now + consumed.retryAfterMs, now),
+          },
+          key,
+          number,
+          ip,
+          now,
+        );
+      }
+      const reserved = await guard(protection.reserve(number, now));
+      if (!reserved.ok) {
+        await guardLimiter(protection.limiter.release(buckets, now));
+        return this.#refuse(reserved.refusal, key, number, ip, now);
+      }
+      reservation = reserved.reservation;
+    }
+
+    const expiresAt = now + rules.ttlSeconds * 1000;
     const code = fixedCode ?? generateCode(this.#o.codeLength);
     const id = newId("otp");
     const record: OtpRecord = {
@@ -61,23 +112,33 @@ export class OtpService {
       providerMessageId: null,
       providerErrorCode: null,
       deliveryStatus: fixedCode === undefined ? null : "not_sent",
-      country: null,
-      priceMicros: null,
+      country: number.country ?? `+${number.callingCode}`,
+      priceMicros: reservation?.micros ?? null,
       priceFinal: false,
     };
     const opened = await guard(
-      store.beginSend(record, now, { cooldownMs, exempt: fixedCode !== undefined, keepLive: LIVE_CODES_PER_CHALLENGE }),
+      store.beginSend(record, now, {
+        baseCooldownMs: rules.resendCooldownSeconds * 1000,
+        maxCooldownMs: Math.max(rules.resendCooldownSeconds, rules.resendCooldownMaxSeconds) * 1000,
+        sendsToMax: sendsToMaxCooldown(rules),
+        exempt: fixedCode !== undefined,
+        keepLive: LIVE_CODES_PER_CHALLENGE,
+      }),
     );
     if (opened === null) {
+      // Refused by the challenge's own cooldown or lock: what the limits and the budget took goes back.
+      await guardLimiter(protection.limiter.release(buckets, now));
+      await guard(protection.settle(reservation, id, null, now));
       const state = await guard(store.getChallenge(key));
       const refusal = state === null ? { reason: "cooldown", retryAfter: 1 } : sendRefusal(state, rules, now);
       const message =
         refusal.reason === "locked"
           ? `Too many wrong codes for this number. Try again in ${refusal.retryAfter} seconds.`
           : `A code was sent moments ago. You can ask for another in ${refusal.retryAfter} seconds.`;
-      return { ok: false, code: "rate_limited", message, id: null, retryAfter: refusal.retryAfter };
+      return this.#refuse({ code: "rate_limited", rule: refusal.reason, message, retryAfter: refusal.retryAfter }, key, number, ip, now);
     }
-    const sent = { ok: true as const, id, message: "Code sent.", expiresAt: new Date(expiresAt), resendAfter: new Date(now + cooldownMs) };
+    const resendAfter = new Date(now + cooldownMs(opened.sendCount, rules));
+    const sent = { ok: true as const, id, message: "Code sent.", expiresAt: new Date(expiresAt), resendAfter };
     if (fixedCode !== undefined) return sent;
 
     const outcome = await this.#o.channel.send({
@@ -88,8 +149,17 @@ export class OtpService {
       deadline: Date.now() + this.#o.sendTimeoutMs,
     });
     await guard(this.#record(id, outcome));
+    // A refused or failed message cost nothing; a timed-out one may have gone out and is counted.
+    const spent =
+      outcome.ok && outcome.priceMicros != null
+        ? { micros: outcome.priceMicros, final: true }
+        : outcome.ok || outcome.kind === "timeout"
+          ? { micros: reservation?.micros ?? 0, final: false }
+          : null;
+    await guard(protection.settle(reservation, id, spent, now));
     const audit = { event: "otp.send", id, to: maskPhone(key.phoneNumber), purpose: key.purpose, channel: this.#o.channel.name };
     if (outcome.ok) {
+      await guardLimiter(protection.noteSent(number, now));
       this.#o.log.info({ ...audit, outcome: "sent" }, "code sent");
       return sent;
     }
@@ -97,13 +167,57 @@ export class OtpService {
     return failure(id, outcome, rules.resendCooldownSeconds);
   }
 
+  async #refuse(refusal: Refusal, key: ChallengeKey, number: PhoneInfo, ip: string | null, now: number): Promise<SendResult> {
+    await guard(
+      this.#o.store.recordRefusal({
+        id: newId("ref"),
+        createdAt: now,
+        rule: refusal.rule,
+        code: refusal.code,
+        purpose: key.purpose,
+        userId: key.userId,
+        country: number.country ?? `+${number.callingCode}`,
+        phonePrefix: numberPrefix(number.e164),
+        ip,
+      }),
+    );
+    this.#o.log.info(
+      { event: "otp.refused", to: maskPhone(key.phoneNumber), purpose: key.purpose, rule: refusal.rule, code: refusal.code },
+      "send refused",
+    );
+    return {
+      ok: false,
+      code: refusal.code,
+      message: refusal.message,
+      id: null,
+      rule: refusal.rule,
+      ...(refusal.retryAfter === undefined ? {} : { retryAfter: refusal.retryAfter }),
+    };
+  }
+
   /** Verifies a code for (phone, user, purpose), as the seed's `verify_otp(phone, code, user, purpose)`. */
   async verifyOtp(phone: string, code: string, user: UserRef, purpose: string): Promise<VerifyResult> {
-    const { store, clock, rules } = this.#o;
-    const key = this.#challenge(phone, user, purpose);
-    if (key === null) return { ok: false, code: "invalid_phone_number", message: invalidPhoneMessage(phone) };
+    const { store, clock, rules, protection } = this.#o;
+    const target = this.#challenge(phone, user, purpose);
+    if (target === null) return { ok: false, code: "invalid_phone_number", message: invalidPhoneMessage(phone) };
+    const { key, phone: number } = target;
     if (typeof code !== "string") throw new TypeError("code must be a string of digits");
     const now = clock.now().getTime();
+
+    // Tries per number and purpose over a longer window: resends cannot buy endless guesses.
+    if (!this.#o.testNumbers.has(key.phoneNumber)) {
+      const allowed = await guardLimiter(protection.limiter.consume(protection.verifyBuckets(key), now));
+      if (!allowed.ok) {
+        const retryAfter = secondsUntil(now + allowed.retryAfterMs, now);
+        return {
+          ok: false,
+          code: "rate_limited",
+          message: `Too many tries for this number. Try again in ${retryAfter} seconds.`,
+          retryAfter,
+          rule: allowed.rule,
+        };
+      }
+    }
 
     // One transaction: the try is counted first, atomically, so parallel guesses cannot outrun the
     // budget (the Ory Kratos lesson); then the code is compared in constant time with the live ones.
@@ -127,6 +241,7 @@ export class OtpService {
     const audit = { event: "otp.verify", to: maskPhone(key.phoneNumber), purpose: key.purpose };
     if (attempt.kind === "refused") return this.#noTry(key, now);
     if (attempt.kind === "verified") {
+      await guardLimiter(protection.noteVerified(number, now));
       this.#o.log.info({ ...audit, id: attempt.id, outcome: "verified" }, "code verified");
       return { ok: true, message: "Code verified.", verifiedAt: new Date(now) };
     }
@@ -186,13 +301,13 @@ export class OtpService {
     }
   }
 
-  #challenge(phone: string, user: UserRef, purpose: string): ChallengeKey | null {
+  #challenge(phone: string, user: UserRef, purpose: string): { key: ChallengeKey; phone: PhoneInfo } | null {
     if (!isPurpose(purpose)) throw new TypeError(`purpose must be registration, login or password_reset (got ${JSON.stringify(purpose)})`);
     const userId = typeof user === "string" ? user : user?.id;
     if (typeof userId !== "string" || userId === "") throw new TypeError("user must be a non-empty id or an object with an id");
     if (typeof phone !== "string") throw new TypeError("phone must be a string");
-    const phoneNumber = normalisePhone(phone, this.#o.defaultCountry);
-    return phoneNumber === null ? null : { phoneNumber, purpose, userId };
+    const parsed = parsePhone(phone, this.#o.defaultCountry);
+    return parsed === null ? null : { key: { phoneNumber: parsed.e164, purpose, userId }, phone: parsed };
   }
 }
 
@@ -258,6 +373,18 @@ function failure(id: string, outcome: Extract<DeliveryOutcome, { ok: false }>, c
         status: 502,
         retryAfter: Math.max(1, cooldownSeconds),
       };
+  }
+}
+
+/** A limiter that cannot be reached fails closed too: no send and no try without counting it. */
+async function guardLimiter<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    throw new VericodeError("service_unavailable", "The service cannot reach its rate limiter. Try again shortly.", {
+      retryAfter: 5,
+      cause: error,
+    });
   }
 }
 

@@ -6,6 +6,26 @@ export interface OtpRules {
   ttlSeconds: number;
   maxAttempts: number;
   resendCooldownSeconds: number;
+  /** The cooldown doubles with each resend of one challenge, up to this. */
+  resendCooldownMaxSeconds: number;
+}
+
+/**
+ * The wait after the `sendCount`-th send of a live challenge: the base cooldown, doubled with each resend
+ * (30 s, 60 s, 120 s…) up to the maximum. A challenge that is over starts again from the base.
+ */
+export function cooldownMs(sendCount: number, rules: Pick<OtpRules, "resendCooldownSeconds" | "resendCooldownMaxSeconds">): number {
+  const base = rules.resendCooldownSeconds * 1000;
+  const max = Math.max(base, rules.resendCooldownMaxSeconds * 1000);
+  if (sendCount <= 1 || base === 0) return base;
+  return Math.min(max, base * 2 ** Math.min(sendCount - 1, 30));
+}
+
+/** The first send count whose cooldown is the maximum (the SQL form of cooldownMs needs it). */
+export function sendsToMaxCooldown(rules: Pick<OtpRules, "resendCooldownSeconds" | "resendCooldownMaxSeconds">): number {
+  let sends = 1;
+  while (cooldownMs(sends, rules) < Math.max(rules.resendCooldownSeconds, rules.resendCooldownMaxSeconds) * 1000 && sends < 31) sends++;
+  return sends;
 }
 
 /** How many of the newest codes of one challenge stay valid, so that a late SMS still works. */
@@ -21,7 +41,8 @@ export function sendRefusal(state: ChallengeState, rules: OtpRules, now: number)
   if (state.lockedUntil !== null && state.lockedUntil > now) {
     return { reason: "locked", retryAfter: secondsUntil(state.lockedUntil, now) };
   }
-  return { reason: "cooldown", retryAfter: secondsUntil(state.lastSentAt + rules.resendCooldownSeconds * 1000, now) };
+  const over = state.expiresAt <= now || state.verifiedAt !== null || state.lockedUntil !== null;
+  return { reason: "cooldown", retryAfter: secondsUntil(state.lastSentAt + cooldownMs(over ? 1 : state.sendCount, rules), now) };
 }
 
 export type NoTryReason = { code: "otp_not_found" } | { code: "otp_expired" } | { code: "otp_attempts_exceeded"; retryAfter: number };

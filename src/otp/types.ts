@@ -52,7 +52,13 @@ export type SendResult =
   | { ok: true; id: string; message: string; expiresAt: Date; resendAfter: Date }
   | {
       ok: false;
-      code: "invalid_phone_number" | "rate_limited" | "provider_rejected" | "provider_unavailable" | "destination_not_allowed";
+      code:
+        | "invalid_phone_number"
+        | "rate_limited"
+        | "provider_rejected"
+        | "provider_unavailable"
+        | "destination_not_allowed"
+        | "budget_exceeded";
       message: string;
       /** The record of the attempt, kept for the audit trail, when one was written. */
       id: string | null;
@@ -62,10 +68,13 @@ export type SendResult =
       providerCode?: string;
       /** HTTP status for provider_unavailable: 502 (failed), 503 (throttled), 504 (timed out). */
       status?: number;
+      /** The protection rule that refused the send (`number`, `ip`, `country`, `budget`…). */
+      rule?: string;
     };
 
 export type VerifyResult =
   | { ok: true; message: string; verifiedAt: Date }
   | { ok: false; code: "otp_invalid"; message: string; attemptsRemaining: number }
   | { ok: false; code: "otp_expired" | "otp_not_found" | "invalid_phone_number"; message: string }
-  | { ok: false; code: "otp_attempts_exceeded"; message: string; retryAfter: number };
+  | { ok: false; code: "otp_attempts_exceeded"; message: string; retryAfter: number }
+  | { ok: false; code: "rate_limited"; message: string; retryAfter: number; rule: string };

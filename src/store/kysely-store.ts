@@ -5,8 +5,20 @@ import { createDialect, type DialectOptions, uniqueViolation } from "./dialect.j
 import { migrationProvider } from "./migrations/index.js";
 import { type DeliveryValues, type OtpStatements, otpStatements } from "./otp-statements.js";
 import { KyselyRunner, type Runner, SqliteRunner, type Step, statement } from "./prepared.js";
+import { protectionStatements } from "./protection-statements.js";
 import type { Database, OtpCodesTable, UsersTable } from "./schema.js";
-import type { DeliveryUpdate, LiveCode, NewUser, SendRule, Store, UserRecord, VerifyRule, VerifyTry } from "./store.js";
+import type {
+  BudgetSettlement,
+  DeliveryUpdate,
+  LiveCode,
+  NewUser,
+  RefusalRecord,
+  SendRule,
+  Store,
+  UserRecord,
+  VerifyRule,
+  VerifyTry,
+} from "./store.js";
 
 /** The Store on Kysely: the same SQL on SQLite and PostgreSQL, dialect quirks kept in dialect.ts. */
 export class KyselyStore implements Store {
@@ -15,6 +27,7 @@ export class KyselyStore implements Store {
   /** Runs prepared statements and multi-statement steps (store/prepared.ts); the SQL limiter shares it. */
   readonly runner: Runner;
   readonly #q: OtpStatements;
+  readonly #p: ReturnType<typeof protectionStatements>;
   #deliveries: { values: DeliveryValues[]; done: Promise<void> } | null = null;
 
   constructor(database: DatabaseConfig, options: DialectOptions = {}) {
@@ -25,6 +38,7 @@ export class KyselyStore implements Store {
     // Kysely transaction left open across an await would be joined by them; there is none.
     this.runner = info.sqlite === undefined ? new KyselyRunner(this.db as Kysely<unknown>) : new SqliteRunner(info.sqlite);
     this.#q = otpStatements(this.db);
+    this.#p = protectionStatements(this.db);
   }
 
   async migrate(): Promise<string[]> {
@@ -66,7 +80,9 @@ export class KyselyStore implements Store {
         ...challenge,
         now,
         expiresAt: record.expiresAt,
-        earliest: now - rule.cooldownMs,
+        baseMs: rule.baseCooldownMs,
+        maxMs: rule.maxCooldownMs,
+        sendsToMax: rule.sendsToMax,
         exempt: rule.exempt ? 1 : 0,
       });
       const row = rows[0];
@@ -175,6 +191,41 @@ export class KyselyStore implements Store {
       deliveryStatus: update.deliveryStatus ?? null,
     });
     return batch.done;
+  }
+
+  async reserveBudget(period: string, micros: number, capMicros: number, now: number): Promise<boolean> {
+    if (micros > capMicros) return false;
+    const reserved = await this.runner.one(statement(this.#p.reserve, { period, micros, cap: capMicros, now }));
+    return reserved.rows.length === 1;
+  }
+
+  async settleBudget(settlement: BudgetSettlement, now: number): Promise<void> {
+    const p = this.#p;
+    await this.runner.transaction(function* () {
+      yield statement(p.settle, { period: settlement.period, reserved: settlement.reservedMicros, spent: settlement.spentMicros, now });
+      yield statement(p.codePrice, { id: settlement.codeId, micros: settlement.spentMicros, final: settlement.final ? 1 : 0, now });
+    });
+  }
+
+  async budget(period: string): Promise<{ spentMicros: number; reservedMicros: number }> {
+    const [row] = (await this.runner.one(statement(this.#p.budget, { period }))).rows;
+    return { spentMicros: Number(row?.spent_micros ?? 0), reservedMicros: Number(row?.reserved_micros ?? 0) };
+  }
+
+  async recordRefusal(refusal: RefusalRecord): Promise<void> {
+    await this.runner.one(
+      statement(this.#p.refusal, {
+        id: refusal.id,
+        now: refusal.createdAt,
+        rule: refusal.rule,
+        code: refusal.code,
+        purpose: refusal.purpose,
+        user: refusal.userId,
+        country: refusal.country,
+        prefix: refusal.phonePrefix,
+        ip: refusal.ip,
+      }),
+    );
   }
 
   async findCode(id: string): Promise<OtpRecord | null> {

@@ -43,7 +43,9 @@ export function otpStatements(db: Kysely<Database>) {
      * Creates the challenge, or renews it only if the cooldown is over and it is not locked. A challenge
      * that is over (expired, verified or locked) starts again with no tries spent. No row: refused.
      */
-    openChallenge: prepare<Challenge & { now: number; expiresAt: number; earliest: number; exempt: number }>((p) => ({
+    openChallenge: prepare<
+      Challenge & { now: number; expiresAt: number; baseMs: number; maxMs: number; sendsToMax: number; exempt: number }
+    >((p) => ({
       compile: () =>
         sql`insert into otp_challenges
           (phone_number, purpose, user_id, attempts, send_count, last_sent_at, expires_at, locked_until, verified_at, created_at)
@@ -63,7 +65,11 @@ export function otpStatements(db: Kysely<Database>) {
             then otp_challenges.expires_at else ${p.expiresAt} end,
           locked_until = null,
           verified_at = null
-        where (${p.exempt} = 1 or otp_challenges.last_sent_at <= ${p.earliest})
+        where (${p.exempt} = 1 or otp_challenges.last_sent_at + case
+            when otp_challenges.expires_at <= ${p.now} or otp_challenges.verified_at is not null
+              or otp_challenges.locked_until is not null then ${p.baseMs}
+            when otp_challenges.send_count >= ${p.sendsToMax} then ${p.maxMs}
+            else ${p.baseMs} * (1 << (otp_challenges.send_count - 1)) end <= ${p.now})
           and (${p.exempt} = 1 or otp_challenges.locked_until is null or otp_challenges.locked_until <= ${p.now})
         returning attempts, send_count`.compile(db),
     })),

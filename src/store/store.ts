@@ -15,8 +15,13 @@ export interface UserRecord {
 export type NewUser = Omit<UserRecord, "phoneVerified" | "role" | "tokenVersion">;
 
 export interface SendRule {
-  /** Earliest previous send that still allows this one: sends after `now - cooldownMs` are refused. */
-  cooldownMs: number;
+  /**
+   * The wait after a send: `baseCooldownMs`, doubled with each send of a live challenge up to
+   * `maxCooldownMs` (reached at the `sendsToMax`-th send); a challenge that is over waits the base.
+   */
+  baseCooldownMs: number;
+  maxCooldownMs: number;
+  sendsToMax: number;
   /** Test numbers: no cooldown and no lock. */
   exempt: boolean;
   /** How many of the challenge's newest codes stay live; older live ones are superseded. */
@@ -52,6 +57,32 @@ export interface DeliveryUpdate {
   deliveryStatus?: string | null;
 }
 
+/** A send refused by a protection rule, as the audit trail keeps it. */
+export interface RefusalRecord {
+  id: string;
+  createdAt: number;
+  /** The rule that refused: `number`, `ip`, `country`, `budget`… */
+  rule: string;
+  /** The error code answered: `rate_limited`, `destination_not_allowed`, `budget_exceeded`. */
+  code: string;
+  purpose: string;
+  userId: string;
+  country: string | null;
+  /** The number without its last four digits. */
+  phonePrefix: string | null;
+  ip: string | null;
+}
+
+/** The end of a budget reservation: what was really spent, and whether it is the provider's own figure. */
+export interface BudgetSettlement {
+  period: string;
+  reservedMicros: number;
+  spentMicros: number;
+  /** The record whose price this is. */
+  codeId: string;
+  final: boolean;
+}
+
 /**
  * Everything the core keeps. Every method is one atomic step on the database; the ones the security
  * guarantees rest on (beginSend, tryVerify) say what callers must gate on.
@@ -84,6 +115,14 @@ export interface Store {
   lockChallenge(key: ChallengeKey, until: number, now: number): Promise<void>;
   updateDelivery(id: string, update: DeliveryUpdate, now: number): Promise<void>;
   findCode(id: string): Promise<OtpRecord | null>;
+
+  /** Reserves `micros` of the period's budget unless spent + reserved would pass `capMicros`: one atomic step. */
+  reserveBudget(period: string, micros: number, capMicros: number, now: number): Promise<boolean>;
+  /** Ends a reservation: the reserved amount leaves, the spent amount (0 when nothing went out) is added. */
+  settleBudget(settlement: BudgetSettlement, now: number): Promise<void>;
+  /** Spent and reserved so far in the period. */
+  budget(period: string): Promise<{ spentMicros: number; reservedMicros: number }>;
+  recordRefusal(refusal: RefusalRecord): Promise<void>;
 
   /** Resolves null when the username or email is taken (the field that clashed is returned instead). */
   createUser(user: NewUser): Promise<UserRecord | { conflict: "username" | "email" }>;

@@ -32,7 +32,7 @@ function record(k: ChallengeKey, overrides: Partial<OtpRecord> = {}): OtpRecord 
   };
 }
 
-const rule = { cooldownMs: 30_000, exempt: false, keepLive: 3 };
+const rule = { baseCooldownMs: 30_000, maxCooldownMs: 30_000, sendsToMax: 1, exempt: false, keepLive: 3 };
 const verifyRule = { maxAttempts: 5, keepLive: 3, markPhoneVerified: false };
 const HASH = "ab".repeat(32);
 

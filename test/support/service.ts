@@ -11,6 +11,22 @@ export const TEST_SECRETS = {
   OTP_SECRET: "test-otp-secret-0123456789abcdef0123456789abcdef",
 };
 
+/**
+ * Protection off, for the tests of the core rules, which send to one number many times: no rate limit,
+ * no conversion breaker, and a resend cooldown that does not grow.
+ */
+export const NO_LIMITS: Record<string, string> = {
+  RATE_LIMIT_CHALLENGE: "off",
+  RATE_LIMIT_NUMBER: "off",
+  RATE_LIMIT_USER: "off",
+  RATE_LIMIT_IP: "off",
+  RATE_LIMIT_PREFIX: "off",
+  RATE_LIMIT_GLOBAL: "off",
+  RATE_LIMIT_VERIFY: "off",
+  CONVERSION_BREAKER_MIN_SENDS: "0",
+  OTP_RESEND_COOLDOWN_MAX_SECONDS: "30",
+};
+
 export interface TestService {
   vericode: Vericode;
   app: FastifyInstance;
@@ -25,7 +41,8 @@ export async function startService(
   options: { env?: Record<string, string>; clock?: Clock; channel?: Channel; sendTimeoutMs?: number } = {},
 ): Promise<TestService> {
   const vericode = await createVericode({
-    env: { ...TEST_SECRETS, DATABASE_URL: db.url, LOG_LEVEL: "silent", ...options.env },
+    // The core's tests send to a few numbers many times: protection is off unless a test turns it on.
+    env: { ...TEST_SECRETS, ...NO_LIMITS, DATABASE_URL: db.url, LOG_LEVEL: "silent", ...options.env },
     envFile: false,
     logger: pino({ level: "silent" }),
     ...(db.schema === undefined ? {} : { databaseSchema: db.schema }),

@@ -15,7 +15,7 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
         tags: ["messaging"],
         summary: "Send a one-time code to a phone number",
         description:
-          "Sends a new code bound to the number, the purpose and the token's user. The last three codes of the same challenge stay valid until their own expiry.",
+          "Sends a new code bound to the number, the purpose and the token's user. The last three codes of the same challenge stay valid until their own expiry. Protection rules apply first (docs/protection.md): 422 destination_not_allowed (country, number range or type), 429 rate_limited (cooldown, limits, conversion breaker) and 503 budget_exceeded, each with `rule`; nothing is sent then.",
         security: [{ bearer: [] }],
         body: SendOtpBody,
         response: { 200: SendOtpAnswer, ...problems(400, 401, 413, 415, 422, 429, 502, 503, 504) },
@@ -23,7 +23,7 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
     },
     async (request) => {
       const { phone_number, purpose } = request.body;
-      const result = await vericode.otp.sendOtp(phone_number, subject(request).sub, purpose);
+      const result = await vericode.otp.sendOtp(phone_number, subject(request).sub, purpose, { ip: request.ip });
       if (!result.ok) {
         throw new VericodeError(result.code, result.message, {
           ...(result.status === undefined ? {} : { status: result.status }),
@@ -31,6 +31,7 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
           extra: {
             ...(result.providerCode === undefined ? {} : { provider_code: result.providerCode }),
             ...(result.id === null ? {} : { id: result.id }),
+            ...(result.rule === undefined ? {} : { rule: result.rule }),
           },
         });
       }
@@ -52,10 +53,10 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
         tags: ["messaging"],
         summary: "Verify a one-time code",
         description:
-          "Counts the try first, then compares in constant time; a code verifies at most once. A registration code marks the user's phone number verified.",
+          "Counts the try first, then compares in constant time; a code verifies at most once. A registration code marks the user's phone number verified. Tries per number and purpose are also limited over a longer window (RATE_LIMIT_VERIFY): 429 rate_limited.",
         security: [{ bearer: [] }],
         body: VerifyOtpBody,
-        response: { 200: VerifyOtpAnswer, ...problems(400, 401, 413, 415, 503) },
+        response: { 200: VerifyOtpAnswer, ...problems(400, 401, 413, 415, 429, 503) },
       },
     },
     async (request) => {
@@ -64,7 +65,10 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
       if (!result.ok) {
         throw new VericodeError(result.code, result.message, {
           ...("retryAfter" in result ? { retryAfter: result.retryAfter } : {}),
-          extra: "attemptsRemaining" in result ? { attempts_remaining: result.attemptsRemaining } : {},
+          extra: {
+            ...("attemptsRemaining" in result ? { attempts_remaining: result.attemptsRemaining } : {}),
+            ...("rule" in result ? { rule: result.rule } : {}),
+          },
         });
       }
       return { success: true as const, message: result.message, verified_at: result.verifiedAt.toISOString() };

@@ -1,0 +1,235 @@
+import type { ChallengeKey } from "../otp/types.js";
+import type { PhoneInfo } from "../phone.js";
+import type { Store } from "../store/store.js";
+import type { Bucket, Limiter } from "./limiter.js";
+import type { BudgetPeriod, ProtectionConfig, RateRule } from "./settings.js";
+
+/** Why a send (or a try) was refused before anything went out. */
+export interface Refusal {
+  code: "rate_limited" | "destination_not_allowed" | "budget_exceeded";
+  /** The rule that refused, as reported to the client and kept in the refusal log. */
+  rule: string;
+  message: string;
+  /** Whole seconds until it may pass, when that is known. */
+  retryAfter?: number;
+}
+
+/** A budget reservation made before a send, settled once the provider has answered. */
+export interface Reservation {
+  period: string;
+  micros: number;
+}
+
+/**
+ * The protection rules around a send, in the order they apply (docs/protection.md): destination rules
+ * (country, prefix, number type) and the conversion breaker, with SAFE_NUMBERS exempt; then the rate
+ * limits in the shared limiter; then the spend budget. Pure decisions here, state in the limiter and store.
+ */
+export class Protection {
+  readonly #c: ProtectionConfig;
+  readonly #limiter: Limiter;
+  readonly #store: Store;
+
+  constructor(config: ProtectionConfig, limiter: Limiter, store: Store) {
+    this.#c = config;
+    this.#limiter = limiter;
+    this.#store = store;
+  }
+
+  get limiter(): Limiter {
+    return this.#limiter;
+  }
+
+  isSafe(phone: PhoneInfo): boolean {
+    return this.#c.safeNumbers.has(phone.e164);
+  }
+
+  /** Country allow-list, blocked prefixes and refused number types; null when the number may be sent to. */
+  destination(phone: PhoneInfo): Refusal | null {
+    if (this.isSafe(phone)) return null;
+    const { allowedCountries, blockedPrefixes, blockedNumberTypes } = this.#c;
+    if (allowedCountries !== null && (phone.country === undefined || !allowedCountries.has(phone.country))) {
+      return {
+        code: "destination_not_allowed",
+        rule: "country",
+        message: `Codes are not sent to numbers of ${phone.country ?? `+${phone.callingCode}`} by this service.`,
+      };
+    }
+    if (blockedPrefixes.some((prefix) => phone.e164.startsWith(prefix))) {
+      return {
+        code: "destination_not_allowed",
+        rule: "prefix_blocked",
+        message: "Codes are not sent to this number range by this service.",
+      };
+    }
+    const type = phone.type ?? "UNKNOWN";
+    if (blockedNumberTypes.has(type)) {
+      return {
+        code: "destination_not_allowed",
+        rule: "number_type",
+        message: `Codes are not sent to ${type.toLowerCase().replaceAll("_", " ")} numbers. Use a mobile number.`,
+      };
+    }
+    return null;
+  }
+
+  /**
+   * The conversion breaker: when a country or a number range had at least `minSends` sends in the last
+   * complete window and fewer than `minConversion` of them were verified, sends there pause for a while.
+   * The last complete window is judged, not the current one, so codes have had time to be typed in.
+   */
+  async breaker(phone: PhoneInfo, now: number): Promise<Refusal | null> {
+    const breaker = this.#c.breaker;
+    if (breaker === null || this.isSafe(phone)) return null;
+    const previous = Math.floor(now / breaker.windowMs) - 1;
+    for (const scope of scopes(phone)) {
+      const [pause, sent, verified, tripped] = await this.#limiter.read(
+        [`conv:pause:${scope}`, `conv:sent:${scope}:${previous}`, `conv:ok:${scope}:${previous}`, `conv:tripped:${scope}:${previous}`],
+        now,
+      );
+      if (pause !== undefined && pause.count > 0) return paused(pause.resetAt, now);
+      if (sent === undefined || verified === undefined || tripped === undefined) continue;
+      if (sent.count >= breaker.minSends && verified.count < breaker.minConversion * sent.count && tripped.count === 0) {
+        // One window's figures trip the breaker once; the pause then runs its course.
+        await this.#limiter.add([`conv:tripped:${scope}:${previous}`], 2 * breaker.windowMs, now);
+        await this.#limiter.add([`conv:pause:${scope}`], breaker.pauseMs, now);
+        return paused(now + breaker.pauseMs, now);
+      }
+    }
+    return null;
+  }
+
+  /** Counts a send that went out, for the breaker. */
+  async noteSent(phone: PhoneInfo, now: number): Promise<void> {
+    await this.#note("sent", phone, now);
+  }
+
+  /** Counts a verification, for the breaker. */
+  async noteVerified(phone: PhoneInfo, now: number): Promise<void> {
+    await this.#note("ok", phone, now);
+  }
+
+  async #note(what: "sent" | "ok", phone: PhoneInfo, now: number): Promise<void> {
+    const breaker = this.#c.breaker;
+    if (breaker === null) return;
+    const window = Math.floor(now / breaker.windowMs);
+    // The counter lives to the end of the next window, when it is the one judged.
+    const ttl = (window + 2) * breaker.windowMs - now;
+    await this.#limiter.add(
+      scopes(phone).map((scope) => `conv:${what}:${scope}:${window}`),
+      ttl,
+      now,
+    );
+  }
+
+  /** The buckets one send takes a unit from. */
+  sendBuckets(key: ChallengeKey, phone: PhoneInfo, ip: string | null): Bucket[] {
+    const { limits } = this.#c;
+    const buckets: Bucket[] = [];
+    const push = (rule: string, rate: RateRule | null, name: string) => {
+      if (rate !== null) buckets.push({ key: `${rule}:${name}`, limit: rate.limit, windowMs: rate.windowMs, rule });
+    };
+    push("challenge", limits.challenge, `${key.phoneNumber}:${key.purpose}:${key.userId}`);
+    push("number", limits.number, key.phoneNumber);
+    push("user", limits.user, key.userId);
+    if (ip !== null) push("ip", limits.ip, ip);
+    push("prefix", limits.prefix, numberPrefix(phone.e164));
+    push("global", limits.global, "all");
+    return buckets;
+  }
+
+  /** The bucket a verification try takes a unit from: per number and purpose, whoever asks. */
+  verifyBuckets(key: ChallengeKey): Bucket[] {
+    const rate = this.#c.limits.verify;
+    return rate === null
+      ? []
+      : [{ key: `verify:${key.phoneNumber}:${key.purpose}`, limit: rate.limit, windowMs: rate.windowMs, rule: "verify" }];
+  }
+
+  /** Reserves the send's estimated price; null when there is no budget to keep. */
+  async reserve(phone: PhoneInfo, now: number): Promise<{ ok: true; reservation: Reservation | null } | { ok: false; refusal: Refusal }> {
+    const budget = this.#c.budget;
+    if (budget === null) return { ok: true, reservation: null };
+    const micros = this.estimateMicros(phone);
+    const period = budgetPeriod(budget.period, now);
+    if (await this.#store.reserveBudget(period, micros, budget.capMicros, now)) return { ok: true, reservation: { period, micros } };
+    const end = periodEnd(budget.period, now);
+    return {
+      ok: false,
+      refusal: {
+        code: "budget_exceeded",
+        rule: "budget",
+        message:
+          budget.period === "total"
+            ? "The SMS budget of this service is spent. No more codes can be sent."
+            : `The SMS budget of this service is spent for this ${budget.period}. Try again after it renews.`,
+        ...(end === null ? {} : { retryAfter: Math.max(1, Math.ceil((end - now) / 1000)) }),
+      },
+    };
+  }
+
+  /** Ends a reservation: the provider's price when known, else the estimate; nothing when nothing went out. */
+  async settle(
+    reservation: Reservation | null,
+    codeId: string,
+    spent: { micros: number; final: boolean } | null,
+    now: number,
+  ): Promise<void> {
+    if (reservation === null) return;
+    await this.#store.settleBudget(
+      {
+        period: reservation.period,
+        reservedMicros: reservation.micros,
+        spentMicros: spent?.micros ?? 0,
+        codeId,
+        final: spent?.final ?? true,
+      },
+      now,
+    );
+  }
+
+  estimateMicros(phone: PhoneInfo): number {
+    const prices = this.#c.pricesMicros;
+    return prices.get(phone.country ?? "") ?? prices.get("default") ?? 0;
+  }
+
+  /** Spent, reserved and left in the current period (`vericode budget`). */
+  async budgetState(now: number): Promise<{ period: string; capMicros: number; spentMicros: number; reservedMicros: number } | null> {
+    const budget = this.#c.budget;
+    if (budget === null) return null;
+    const period = budgetPeriod(budget.period, now);
+    return { period, capMicros: budget.capMicros, ...(await this.#store.budget(period)) };
+  }
+}
+
+/** The number without its last four digits: one subscriber range. */
+export function numberPrefix(e164: string): string {
+  return e164.slice(0, Math.max(2, e164.length - 4));
+}
+
+function scopes(phone: PhoneInfo): string[] {
+  return [`country:${phone.country ?? `+${phone.callingCode}`}`, `prefix:${numberPrefix(phone.e164)}`];
+}
+
+function paused(until: number, now: number): Refusal {
+  return {
+    code: "rate_limited",
+    rule: "conversion_breaker",
+    message: "Too few of the codes sent to this region are being used: sends there are paused for a while.",
+    retryAfter: Math.max(1, Math.ceil((until - now) / 1000)),
+  };
+}
+
+/** `total`, `2026-11` or `2026-11-25` (UTC). */
+export function budgetPeriod(period: BudgetPeriod, now: number): string {
+  if (period === "total") return "total";
+  const iso = new Date(now).toISOString();
+  return period === "month" ? iso.slice(0, 7) : iso.slice(0, 10);
+}
+
+function periodEnd(period: BudgetPeriod, now: number): number | null {
+  const date = new Date(now);
+  if (period === "day") return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 1);
+  if (period === "month") return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+  return null;
+}
