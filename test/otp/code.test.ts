@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { findMatchingHash, generateCode, hashCode } from "../../src/otp/code.js";
 import { smsText } from "../../src/otp/otp-service.js";
-import { noTryReason, secondsUntil, sendRefusal } from "../../src/otp/policy.js";
+import { cooldownMs, noTryReason, secondsUntil, sendRefusal, sendsToMaxCooldown } from "../../src/otp/policy.js";
 
 const key = { phoneNumber: "+50688887777", purpose: "login" as const, userId: "usr_1" };
 
@@ -36,7 +36,7 @@ describe("codes", () => {
 });
 
 describe("rules", () => {
-  const rules = { ttlSeconds: 600, maxAttempts: 5, resendCooldownSeconds: 30 };
+  const rules = { ttlSeconds: 600, maxAttempts: 5, resendCooldownSeconds: 30, resendCooldownMaxSeconds: 300 };
   const state = { attempts: 0, sendCount: 1, lastSentAt: 0, expiresAt: 600_000, lockedUntil: null, verifiedAt: null };
 
   it("Retry-After is whole seconds, rounded up, at least 1", () => {
@@ -48,6 +48,16 @@ describe("rules", () => {
   it("a refused send waits for the cooldown, or for the lock to end", () => {
     expect(sendRefusal(state, rules, 10_000)).toEqual({ reason: "cooldown", retryAfter: 20 });
     expect(sendRefusal({ ...state, lockedUntil: 500_000 }, rules, 100_000)).toEqual({ reason: "locked", retryAfter: 400 });
+  });
+
+  it("the resend cooldown doubles with each send of a live challenge, up to the maximum", () => {
+    expect([1, 2, 3, 4, 5, 6, 40].map((sends) => cooldownMs(sends, rules) / 1000)).toEqual([30, 60, 120, 240, 300, 300, 300]);
+    expect(sendsToMaxCooldown(rules)).toBe(5);
+    expect(cooldownMs(3, { resendCooldownSeconds: 0, resendCooldownMaxSeconds: 300 })).toBe(0);
+    expect(sendsToMaxCooldown({ resendCooldownSeconds: 30, resendCooldownMaxSeconds: 30 })).toBe(1);
+    // The third send of a live challenge waits 120 s; a challenge that is over waits the base only.
+    expect(sendRefusal({ ...state, sendCount: 3 }, rules, 10_000)).toEqual({ reason: "cooldown", retryAfter: 110 });
+    expect(sendRefusal({ ...state, sendCount: 3, verifiedAt: 5 }, rules, 10_000)).toEqual({ reason: "cooldown", retryAfter: 20 });
   });
 
   it("says why no try could be counted", () => {

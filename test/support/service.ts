@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
-import type { Channel } from "../../src/channels/channel.js";
+import type { Channel, DeliveryOutcome } from "../../src/channels/channel.js";
 import type { Clock } from "../../src/clock.js";
 import { buildApp } from "../../src/http/app.js";
 import { createVericode, type Vericode } from "../../src/vericode.js";
@@ -38,7 +38,7 @@ export interface TestService {
 /** The whole service on a test database, through buildApp and inject. */
 export async function startService(
   db: TestDatabase,
-  options: { env?: Record<string, string>; clock?: Clock; channel?: Channel; sendTimeoutMs?: number } = {},
+  options: { env?: Record<string, string>; clock?: Clock; channel?: Channel; sendTimeoutMs?: number; redisPrefix?: string } = {},
 ): Promise<TestService> {
   const vericode = await createVericode({
     // The core's tests send to a few numbers many times: protection is off unless a test turns it on.
@@ -49,6 +49,7 @@ export async function startService(
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.channel === undefined ? {} : { channel: options.channel }),
     ...(options.sendTimeoutMs === undefined ? {} : { sendTimeoutMs: options.sendTimeoutMs }),
+    ...(options.redisPrefix === undefined ? {} : { redisPrefix: options.redisPrefix }),
   });
   const app = await buildApp(vericode);
   return {
@@ -66,10 +67,20 @@ export async function startService(
 export class RecordingChannel implements Channel {
   readonly name = "sms";
   readonly sent: { to: string; body: string }[] = [];
+  /** What the next sends answer instead of success (a refusal, a failure), one entry each. */
+  readonly failures: DeliveryOutcome[] = [];
+  /** The price the provider reports, in millionths of a dollar (null: not known at once, as with Twilio). */
+  priceMicros: number | null = null;
 
-  async send(message: { to: string; body: string }) {
+  async send(message: { to: string; body: string }): Promise<DeliveryOutcome> {
+    const failure = this.failures.shift();
+    if (failure !== undefined) return failure;
     this.sent.push({ to: message.to, body: message.body });
-    return { ok: true as const, providerMessageId: `SM${this.sent.length}`, deliveryStatus: "queued" };
+    return { ok: true, providerMessageId: `SM${this.sent.length}`, deliveryStatus: "queued", priceMicros: this.priceMicros };
+  }
+
+  sentTo(to: string): number {
+    return this.sent.filter((m) => m.to === to).length;
   }
 
   lastCodeTo(to: string): string {
