@@ -2,15 +2,23 @@
 import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, VericodeError } from "../errors.js";
 import { PURPOSES } from "../otp/types.js";
+import { runBudget } from "./budget.js";
 import { runMigrate } from "./migrate.js";
 import { runSend, runVerify } from "./otp.js";
 import { runServe } from "./serve.js";
+import { runPrimary } from "./workers.js";
 
 function purpose(value: string): string {
   if (!(PURPOSES as readonly string[]).includes(value)) {
     throw new InvalidArgumentError(`use one of ${PURPOSES.join(", ")}.`);
   }
   return value;
+}
+
+function workers(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError("the number of workers is a whole number from 1 to 256.");
+  return n;
 }
 
 function port(value: string): number {
@@ -30,12 +38,25 @@ program
   .description("run the HTTP API (migrations run first)")
   .option("-p, --port <port>", "port to listen on (default: PORT or 3000)", port)
   .option("--host <host>", "address to bind (default: HOST or 127.0.0.1)")
-  .action(async (options: { port?: number; host?: string }) => runServe(options));
+  .option("-w, --workers <n>", "processes sharing the port, one per core (node:cluster); migrations run once first", workers)
+  .action(async (options: { port?: number; host?: string; workers?: number }) => {
+    // A worker of --workers serves; the primary forks the workers with the same arguments.
+    if (options.workers !== undefined && options.workers > 1 && process.env.VERICODE_WORKER !== "1") {
+      return runPrimary(options.workers, process.argv.slice(2));
+    }
+    return runServe({ ...options, migrate: process.env.VERICODE_WORKER !== "1" });
+  });
 
 program
   .command("migrate")
   .description("apply pending database migrations and print what ran")
   .action(async () => runMigrate());
+
+program
+  .command("budget")
+  .description("show the SMS budget of the current period: spent, reserved and left")
+  .option("--json", "print one JSON object")
+  .action(async (options: { json?: boolean }) => runBudget(options));
 
 program
   .command("send")

@@ -2,8 +2,8 @@ import { buildApp } from "../http/app.js";
 import { createVericode } from "../vericode.js";
 
 /** Listens until SIGINT or SIGTERM, then stops accepting, finishes in-flight requests and closes the database. */
-export async function runServe(options: { port?: number; host?: string }): Promise<void> {
-  const vericode = await createVericode();
+export async function runServe(options: { port?: number; host?: string; migrate?: boolean }): Promise<void> {
+  const vericode = await createVericode({ migrate: options.migrate !== false });
   for (const name of vericode.migrations) vericode.log.info({ event: "migration" }, `applied migration ${name}`);
   const app = await buildApp(vericode);
   const port = options.port ?? vericode.config.port;

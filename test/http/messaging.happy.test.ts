@@ -117,7 +117,7 @@ for (const dialect of DIALECTS) {
     it("serves health, readiness, the OpenAPI document and its page", async ({ skip }) => {
       if (db === null) skip();
       expect((await service.app.inject("/healthz")).json()).toEqual({ status: "ok" });
-      expect((await service.app.inject("/readyz")).json()).toEqual({ status: "ready", database: dialect.name });
+      expect((await service.app.inject("/readyz")).json()).toEqual({ status: "ready", database: dialect.name, limiter: "sql" });
       const doc = (await service.app.inject("/openapi.json")).json();
       expect(doc.openapi).toBe("3.1.0");
       expect(Object.keys(doc.paths)).toEqual(

@@ -22,8 +22,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = a
     {
       schema: {
         tags: ["health"],
-        summary: "Readiness: the database answers",
-        response: { 200: Type.Object({ status: Type.Literal("ready"), database: Type.String() }), ...problems(503) },
+        summary: "Readiness: the database (and the rate limiter's Redis, when configured) answers",
+        response: {
+          200: Type.Object({ status: Type.Literal("ready"), database: Type.String(), limiter: Type.String() }),
+          ...problems(503),
+        },
       },
     },
     async () => {
@@ -32,7 +35,16 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = a
       } catch (error) {
         throw new VericodeError("service_unavailable", "The database is not reachable.", { retryAfter: 5, cause: error });
       }
-      return { status: "ready" as const, database: vericode.store.dialect };
+      const limiter = vericode.protection.limiter;
+      try {
+        await limiter.ping();
+      } catch (error) {
+        throw new VericodeError("service_unavailable", "The rate limiter's Redis is not reachable: sends fail closed.", {
+          retryAfter: 5,
+          cause: error,
+        });
+      }
+      return { status: "ready" as const, database: vericode.store.dialect, limiter: limiter.name };
     },
   );
 };
