@@ -34,6 +34,8 @@ export interface Config {
   publicBaseUrl: string;
   database: DatabaseConfig;
   redisUrl: string | null;
+  /** Prefix of every Redis key vericode writes (several deployments may share one Redis). */
+  redisKeyPrefix: string;
   dataDir: string;
   jwt: {
     secret: string;
@@ -188,6 +190,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     publicBaseUrl,
     database,
     redisUrl,
+    redisKeyPrefix: get("REDIS_KEY_PREFIX") ?? "vericode:rl:",
     dataDir,
     jwt: {
       secret: jwtSecret as string,

@@ -35,7 +35,7 @@ export interface VericodeOptions {
   databaseSchema?: string;
   /** Replaces the limiter chosen by REDIS_URL (the database's own when unset). */
   limiter?: Limiter;
-  /** Redis only: the prefix of every key. @default "vericode:rl:" */
+  /** Redis only: the prefix of every key. @default REDIS_KEY_PREFIX, or "vericode:rl:" */
   redisPrefix?: string;
 }
 
@@ -77,7 +77,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
   let limiter: Limiter;
   if (options.limiter !== undefined) limiter = options.limiter;
   else if (config.redisUrl !== null) {
-    const redis = new RedisLimiter(config.redisUrl, options.redisPrefix === undefined ? {} : { prefix: options.redisPrefix });
+    const redis = new RedisLimiter(config.redisUrl, { prefix: options.redisPrefix ?? config.redisKeyPrefix });
     // Start even when Redis is away (sends then fail closed with 503), but say so at once.
     await redis
       .ready()
