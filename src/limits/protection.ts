@@ -82,11 +82,19 @@ export class Protection {
     const breaker = this.#c.breaker;
     if (breaker === null || this.isSafe(phone)) return null;
     const previous = Math.floor(now / breaker.windowMs) - 1;
-    for (const scope of scopes(phone)) {
-      const [pause, sent, verified, tripped] = await this.#limiter.read(
-        [`conv:pause:${scope}`, `conv:sent:${scope}:${previous}`, `conv:ok:${scope}:${previous}`, `conv:tripped:${scope}:${previous}`],
-        now,
-      );
+    const names = scopes(phone);
+    // One read for every scope: pause, sends, verifications and whether these figures tripped already.
+    const counters = await this.#limiter.read(
+      names.flatMap((scope) => [
+        `conv:pause:${scope}`,
+        `conv:sent:${scope}:${previous}`,
+        `conv:ok:${scope}:${previous}`,
+        `conv:tripped:${scope}:${previous}`,
+      ]),
+      now,
+    );
+    for (const [i, scope] of names.entries()) {
+      const [pause, sent, verified, tripped] = counters.slice(i * 4, i * 4 + 4);
       if (pause !== undefined && pause.count > 0) return paused(pause.resetAt, now);
       if (sent === undefined || verified === undefined || tripped === undefined) continue;
       if (sent.count >= breaker.minSends && verified.count < breaker.minConversion * sent.count && tripped.count === 0) {

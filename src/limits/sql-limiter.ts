@@ -53,15 +53,13 @@ export class SqlLimiter implements Limiter {
   }
 
   async add(keys: readonly string[], windowMs: number, now: number): Promise<void> {
-    const q = this.#q;
-    await this.#run.transaction(function* () {
-      for (const key of keys) yield statement(q.add, { key, now, resetAt: now + windowMs });
-    });
+    // Plain counting decides nothing at once: it joins the store's group commit.
+    await this.#store.groupCommit.add(...keys.map((key) => statement(this.#q.add, { key, now, resetAt: now + windowMs })));
   }
 
   async read(keys: readonly string[], now: number): Promise<Counter[]> {
     const q = this.#q;
-    return this.#run.transaction(function* () {
+    return this.#run.read(function* () {
       const counters: Counter[] = [];
       for (const key of keys) {
         const [row] = (yield statement(q.read, { key })).rows;

@@ -3,8 +3,8 @@ import type { DatabaseConfig } from "../config.js";
 import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus, Purpose } from "../otp/types.js";
 import { createDialect, type DialectOptions, uniqueViolation } from "./dialect.js";
 import { migrationProvider } from "./migrations/index.js";
-import { type DeliveryValues, type OtpStatements, otpStatements } from "./otp-statements.js";
-import { KyselyRunner, type Runner, SqliteRunner, type Step, statement } from "./prepared.js";
+import { type OtpStatements, otpStatements } from "./otp-statements.js";
+import { GroupCommit, KyselyRunner, type Runner, SqliteRunner, type Step, statement } from "./prepared.js";
 import { protectionStatements } from "./protection-statements.js";
 import type { Database, OtpCodesTable, UsersTable } from "./schema.js";
 import type {
@@ -28,7 +28,8 @@ export class KyselyStore implements Store {
   readonly runner: Runner;
   readonly #q: OtpStatements;
   readonly #p: ReturnType<typeof protectionStatements>;
-  #deliveries: { values: DeliveryValues[]; done: Promise<void> } | null = null;
+  /** Writes nobody waits on to decide anything, one transaction per event-loop turn; the SQL limiter shares it. */
+  readonly groupCommit: GroupCommit;
 
   constructor(database: DatabaseConfig, options: DialectOptions = {}) {
     const info = createDialect(database, options);
@@ -37,6 +38,7 @@ export class KyselyStore implements Store {
     // Every multi-statement transaction goes through the runner: on SQLite they run synchronously, so a
     // Kysely transaction left open across an await would be joined by them; there is none.
     this.runner = info.sqlite === undefined ? new KyselyRunner(this.db as Kysely<unknown>) : new SqliteRunner(info.sqlite);
+    this.groupCommit = new GroupCommit(this.runner);
     this.#q = otpStatements(this.db);
     this.#p = protectionStatements(this.db);
   }
@@ -67,7 +69,7 @@ export class KyselyStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.#deliveries?.done.catch(() => {});
+    await this.groupCommit.settled();
     await this.db.destroy();
   }
 
@@ -163,34 +165,18 @@ export class KyselyStore implements Store {
   }
 
   async updateDelivery(id: string, update: DeliveryUpdate, now: number): Promise<void> {
-    // Group commit: the answers that arrive within one turn of the event loop are written in one
-    // transaction, and each caller resumes once its own answer is committed.
-    let batch = this.#deliveries;
-    if (batch === null) {
-      const values: DeliveryValues[] = [];
-      const q = this.#q;
-      const done = new Promise<void>((resolve, reject) => {
-        setImmediate(() => {
-          this.#deliveries = null;
-          this.runner
-            .transaction(function* () {
-              for (const value of values) yield statement(q.updateDelivery, value);
-            })
-            .then(resolve, reject);
-        });
-      });
-      batch = { values, done };
-      this.#deliveries = batch;
-    }
-    batch.values.push({
-      id,
-      status: update.status,
-      now,
-      providerMessageId: update.providerMessageId ?? null,
-      providerErrorCode: update.providerErrorCode ?? null,
-      deliveryStatus: update.deliveryStatus ?? null,
-    });
-    return batch.done;
+    // Group commit: nobody decides anything on a delivery answer, so the answers of one event-loop turn
+    // share one transaction.
+    await this.groupCommit.add(
+      statement(this.#q.updateDelivery, {
+        id,
+        status: update.status,
+        now,
+        providerMessageId: update.providerMessageId ?? null,
+        providerErrorCode: update.providerErrorCode ?? null,
+        deliveryStatus: update.deliveryStatus ?? null,
+      }),
+    );
   }
 
   async reserveBudget(period: string, micros: number, capMicros: number, now: number): Promise<boolean> {

@@ -69,6 +69,48 @@ export interface Runner {
   one<R = Record<string, unknown>>(query: Statement): Promise<Rows<R>>;
   /** Runs a step in one transaction: all of it or none of it. */
   transaction<T>(step: () => Step<T>): Promise<T>;
+  /** Runs a step that only reads, in one consistent snapshot (no write lock on SQLite). */
+  read<T>(step: () => Step<T>): Promise<T>;
+}
+
+/**
+ * Group commit for writes nobody waits on to decide anything (delivery answers, counters): the statements
+ * given within one turn of the event loop run in one transaction, and each caller resumes once its own
+ * statements are committed. One commit instead of one per request.
+ */
+export class GroupCommit {
+  readonly #runner: Runner;
+  #batch: { statements: Statement[]; done: Promise<void> } | null = null;
+
+  constructor(runner: Runner) {
+    this.#runner = runner;
+  }
+
+  add(...statements: Statement[]): Promise<void> {
+    let batch = this.#batch;
+    if (batch === null) {
+      const pending: Statement[] = [];
+      const done = new Promise<void>((resolve, reject) => {
+        setImmediate(() => {
+          this.#batch = null;
+          this.#runner
+            .transaction(function* () {
+              for (const next of pending) yield next;
+            })
+            .then(resolve, reject);
+        });
+      });
+      batch = { statements: pending, done };
+      this.#batch = batch;
+    }
+    batch.statements.push(...statements);
+    return batch.done;
+  }
+
+  /** Resolves once the batch in flight, if any, is committed (or has failed). */
+  async settled(): Promise<void> {
+    await this.#batch?.done.catch(() => {});
+  }
 }
 
 /** SQLite: synchronous, each step one `BEGIN IMMEDIATE` transaction, prepared statements kept. */
@@ -86,14 +128,17 @@ export class SqliteRunner implements Runner {
 
   async transaction<T>(step: () => Step<T>): Promise<T> {
     // IMMEDIATE takes the write lock first: two processes on one file cannot deadlock upgrading a read.
-    return this.#db
-      .transaction(() => {
-        const steps = step();
-        let next = steps.next();
-        while (!next.done) next = steps.next(this.#run(next.value));
-        return next.value;
-      })
-      .immediate();
+    return this.#db.transaction(() => this.#drive(step())).immediate();
+  }
+
+  async read<T>(step: () => Step<T>): Promise<T> {
+    return this.#db.transaction(() => this.#drive(step())).deferred();
+  }
+
+  #drive<T>(steps: Step<T>): T {
+    let next = steps.next();
+    while (!next.done) next = steps.next(this.#run(next.value));
+    return next.value;
   }
 
   #run({ query, values }: Statement): Rows {
@@ -118,6 +163,10 @@ export class KyselyRunner implements Runner {
 
   async one<R>(query: Statement): Promise<Rows<R>> {
     return (await execute(this.#db, query)) as Rows<R>;
+  }
+
+  async read<T>(step: () => Step<T>): Promise<T> {
+    return this.transaction(step);
   }
 
   async transaction<T>(step: () => Step<T>): Promise<T> {
