@@ -70,19 +70,30 @@ export class SqlLimiter implements Limiter {
 
   async add(keys: readonly string[], windowMs: number, now: number): Promise<void> {
     // Plain counting decides nothing at once: it joins the store's group commit.
-    await this.#store.groupCommit.add(...keys.map((key) => statement(this.#q.add, { key, now, resetAt: now + windowMs })));
+    await this.#store.groupCommit.add(
+      ...keys.map((key) => statement(this.#q.add, { key, now, resetAt: now + windowMs }, `rate_limits:${key}`)),
+    );
   }
 
   async read(keys: readonly string[], now: number): Promise<Counter[]> {
     const q = this.#q;
-    return this.#run.read(function* () {
-      const counters: Counter[] = [];
-      for (const key of keys) {
-        const [row] = (yield statement(q.read, { key })).rows;
-        const resetAt = Number(row?.reset_at ?? 0);
-        counters.push(row === undefined || resetAt <= now ? { count: 0, resetAt: now } : { count: Number(row.count), resetAt });
+    const rows = new Map<string, { count: number; resetAt: number }>();
+    if (this.#store.dialect === "postgres") {
+      // One round trip for all the keys.
+      for (const row of (await this.#run.one(statement(q.readMany, { keys: [...keys] }))).rows) {
+        rows.set(String(row.key), { count: Number(row.count), resetAt: Number(row.reset_at) });
       }
-      return counters;
+    } else {
+      await this.#run.read(function* () {
+        for (const key of keys) {
+          const [row] = (yield statement(q.read, { key })).rows;
+          if (row !== undefined) rows.set(key, { count: Number(row.count), resetAt: Number(row.reset_at) });
+        }
+      });
+    }
+    return keys.map((key) => {
+      const row = rows.get(key);
+      return row === undefined || row.resetAt <= now ? { count: 0, resetAt: now } : row;
     });
   }
 
@@ -149,6 +160,10 @@ function statements(store: KyselyStore) {
         .where("count", ">", 0),
     ),
     read: prepare<{ key: string }>((p) => db.selectFrom("rate_limits").select(["count", "reset_at"]).where("key", "=", p.key)),
+    /** PostgreSQL: many keys at once, bound as one array. */
+    readMany: prepare<{ keys: string[] }>((p) => ({
+      compile: () => sql`select key, count, reset_at from rate_limits where key = any(${p.keys}::text[])`.compile(db),
+    })),
     sweep: prepare<{ now: number }>((p) => db.deleteFrom("rate_limits").where("reset_at", "<=", p.now)),
   };
 }

@@ -168,14 +168,18 @@ export class KyselyStore implements Store {
     // Group commit: nobody decides anything on a delivery answer, so the answers of one event-loop turn
     // share one transaction.
     await this.groupCommit.add(
-      statement(this.#q.updateDelivery, {
-        id,
-        status: update.status,
-        now,
-        providerMessageId: update.providerMessageId ?? null,
-        providerErrorCode: update.providerErrorCode ?? null,
-        deliveryStatus: update.deliveryStatus ?? null,
-      }),
+      statement(
+        this.#q.updateDelivery,
+        {
+          id,
+          status: update.status,
+          now,
+          providerMessageId: update.providerMessageId ?? null,
+          providerErrorCode: update.providerErrorCode ?? null,
+          deliveryStatus: update.deliveryStatus ?? null,
+        },
+        `otp_codes:${id}`,
+      ),
     );
   }
 
