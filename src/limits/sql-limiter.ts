@@ -3,6 +3,9 @@ import type { KyselyStore } from "../store/kysely-store.js";
 import { type Prepared, prepare, type Runner, statement } from "../store/prepared.js";
 import { type Bucket, BucketFull, type Consumed, type Counter, type Limiter } from "./limiter.js";
 
+/** PostgreSQL's SQLSTATE for division by zero: the all-or-nothing statement's way to abort itself. */
+const DIVISION_BY_ZERO = "22012";
+
 /** Expired rows are swept every this many consumes: the table stays the size of the live windows. */
 const SWEEP_EVERY = 1000;
 
@@ -29,23 +32,9 @@ export class SqlLimiter implements Limiter {
     if (++this.#consumes % SWEEP_EVERY === 0) await this.#run.one(statement(this.#q.sweep, { now }));
     const q = this.#q;
     const ordered = [...buckets].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const takeAll = this.#store.dialect === "postgres" ? q.takeAll(ordered.length) : null;
+    if (this.#store.dialect === "postgres") return this.#consumePg(ordered, now);
     try {
       await this.#run.transaction(function* () {
-        if (takeAll !== null) {
-          // PostgreSQL: every bucket in one statement, so the rows stay locked for one round trip, not six.
-          const values: Record<string, string | number> = { now };
-          ordered.forEach((bucket, i) => {
-            values[`k${i}`] = bucket.key;
-            values[`l${i}`] = bucket.limit;
-            values[`r${i}`] = now + bucket.windowMs;
-          });
-          const taken = new Set((yield statement(takeAll, values)).rows.map((row) => String(row.key)));
-          const full = ordered.find((bucket) => !taken.has(bucket.key));
-          if (full === undefined) return;
-          const [row] = (yield statement(q.read, { key: full.key })).rows;
-          throw new BucketFull(full.rule, Math.max(0, Number(row?.reset_at ?? now) - now));
-        }
         for (const bucket of ordered) {
           const taken = yield statement(q.take, { key: bucket.key, now, resetAt: now + bucket.windowMs, limit: bucket.limit });
           if (taken.rows.length === 0) {
@@ -58,6 +47,37 @@ export class SqlLimiter implements Limiter {
     } catch (error) {
       if (error instanceof BucketFull) return { ok: false, rule: error.rule, retryAfterMs: error.retryAfterMs };
       throw error;
+    }
+  }
+
+  /**
+   * PostgreSQL: every bucket in one statement, in autocommit, so the rows stay locked for the statement
+   * only (one round trip, not a transaction of three). The statement aborts itself when a bucket is full,
+   * which undoes the units it took; then one read says which bucket and until when.
+   */
+  async #consumePg(ordered: Bucket[], now: number): Promise<Consumed> {
+    const values: Record<string, string | number> = { now };
+    ordered.forEach((bucket, i) => {
+      values[`k${i}`] = bucket.key;
+      values[`l${i}`] = bucket.limit;
+      values[`r${i}`] = now + bucket.windowMs;
+    });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#run.one(statement(this.#q.takeAll(ordered.length), values));
+        return { ok: true };
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== DIVISION_BY_ZERO) throw error;
+      }
+      const counters = await this.read(
+        ordered.map((bucket) => bucket.key),
+        now,
+      );
+      const full = ordered.findIndex((bucket, i) => (counters[i]?.count ?? 0) >= bucket.limit);
+      const bucket = ordered[full];
+      // A unit freed between the two statements: try once more, then count it as full.
+      if (bucket !== undefined) return { ok: false, rule: bucket.rule, retryAfterMs: Math.max(0, (counters[full]?.resetAt ?? now) - now) };
+      if (attempt >= 1) return { ok: false, rule: ordered[0]?.rule ?? "global", retryAfterMs: 1000 };
     }
   }
 
@@ -111,8 +131,8 @@ function statements(store: KyselyStore) {
   const takeAll = new Map<number, Prepared<Record<string, string | number>>>();
   return {
     /**
-     * PostgreSQL: one unit from each of `n` buckets in one statement; the keys it answers are the buckets
-     * that had room (rows are taken in key order, the same in every transaction: no deadlock).
+     * PostgreSQL: one unit from each of `n` buckets in one statement, or none: the statement fails with
+     * division_by_zero when a bucket is full (rows are taken in key order, the same every time: no deadlock).
      */
     takeAll(n: number): Prepared<Record<string, string | number>> {
       let query = takeAll.get(n);
@@ -121,14 +141,19 @@ function statements(store: KyselyStore) {
           compile: () =>
             sql`with input (key, lim, reset_at, ord) as (values ${sql.join(
               Array.from({ length: n }, (_, i) => sql`(${p[`k${i}`]}::text, ${p[`l${i}`]}::bigint, ${p[`r${i}`]}::bigint, ${sql.lit(i)})`),
-            )})
+            )}),
+            taken as (
             insert into rate_limits (key, count, reset_at)
             select key, 1, reset_at from input order by ord
             on conflict (key) do update set
               count = case when rate_limits.reset_at <= ${p.now} then 1 else rate_limits.count + 1 end,
               reset_at = case when rate_limits.reset_at <= ${p.now} then excluded.reset_at else rate_limits.reset_at end
             where rate_limits.reset_at <= ${p.now} or rate_limits.count < (select lim from input where input.key = rate_limits.key)
-            returning key`.compile(db),
+            returning key
+            )
+            -- All or nothing: when a bucket was full, divide by zero, which aborts the statement and undoes it.
+            select case when (select count(*) from taken) = ${sql.lit(n)} then 1
+              else 1 / ((select count(*) from taken) - (select count(*) from taken)) end as taken`.compile(db),
         }));
         takeAll.set(n, query);
       }

@@ -39,7 +39,7 @@ export function createDialect(database: DatabaseConfig, options: DialectOptions 
   }
   const pool = new pg.Pool({
     connectionString: database.url,
-    max: options.poolSize ?? 10,
+    max: options.poolSize ?? 20,
     connectionTimeoutMillis: 5000,
     ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
     // BIGINT columns hold epoch milliseconds and counts: safe as JavaScript numbers.

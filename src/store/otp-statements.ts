@@ -8,17 +8,72 @@ import type { Database } from "./schema.js";
 const LIVE = [sql.lit<OtpStatus>("pending"), sql.lit<OtpStatus>("sent")];
 
 /** One compiled statement per value of `keep` (a small constant): LIMIT is written as a literal too. */
-function perKeep<P extends object>(build: (keep: ReturnType<typeof sql.lit<number>>) => Prepared<P>): (keep: number) => Prepared<P> {
+function perKeep<P extends object>(build: (keep: number) => Prepared<P>): (keep: number) => Prepared<P> {
   const compiled = new Map<number, Prepared<P>>();
   return (keep) => {
     if (!Number.isSafeInteger(keep) || keep < 1) throw new RangeError(`keep must be a positive integer (got ${keep})`);
     let query = compiled.get(keep);
     if (query === undefined) {
-      query = build(sql.lit(keep));
+      query = build(keep);
       compiled.set(keep, query);
     }
     return query;
   };
+}
+
+interface OpenValues extends Challenge {
+  now: number;
+  expiresAt: number;
+  baseMs: number;
+  maxMs: number;
+  sendsToMax: number;
+  exempt: number;
+}
+
+interface CodeValues {
+  id: string;
+  codeHash: string;
+  channel: string;
+  status: string;
+  createdAt: number;
+  verifiedAt: number | null;
+  providerMessageId: string | null;
+  providerErrorCode: string | null;
+  deliveryStatus: string | null;
+  country: string | null;
+  priceMicros: number | null;
+}
+
+/**
+ * Creates the challenge, or renews it only if the cooldown is over and it is not locked. A challenge
+ * that is over (expired, verified or locked) starts again with no tries spent. No row: refused.
+ */
+function openChallenge(p: OpenValues) {
+  return sql`insert into otp_challenges
+    (phone_number, purpose, user_id, attempts, send_count, last_sent_at, expires_at, locked_until, verified_at, created_at)
+  values (${p.phone}, ${p.purpose}, ${p.user}, 0, 1, ${p.now}, ${p.expiresAt}, null, null, ${p.now})
+  on conflict (phone_number, purpose, user_id) do update set
+    attempts = case
+      when otp_challenges.expires_at <= ${p.now} or otp_challenges.verified_at is not null
+        or otp_challenges.locked_until is not null then 0
+      else otp_challenges.attempts end,
+    send_count = case
+      when otp_challenges.expires_at <= ${p.now} or otp_challenges.verified_at is not null
+        or otp_challenges.locked_until is not null then 1
+      else otp_challenges.send_count + 1 end,
+    last_sent_at = ${p.now},
+    expires_at = case when otp_challenges.expires_at > ${p.expiresAt}
+      and otp_challenges.verified_at is null and otp_challenges.locked_until is null
+      then otp_challenges.expires_at else ${p.expiresAt} end,
+    locked_until = null,
+    verified_at = null
+  where (${p.exempt} = 1 or otp_challenges.last_sent_at + case
+      when otp_challenges.expires_at <= ${p.now} or otp_challenges.verified_at is not null
+        or otp_challenges.locked_until is not null then ${p.baseMs}
+      when otp_challenges.send_count >= ${p.sendsToMax} then ${p.maxMs}
+      else ${p.baseMs} * (1 << (otp_challenges.send_count - 1)) end <= ${p.now})
+    and (${p.exempt} = 1 or otp_challenges.locked_until is null or otp_challenges.locked_until <= ${p.now})
+  returning attempts, send_count`;
 }
 
 export interface DeliveryValues {
@@ -43,36 +98,42 @@ export function otpStatements(db: Kysely<Database>) {
      * Creates the challenge, or renews it only if the cooldown is over and it is not locked. A challenge
      * that is over (expired, verified or locked) starts again with no tries spent. No row: refused.
      */
-    openChallenge: prepare<
-      Challenge & { now: number; expiresAt: number; baseMs: number; maxMs: number; sendsToMax: number; exempt: number }
-    >((p) => ({
-      compile: () =>
-        sql`insert into otp_challenges
-          (phone_number, purpose, user_id, attempts, send_count, last_sent_at, expires_at, locked_until, verified_at, created_at)
-        values (${p.phone}, ${p.purpose}, ${p.user}, 0, 1, ${p.now}, ${p.expiresAt}, null, null, ${p.now})
-        on conflict (phone_number, purpose, user_id) do update set
-          attempts = case
-            when otp_challenges.expires_at <= ${p.now} or otp_challenges.verified_at is not null
-              or otp_challenges.locked_until is not null then 0
-            else otp_challenges.attempts end,
-          send_count = case
-            when otp_challenges.expires_at <= ${p.now} or otp_challenges.verified_at is not null
-              or otp_challenges.locked_until is not null then 1
-            else otp_challenges.send_count + 1 end,
-          last_sent_at = ${p.now},
-          expires_at = case when otp_challenges.expires_at > ${p.expiresAt}
-            and otp_challenges.verified_at is null and otp_challenges.locked_until is null
-            then otp_challenges.expires_at else ${p.expiresAt} end,
-          locked_until = null,
-          verified_at = null
-        where (${p.exempt} = 1 or otp_challenges.last_sent_at + case
-            when otp_challenges.expires_at <= ${p.now} or otp_challenges.verified_at is not null
-              or otp_challenges.locked_until is not null then ${p.baseMs}
-            when otp_challenges.send_count >= ${p.sendsToMax} then ${p.maxMs}
-            else ${p.baseMs} * (1 << (otp_challenges.send_count - 1)) end <= ${p.now})
-          and (${p.exempt} = 1 or otp_challenges.locked_until is null or otp_challenges.locked_until <= ${p.now})
-        returning attempts, send_count`.compile(db),
-    })),
+    openChallenge: prepare<OpenValues>((p) => ({ compile: () => openChallenge(p).compile(db) })),
+
+    /**
+     * PostgreSQL: the whole of `beginSend` in one statement (one round trip instead of four): open the
+     * challenge, insert the code only if it opened, and supersede the live codes beyond the newest `keep`
+     * (the statement sees the codes as they were before it, so the newest keep - 1 of those stay).
+     */
+    beginSendPg: perKeep((keep) =>
+      prepare<OpenValues & CodeValues>((p) => ({
+        compile: () =>
+          sql`with opened as (${openChallenge(p)}),
+          inserted as (
+            insert into otp_codes (id, user_id, phone_number, purpose, code_hash, channel, status, created_at, expires_at,
+              verified_at, provider_message_id, provider_error_code, delivery_status, updated_at, country, price_micros, price_final)
+            select ${p.id}::text, ${p.user}::text, ${p.phone}::text, ${p.purpose}::text, ${p.codeHash}::text, ${p.channel}::text,
+              ${p.status}::text, ${p.createdAt}::bigint, ${p.expiresAt}::bigint, ${p.verifiedAt}::bigint, ${p.providerMessageId}::text,
+              ${p.providerErrorCode}::text, ${p.deliveryStatus}::text, ${p.createdAt}::bigint, ${p.country}::text, ${p.priceMicros}::bigint, 0
+            from opened
+            returning id
+          ),
+          superseded as (
+            update otp_codes set status = 'superseded', updated_at = ${p.now}::bigint
+            where phone_number = ${p.phone}::text and purpose = ${p.purpose}::text and user_id = ${p.user}::text
+              and status in ('pending', 'sent')
+              and exists (select 1 from opened where opened.send_count > ${sql.lit(keep)})
+              and id not in (
+                select id from otp_codes
+                where phone_number = ${p.phone}::text and purpose = ${p.purpose}::text and user_id = ${p.user}::text
+                  and status in ('pending', 'sent')
+                order by created_at desc, id desc limit ${sql.lit(keep - 1)}
+              )
+            returning id
+          )
+          select attempts, send_count from opened`.compile(db),
+      })),
+    ),
 
     insertCode: prepare<{
       id: string;
@@ -124,7 +185,7 @@ export function otpStatements(db: Kysely<Database>) {
           .where("status", "in", LIVE)
           .orderBy("created_at", "desc")
           .orderBy("id", "desc")
-          .limit(keep);
+          .limit(sql.lit(keep));
         return db
           .updateTable("otp_codes")
           .set({ status: "superseded", updated_at: p.now })
@@ -162,7 +223,7 @@ export function otpStatements(db: Kysely<Database>) {
           .where("status", "in", LIVE)
           .orderBy("created_at", "desc")
           .orderBy("id", "desc")
-          .limit(keep),
+          .limit(sql.lit(keep)),
       ),
     ),
 

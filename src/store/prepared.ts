@@ -82,7 +82,10 @@ export interface Runner {
  */
 export class GroupCommit {
   readonly #runner: Runner;
+  /** The batch being filled; it is written once the event loop turns and the batch before it is done. */
   #batch: { statements: Statement[]; done: Promise<void> } | null = null;
+  /** The batch being written: one at a time, so batches never queue for each other's row locks. */
+  #writing: Promise<void> = Promise.resolve();
 
   constructor(runner: Runner) {
     this.#runner = runner;
@@ -92,19 +95,19 @@ export class GroupCommit {
     let batch = this.#batch;
     if (batch === null) {
       const pending: Statement[] = [];
-      const done = new Promise<void>((resolve, reject) => {
-        setImmediate(() => {
+      const previous = this.#writing;
+      const done = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => previous)
+        .then(() => {
           this.#batch = null;
-          // Every batch locks its rows in the same order: concurrent batches (other processes on
-          // PostgreSQL) wait for each other instead of deadlocking.
-          pending.sort((a, b) => ((a.lockKey ?? "") < (b.lockKey ?? "") ? -1 : (a.lockKey ?? "") > (b.lockKey ?? "") ? 1 : 0));
-          this.#runner
-            .transaction(function* () {
-              for (const next of pending) yield next;
-            })
-            .then(resolve, reject);
+          // Every batch locks its rows in the same order: batches of other processes (PostgreSQL) wait
+          // for each other instead of deadlocking.
+          pending.sort((x, y) => ((x.lockKey ?? "") < (y.lockKey ?? "") ? -1 : (x.lockKey ?? "") > (y.lockKey ?? "") ? 1 : 0));
+          return this.#runner.transaction(function* () {
+            for (const next of pending) yield next;
+          });
         });
-      });
+      this.#writing = done.catch(() => {});
       batch = { statements: pending, done };
       this.#batch = batch;
     }
@@ -112,9 +115,9 @@ export class GroupCommit {
     return batch.done;
   }
 
-  /** Resolves once the batch in flight, if any, is committed (or has failed). */
+  /** Resolves once every batch given so far is written (or has failed). */
   async settled(): Promise<void> {
-    await this.#batch?.done.catch(() => {});
+    await this.#writing;
   }
 }
 
