@@ -35,7 +35,7 @@ describe("the vericode CLI", () => {
   });
 
   it("prints help for every command", async () => {
-    for (const command of ["serve", "migrate", "send", "verify"]) {
+    for (const command of ["serve", "migrate", "send", "verify", "budget"]) {
       const outcome = await vericode([command, "--help"], env);
       expect(outcome.code).toBe(0);
       expect(outcome.stdout).toContain(`Usage: vericode ${command}`);
@@ -66,6 +66,18 @@ describe("the vericode CLI", () => {
     expect(verified).toMatchObject({ code: 0, stdout: "Verified: the code for +50688887777 is correct.\n" });
     const again = await vericode(["verify", "+50688887777", code ?? "", "--purpose", "login", "--user", "usr_cli"], env);
     expect(again.code).toBe(1);
+  });
+
+  it("budget shows spent, reserved and left, as text or JSON", async () => {
+    const budgetEnv = { ...env, SMS_BUDGET_USD: "14.2747", SMS_BUDGET_PERIOD: "total", RATE_LIMIT_NUMBER: "off" };
+    expect((await vericode(["send", "+50683330003", "--purpose", "login", "--user", "usr_budget"], budgetEnv)).code).toBe(0);
+    const text = await vericode(["budget"], budgetEnv);
+    expect(text.code).toBe(0);
+    // Costa Rica is estimated at $0.057 a message (the console provider reports no price).
+    expect(text.stdout).toBe("period    total\nbudget    $14.2747\nspent     $0.0570\nreserved  $0.0000\nleft      $14.2177\n");
+    const json = await vericode(["budget", "--json"], budgetEnv);
+    expect(JSON.parse(json.stdout)).toEqual({ period: "total", budget_usd: 14.2747, spent_usd: 0.057, reserved_usd: 0, left_usd: 14.2177 });
+    expect((await vericode(["budget"], env)).stdout).toBe("No SMS budget is set (SMS_BUDGET_USD).\n");
   });
 
   it("fails with a one-line reason on a bad purpose, a bad number or a bad configuration", async () => {

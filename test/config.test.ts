@@ -50,6 +50,65 @@ describe("configuration", () => {
     expect(problems.join("\n")).toMatch(/DATABASE_URL must be sqlite:<path> or postgres:\/\//);
   });
 
+  it("has the protection defaults of docs/protection.md", () => {
+    const { protection } = load(SECRETS);
+    const hour = 3_600_000;
+    expect(protection.limits).toEqual({
+      challenge: { limit: 5, windowMs: 600_000 },
+      number: { limit: 10, windowMs: hour },
+      user: { limit: 20, windowMs: hour },
+      ip: { limit: 20, windowMs: hour },
+      prefix: { limit: 20, windowMs: hour },
+      global: { limit: 1000, windowMs: hour },
+      verify: { limit: 10, windowMs: hour },
+    });
+    expect([...protection.blockedNumberTypes]).toEqual(["PREMIUM_RATE", "SHARED_COST", "PAGER", "UNKNOWN"]);
+    expect(protection).toMatchObject({
+      allowedCountries: null,
+      budget: null,
+      trustedProxies: [],
+      breaker: { minSends: 20, minConversion: 0.1, windowMs: hour, pauseMs: hour },
+    });
+    expect(load({ ...SECRETS }).otp.resendCooldownMaxSeconds).toBe(300);
+    const tuned = load({
+      ...SECRETS,
+      RATE_LIMIT_IP: "off",
+      SMS_BUDGET_USD: "14.2747",
+      SMS_BUDGET_PERIOD: "total",
+      ALLOWED_COUNTRIES: "cr,us",
+    });
+    expect(tuned.protection).toMatchObject({ limits: { ip: null }, budget: { capMicros: 14_274_700, period: "total" } });
+    expect([...(tuned.protection.allowedCountries ?? [])]).toEqual(["CR", "US"]);
+  });
+
+  it("names every bad protection setting", () => {
+    const problems = problemsOf({
+      ...SECRETS,
+      RATE_LIMIT_NUMBER: "ten per hour",
+      ALLOWED_COUNTRIES: "CR,XX",
+      BLOCKED_PREFIXES: "506",
+      BLOCKED_NUMBER_TYPES: "PREMIUM,MOBILE",
+      SAFE_NUMBERS: "12",
+      SMS_BUDGET_USD: "-3",
+      SMS_BUDGET_PERIOD: "week",
+      TRUSTED_PROXIES: "proxy.local",
+      CONVERSION_BREAKER_WINDOW: "soon",
+      OTP_RESEND_COOLDOWN_MAX_SECONDS: "10",
+    });
+    const text = problems.join("\n");
+    expect(problems).toHaveLength(10);
+    expect(text).toMatch(/RATE_LIMIT_NUMBER="ten per hour" is not allowed: expected <count>\/<window>/);
+    expect(text).toContain('ALLOWED_COUNTRIES entry "XX"');
+    expect(text).toContain('BLOCKED_PREFIXES entry "506"');
+    expect(text).toContain('BLOCKED_NUMBER_TYPES entry "PREMIUM"');
+    expect(text).toContain('SAFE_NUMBERS entry "12"');
+    expect(text).toContain('SMS_BUDGET_USD="-3"');
+    expect(text).toContain('SMS_BUDGET_PERIOD="week"');
+    expect(text).toContain('TRUSTED_PROXIES entry "proxy.local"');
+    expect(text).toContain('CONVERSION_BREAKER_WINDOW="soon"');
+    expect(text).toContain("OTP_RESEND_COOLDOWN_MAX_SECONDS=10 is below OTP_RESEND_COOLDOWN_SECONDS=30");
+  });
+
   it("production refuses to start without secrets, with the console provider or with test numbers", () => {
     const problems = problemsOf({ NODE_ENV: "production", OTP_TEST_NUMBERS: "+15005550006=123456" });
     expect(problems.join("\n")).toContain("JWT_SECRET is required");

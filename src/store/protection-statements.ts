@@ -29,13 +29,6 @@ export function protectionStatements(db: Kysely<Database>) {
         }))
         .where("period", "=", p.period),
     ),
-    /** A later correction of what was spent (a price reported after the send). */
-    adjust: prepare<{ period: string; delta: number; now: number }>((p) =>
-      db
-        .updateTable("sms_budget")
-        .set((eb) => ({ spent_micros: eb("spent_micros", "+", p.delta), updated_at: p.now }))
-        .where("period", "=", p.period),
-    ),
     codePrice: prepare<{ id: string; micros: number; final: number; now: number }>((p) =>
       db.updateTable("otp_codes").set({ price_micros: p.micros, price_final: p.final, updated_at: p.now }).where("id", "=", p.id),
     ),
