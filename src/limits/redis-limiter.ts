@@ -6,6 +6,17 @@ import type { Bucket, Consumed, Counter, Limiter } from "./limiter.js";
 // only collects ended windows (a minute after their end).
 const KEEP_AFTER_END_MS = 60_000;
 
+/** One more in the counter `key`, or 1 in a new window of `window` ms when its window has ended. */
+const COUNT_ONE = `
+  local r = tonumber(redis.call('HGET', key, 'r'))
+  if r and r > now then
+    redis.call('HINCRBY', key, 'c', 1)
+  else
+    r = now + window
+    redis.call('HSET', key, 'c', 1, 'r', r)
+  end
+  redis.call('PEXPIRE', key, r - now + ${KEEP_AFTER_END_MS})`;
+
 /** KEYS: buckets; ARGV: now, then limit and window per bucket. Answers {0} or {index of the full bucket, ms left}. */
 const CONSUME = `
 local now = tonumber(ARGV[1])
@@ -15,15 +26,7 @@ for i, key in ipairs(KEYS) do
   if c and r and r > now and c >= tonumber(ARGV[2 * i]) then return {i, r - now} end
 end
 for i, key in ipairs(KEYS) do
-  local window = tonumber(ARGV[2 * i + 1])
-  local r = tonumber(redis.call('HGET', key, 'r'))
-  if r and r > now then
-    redis.call('HINCRBY', key, 'c', 1)
-  else
-    r = now + window
-    redis.call('HSET', key, 'c', 1, 'r', r)
-  end
-  redis.call('PEXPIRE', key, r - now + ${KEEP_AFTER_END_MS})
+  local window = tonumber(ARGV[2 * i + 1])${COUNT_ONE}
 end
 return {0, 0}`;
 
@@ -40,15 +43,7 @@ return 0`;
 /** KEYS: counters; ARGV: now, window. */
 const ADD = `
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-for _, key in ipairs(KEYS) do
-  local r = tonumber(redis.call('HGET', key, 'r'))
-  if r and r > now then
-    redis.call('HINCRBY', key, 'c', 1)
-  else
-    r = now + window
-    redis.call('HSET', key, 'c', 1, 'r', r)
-  end
-  redis.call('PEXPIRE', key, r - now + ${KEEP_AFTER_END_MS})
+for _, key in ipairs(KEYS) do${COUNT_ONE}
 end
 return 0`;
 

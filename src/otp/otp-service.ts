@@ -376,26 +376,22 @@ function failure(id: string, outcome: Extract<DeliveryOutcome, { ok: false }>, c
   }
 }
 
-/** A limiter that cannot be reached fails closed too: no send and no try without counting it. */
-async function guardLimiter<T>(promise: Promise<T>): Promise<T> {
-  try {
-    return await promise;
-  } catch (error) {
-    throw new VericodeError("service_unavailable", "The service cannot reach its rate limiter. Try again shortly.", {
-      retryAfter: 5,
-      cause: error,
-    });
-  }
+/**
+ * A store that cannot be reached fails closed: 503, and nothing further happens (no send, no try).
+ * `guard` covers the database, `guardLimiter` the rate limiter (Redis or the database).
+ */
+function failClosed(what: string) {
+  return async <T>(promise: Promise<T>): Promise<T> => {
+    try {
+      return await promise;
+    } catch (error) {
+      throw new VericodeError("service_unavailable", `The service cannot reach its ${what}. Try again shortly.`, {
+        retryAfter: 5,
+        cause: error,
+      });
+    }
+  };
 }
 
-/** A database failure fails closed: 503, and nothing further happens (no send, no verification). */
-async function guard<T>(promise: Promise<T>): Promise<T> {
-  try {
-    return await promise;
-  } catch (error) {
-    throw new VericodeError("service_unavailable", "The service cannot reach its database. Try again shortly.", {
-      retryAfter: 5,
-      cause: error,
-    });
-  }
-}
+const guard = failClosed("database");
+const guardLimiter = failClosed("rate limiter");

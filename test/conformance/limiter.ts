@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import type { Bucket, Limiter } from "../../src/limits/limiter.js";
+import { conformance } from "./harness.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;
@@ -9,25 +10,11 @@ const bucket = (limit: number, windowMs = 10 * MINUTE, rule = "test"): Bucket =>
 
 /** The Limiter contract, run against every implementation (SQLite, PostgreSQL and Redis). */
 export function testLimiter(make: () => Promise<{ limiter: Limiter; cleanup: () => Promise<void> } | null>): void {
-  let limiter: Limiter;
-  let cleanup: () => Promise<void> = async () => {};
-  let skip = false;
-
-  beforeAll(async () => {
+  const suite = conformance(async () => {
     const made = await make();
-    if (made === null) {
-      skip = true;
-      return;
-    }
-    ({ limiter, cleanup } = made);
+    return made === null ? null : { subject: made.limiter, cleanup: made.cleanup };
   });
-  afterAll(async () => cleanup());
-
-  const test = (title: string, body: () => Promise<void>) =>
-    it(title, async (context) => {
-      if (skip) context.skip();
-      await body();
-    });
+  const { test, subject: limiter } = suite;
 
   describe("consume", () => {
     test("allows the limit, then refuses until the window that began at the first hit ends", async () => {

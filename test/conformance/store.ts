@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import type { ChallengeKey, OtpRecord } from "../../src/otp/types.js";
 import type { Store } from "../../src/store/store.js";
+import { conformance } from "./harness.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;
@@ -48,25 +49,11 @@ const tryCode = (store: Store, k: ChallengeKey, at: number, hash = HASH, r = ver
 
 /** The Store contract, run against every implementation (SQLite and PostgreSQL). */
 export function testStore(make: () => Promise<{ store: Store; cleanup: () => Promise<void> } | null>): void {
-  let store: Store;
-  let cleanup: () => Promise<void> = async () => {};
-  let skip = false;
-
-  beforeAll(async () => {
+  const suite = conformance(async () => {
     const made = await make();
-    if (made === null) {
-      skip = true;
-      return;
-    }
-    ({ store, cleanup } = made);
+    return made === null ? null : { subject: made.store, cleanup: made.cleanup };
   });
-  afterAll(async () => cleanup());
-
-  const test = (name: string, body: () => Promise<void>) =>
-    it(name, async (context) => {
-      if (skip) context.skip();
-      await body();
-    });
+  const { test, subject: store } = suite;
 
   describe("migrations", () => {
     test("running them again applies nothing", async () => {
