@@ -16,6 +16,8 @@ export interface TwilioConfig {
   /** Basic-auth user and password: the account SID and auth token, or an API key SID and its secret. */
   username: string;
   password: string;
+  /** The account's auth token, which signs status callbacks (null with an API key only: callbacks are then refused). */
+  authToken: string | null;
   phoneNumber: string | null;
   messagingServiceSid: string | null;
   /** Base URL every SDK request goes to instead of Twilio's own (a local Twilio-compatible server). */
@@ -341,6 +343,7 @@ function readTwilio(get: (name: string) => string | undefined, problems: string[
     accountSid,
     username,
     password,
+    authToken: authToken ?? null,
     phoneNumber,
     messagingServiceSid,
     apiBaseUrl,

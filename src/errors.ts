@@ -21,6 +21,7 @@ export const ERROR_CATALOG = {
   not_found: { status: 404, title: "Not found" },
   service_unavailable: { status: 503, title: "Service unavailable" },
   budget_exceeded: { status: 503, title: "SMS budget spent" },
+  forbidden: { status: 403, title: "Forbidden" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

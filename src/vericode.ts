@@ -10,6 +10,7 @@ import { Protection } from "./limits/protection.js";
 import { RedisLimiter } from "./limits/redis-limiter.js";
 import { SqlLimiter } from "./limits/sql-limiter.js";
 import { createLogger, type Logger } from "./logger.js";
+import { TWILIO_STATUS_PATH } from "./otp/delivery.js";
 import { OtpService } from "./otp/otp-service.js";
 import { KyselyStore } from "./store/kysely-store.js";
 import type { Store } from "./store/store.js";
@@ -121,6 +122,9 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
 }
 
 function defaultChannel(config: Config, log: Logger): Channel {
-  if (config.smsProvider === "twilio" && config.twilio !== null) return new TwilioSmsChannel(config.twilio);
+  if (config.smsProvider === "twilio" && config.twilio !== null) {
+    // Twilio reports each message's fate to this endpoint (routes/twilio-status.ts).
+    return new TwilioSmsChannel(config.twilio, { statusCallback: `${config.publicBaseUrl}${TWILIO_STATUS_PATH}` });
+  }
   return new ConsoleChannel(log);
 }

@@ -28,6 +28,7 @@ describe("the error catalog", () => {
       "not_found 404",
       "service_unavailable 503",
       "budget_exceeded 503",
+      "forbidden 403",
     ]);
   });
 

@@ -6,6 +6,7 @@ import { sendProblem, toVericodeError } from "./problem.js";
 import { authRoutes } from "./routes/auth.js";
 import { healthRoutes } from "./routes/health.js";
 import { messagingRoutes } from "./routes/messaging.js";
+import { twilioStatusRoutes } from "./routes/twilio-status.js";
 import { Problem } from "./schemas.js";
 
 declare module "fastify" {
@@ -35,6 +36,7 @@ const routes: FastifyPluginAsync<{ vericode: Vericode }> = async (app, { vericod
   await app.register(healthRoutes, { vericode });
   await app.register(authRoutes, { vericode });
   await app.register(messagingRoutes, { vericode });
+  await app.register(twilioStatusRoutes, { vericode });
 };
 
 export function answerError(

@@ -49,6 +49,24 @@ export const VerifyOtpBody = Type.Object(
 );
 export type VerifyOtpBody = Static<typeof VerifyOtpBody>;
 
+export const OtpIdParams = Type.Object({ id: Type.String({ pattern: "^otp_[0-9a-f]{32}$", description: "The id send-otp answered." }) });
+
+export const OtpRecordAnswer = Type.Object({
+  id: Type.String(),
+  phone_number: Type.String(),
+  purpose: Type.String(),
+  channel: Type.String(),
+  status: Type.String({ description: "pending, sent, failed, verified, superseded or locked." }),
+  delivery_status: Type.Union([Type.String(), Type.Null()], {
+    description: "The provider's last word: queued, sent, delivered, undelivered, failed, read… (logged for the console provider).",
+  }),
+  provider_message_id: Type.Union([Type.String(), Type.Null()]),
+  provider_error_code: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String({ format: "date-time" }),
+  expires_at: Type.String({ format: "date-time" }),
+  verified_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+});
+
 export const VerifyOtpAnswer = Type.Object({
   success: Type.Literal(true),
   message: Type.String(),

@@ -1,5 +1,6 @@
 import { Kysely, Migrator, type Selectable, sql } from "kysely";
 import type { DatabaseConfig } from "../config.js";
+import { DELIVERY_RANK } from "../otp/delivery.js";
 import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus, Purpose } from "../otp/types.js";
 import { createDialect, type DialectOptions, uniqueViolation } from "./dialect.js";
 import { migrationProvider } from "./migrations/index.js";
@@ -187,6 +188,13 @@ export class KyselyStore implements Store {
         `otp_codes:${id}`,
       ),
     );
+  }
+
+  async recordDeliveryStatus(providerMessageId: string, status: string, errorCode: string | null, now: number): Promise<boolean> {
+    const rank = DELIVERY_RANK[status];
+    if (rank === undefined) return false;
+    const result = await this.runner.one(statement(this.#q.deliveryCallback, { sid: providerMessageId, status, rank, errorCode, now }));
+    return result.changes === 1;
   }
 
   async reserveBudget(period: string, micros: number, capMicros: number, now: number): Promise<boolean> {

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from "kysely";
+import { DELIVERY_RANK } from "../otp/delivery.js";
 import type { OtpStatus } from "../otp/types.js";
 import { type Prepared, prepare } from "./prepared.js";
 import type { Database } from "./schema.js";
@@ -270,6 +271,21 @@ export function otpStatements(db: Kysely<Database>) {
     markPhoneVerified: prepare<{ user: string; phone: string; now: number }>((p) =>
       db.updateTable("users").set({ phone_number: p.phone, phone_verified: 1, updated_at: p.now }).where("id", "=", p.user),
     ),
+
+    /**
+     * A status callback: moves the delivery status forward only (DELIVERY_RANK), so replays and late
+     * callbacks change nothing; the provider's error code is kept when the callback carries one.
+     */
+    deliveryCallback: prepare<{ sid: string; status: string; rank: number; errorCode: string | null; now: number }>((p) => ({
+      compile: () =>
+        sql`update otp_codes set delivery_status = ${p.status}, updated_at = ${p.now},
+            provider_error_code = coalesce(${p.errorCode}, provider_error_code)
+          where provider_message_id = ${p.sid}
+            and (case delivery_status ${sql.join(
+              Object.entries(DELIVERY_RANK).map(([status, rank]) => sql`when ${sql.lit(status)} then ${sql.lit(rank)}`),
+              sql` `,
+            )} else 0 end) < ${p.rank}`.compile(db),
+    })),
 
     /**
      * The provider's answer. A null leaves the column as it was; a code verified or retired meanwhile

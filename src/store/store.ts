@@ -114,6 +114,11 @@ export interface Store {
   /** Ends the challenge after too many wrong tries: its live codes die; no send until `until`. */
   lockChallenge(key: ChallengeKey, until: number, now: number): Promise<void>;
   updateDelivery(id: string, update: DeliveryUpdate, now: number): Promise<void>;
+  /**
+   * A provider's status callback for its message id: the delivery status moves forward only. Resolves
+   * whether the record changed (false for a replay, a late callback or an unknown message).
+   */
+  recordDeliveryStatus(providerMessageId: string, status: string, errorCode: string | null, now: number): Promise<boolean>;
   findCode(id: string): Promise<OtpRecord | null>;
 
   /** Reserves `micros` of the period's budget unless spent + reserved would pass `capMicros`: one atomic step. */

@@ -15,6 +15,7 @@ describe("TwilioSmsChannel through the twilio SDK", () => {
       accountSid: twilio.accountSid,
       username: twilio.accountSid,
       password: twilio.authToken,
+      authToken: twilio.authToken,
       phoneNumber: "+15005550006",
       messagingServiceSid: null,
       apiBaseUrl: twilio.url,

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import twilio from "twilio";
 
 /**
  * A local server that speaks Twilio's Messages API wire format, for tests through the real `twilio`
@@ -104,6 +105,35 @@ export class FakeTwilio {
   /** The next `count` requests never get an answer (until the server closes). */
   hangNext(count = 1): void {
     for (let i = 0; i < count; i++) this.#faults.push({ kind: "hang" });
+  }
+
+  /**
+   * Posts a status callback for a message to the StatusCallback it was created with, signed the way
+   * Twilio signs (the SDK's own getExpectedTwilioSignature), or with `signWith` instead of the auth token.
+   */
+  async callback(
+    sid: string,
+    status: string,
+    options: { errorCode?: string; signWith?: string | null } = {},
+  ): Promise<{ status: number; body: string }> {
+    const message = this.messages.find((m) => m.sid === sid);
+    if (message?.statusCallback == null) throw new Error(`message ${sid} has no StatusCallback`);
+    const params: Record<string, string> = {
+      AccountSid: this.accountSid,
+      ApiVersion: "2010-04-01",
+      From: message.from ?? "",
+      MessageSid: sid,
+      MessageStatus: status,
+      SmsSid: sid,
+      SmsStatus: status,
+      To: message.to,
+      ...(options.errorCode === undefined ? {} : { ErrorCode: options.errorCode }),
+    };
+    const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" };
+    const key = options.signWith === undefined ? this.authToken : options.signWith;
+    if (key !== null) headers["x-twilio-signature"] = twilio.getExpectedTwilioSignature(key, message.statusCallback, params);
+    const response = await fetch(message.statusCallback, { method: "POST", headers, body: new URLSearchParams(params).toString() });
+    return { status: response.status, body: await response.text() };
   }
 
   /** The code in the last message to `to`, read from its text. */

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { VericodeError } from "../../errors.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, subject } from "../auth.js";
-import { problems, SendOtpAnswer, SendOtpBody, VerifyOtpAnswer, VerifyOtpBody } from "../schemas.js";
+import { OtpIdParams, OtpRecordAnswer, problems, SendOtpAnswer, SendOtpBody, VerifyOtpAnswer, VerifyOtpBody } from "../schemas.js";
 
 export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
   const authenticate = bearerAuth(vericode.tokens);
@@ -72,6 +72,48 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
         });
       }
       return { success: true as const, message: result.message, verified_at: result.verifiedAt.toISOString() };
+    },
+  );
+
+  app.get(
+    "/api/v1/messaging/otp/:id/",
+    {
+      preHandler: authenticate,
+      schema: {
+        tags: ["messaging"],
+        summary: "The delivery state of a code sent",
+        description:
+          "The record of a send-otp, for the user it was sent for only (anyone else gets 404): its status and the provider's delivery status, updated by Twilio's status callbacks.",
+        security: [{ bearer: [] }],
+        params: OtpIdParams,
+        response: { 200: OtpRecordAnswer, ...problems(400, 401, 404, 503) },
+      },
+    },
+    async (request) => {
+      const record = await vericode.store.findCode(request.params.id).catch((error: unknown) => {
+        throw new VericodeError("service_unavailable", "The service cannot reach its database. Try again shortly.", {
+          retryAfter: 5,
+          cause: error,
+        });
+      });
+      // Someone else's record is answered exactly like a missing one: ids tell nothing about other users.
+      if (record === null || record.userId !== subject(request).sub) {
+        throw new VericodeError("not_found", "There is no code with this id for you.");
+      }
+      const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+      return {
+        id: record.id,
+        phone_number: record.phoneNumber,
+        purpose: record.purpose,
+        channel: record.channel,
+        status: record.status,
+        delivery_status: record.deliveryStatus,
+        provider_message_id: record.providerMessageId,
+        provider_error_code: record.providerErrorCode,
+        created_at: new Date(record.createdAt).toISOString(),
+        expires_at: new Date(record.expiresAt).toISOString(),
+        verified_at: iso(record.verifiedAt),
+      };
     },
   );
 };
