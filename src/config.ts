@@ -4,6 +4,8 @@ import { dirname, join, resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { type CountryCode, isSupportedCountry } from "libphonenumber-js/max";
 import { ConfigError } from "./errors.js";
+import { readTemplatesDir } from "./i18n/messages.js";
+import type { SmsTemplates } from "./i18n/templates.js";
 import { type ProtectionConfig, readProtection } from "./limits/settings.js";
 import { normalisePhone } from "./phone.js";
 
@@ -64,6 +66,12 @@ export interface Config {
   testPhoneNumber: string | null;
   /** Rate limits, fraud rules and the spend budget. */
   protection: ProtectionConfig;
+  messages: {
+    defaultLocale: string;
+    /** TEMPLATES_DIR's templates, by locale. */
+    overrides: Record<string, Partial<SmsTemplates>>;
+    webOtpDomain: string | null;
+  };
   /** Things worth a warning at start-up (generated development secrets…). */
   warnings: string[];
 }
@@ -153,6 +161,19 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     );
   }
   const protection = readProtection(get, problems);
+  const defaultLocale = get("DEFAULT_LOCALE") ?? "en";
+  if (!/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$/.test(defaultLocale)) {
+    problems.push(`DEFAULT_LOCALE=${JSON.stringify(defaultLocale)} is not a language tag such as en, es or es-CR.`);
+  }
+  const templatesDir = get("TEMPLATES_DIR");
+  const overrides = templatesDir === undefined ? {} : readTemplatesDir(resolve(templatesDir), problems);
+  const webOtpDomain = get("WEBOTP_DOMAIN") ?? null;
+  if (
+    webOtpDomain !== null &&
+    !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$/i.test(webOtpDomain)
+  ) {
+    problems.push(`WEBOTP_DOMAIN=${JSON.stringify(webOtpDomain)} is not a host name such as example.com (no scheme, no path).`);
+  }
 
   const defaultCountryRaw = get("DEFAULT_COUNTRY")?.toUpperCase();
   let defaultCountry: CountryCode | null = null;
@@ -217,6 +238,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     defaultCountry,
     testPhoneNumber,
     protection,
+    messages: { defaultLocale, overrides, webOtpDomain },
     warnings,
   };
 }

@@ -5,6 +5,7 @@ import { ConsoleChannel } from "./channels/console.js";
 import { TwilioSmsChannel } from "./channels/twilio-sms.js";
 import { type Clock, systemClock } from "./clock.js";
 import { type Config, type Environment, loadConfig } from "./config.js";
+import { Messages } from "./i18n/messages.js";
 import type { Limiter } from "./limits/limiter.js";
 import { Protection } from "./limits/protection.js";
 import { RedisLimiter } from "./limits/redis-limiter.js";
@@ -102,6 +103,11 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     testNumbers: config.otp.testNumbers,
     sendTimeoutMs: options.sendTimeoutMs ?? config.twilio?.timeoutMs ?? 10_000,
     protection,
+    messages: new Messages({
+      overrides: config.messages.overrides,
+      defaultLocale: config.messages.defaultLocale,
+      webOtpDomain: config.messages.webOtpDomain,
+    }),
   });
   const accounts = new Accounts({ store, tokens, clock, defaultCountry: config.defaultCountry });
   return {

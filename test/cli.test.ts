@@ -54,7 +54,7 @@ describe("the vericode CLI", () => {
     expect(sent.code).toBe(0);
     expect(sent.stdout).toMatch(/Code sent to \+50688887777 \(otp_[0-9a-f]{32}\)/);
     expect(sent.stdout.split("\n")).toHaveLength(2);
-    const code = /"text":"(\d{6}) is your verification code/.exec(sent.stderr)?.[1];
+    const code = /"text":"(\d{6}) es tu código de acceso/.exec(sent.stderr)?.[1];
     expect(code).toBeDefined();
     const wrong = await vericode(
       ["verify", "+50688887777", code === "000000" ? "000001" : "000000", "--purpose", "login", "--user", "usr_cli"],

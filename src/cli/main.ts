@@ -64,7 +64,8 @@ program
   .argument("<phone>", "the number, E.164 (+50688887777)")
   .requiredOption("--purpose <purpose>", `one of ${PURPOSES.join(", ")}`, purpose)
   .option("--user <id>", "the user the code is bound to", "cli")
-  .action(async (phone: string, options: { purpose: string; user: string }) => runSend(phone, options));
+  .option("--locale <tag>", "the message's language (es, en, pt-BR…); default: the number's country, then DEFAULT_LOCALE")
+  .action(async (phone: string, options: { purpose: string; user: string; locale?: string }) => runSend(phone, options));
 
 program
   .command("verify")

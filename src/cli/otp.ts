@@ -9,10 +9,10 @@ export async function commandService(options: { migrate?: boolean } = {}): Promi
   return createVericode({ config, logger: createLogger(config.logLevel, 2), ...options });
 }
 
-export async function runSend(phone: string, options: { purpose: string; user: string }): Promise<void> {
+export async function runSend(phone: string, options: { purpose: string; user: string; locale?: string }): Promise<void> {
   const vericode = await commandService();
   try {
-    const result = await vericode.otp.sendOtp(phone, options.user, options.purpose);
+    const result = await vericode.otp.sendOtp(phone, options.user, options.purpose, { locale: options.locale ?? null });
     if (!result.ok) {
       throw new VericodeError(result.code, result.message);
     }

@@ -2,6 +2,7 @@ import type { CountryCode } from "libphonenumber-js/max";
 import type { Channel, DeliveryOutcome } from "../channels/channel.js";
 import type { Clock } from "../clock.js";
 import { VericodeError } from "../errors.js";
+import type { Messages } from "../i18n/messages.js";
 import { newId } from "../ids.js";
 import type { Bucket } from "../limits/limiter.js";
 import { numberPrefix, type Protection, type Refusal, type Reservation } from "../limits/protection.js";
@@ -34,12 +35,17 @@ export interface OtpServiceOptions {
   /** Deadline of one provider call. */
   sendTimeoutMs: number;
   protection: Protection;
+  messages: Messages;
 }
 
 /** What the caller knows of the request behind a send. */
 export interface SendContext {
   /** The client's address, for the per-address limit (taken from X-Forwarded-For only behind TRUSTED_PROXIES). */
   ip?: string | null;
+  /** The language asked for (`es-CR`); else Accept-Language, else the number's country, else DEFAULT_LOCALE. */
+  locale?: string | null;
+  /** The request's Accept-Language header. */
+  acceptLanguage?: string | null;
 }
 
 /**
@@ -143,7 +149,16 @@ export class OtpService {
 
     const outcome = await this.#o.channel.send({
       to: key.phoneNumber,
-      body: smsText(code, rules.ttlSeconds),
+      body: this.#o.messages.sms(
+        this.#o.messages.resolve({
+          requested: context.locale ?? null,
+          acceptLanguage: context.acceptLanguage ?? null,
+          country: number.country ?? null,
+        }),
+        key.purpose,
+        code,
+        rules.ttlSeconds,
+      ),
       ttlSeconds: rules.ttlSeconds,
       reference: id,
       deadline: Date.now() + this.#o.sendTimeoutMs,
@@ -309,12 +324,6 @@ export class OtpService {
     const parsed = parsePhone(phone, this.#o.defaultCountry);
     return parsed === null ? null : { key: { phoneNumber: parsed.e164, purpose, userId }, phone: parsed };
   }
-}
-
-/** The SMS text. The code comes first so that it shows in a notification preview. */
-export function smsText(code: string, ttlSeconds: number): string {
-  const minutes = Math.max(1, Math.round(ttlSeconds / 60));
-  return `${code} is your verification code. It expires in ${minutes} ${minutes === 1 ? "minute" : "minutes"}. Do not share it.`;
 }
 
 function lockedResult(retryAfter: number): VerifyResult {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { findMatchingHash, generateCode, hashCode } from "../../src/otp/code.js";
-import { smsText } from "../../src/otp/otp-service.js";
 import { cooldownMs, noTryReason, secondsUntil, sendRefusal, sendsToMaxCooldown } from "../../src/otp/policy.js";
 
 const key = { phoneNumber: "+50688887777", purpose: "login" as const, userId: "usr_1" };
@@ -68,10 +67,5 @@ describe("rules", () => {
       code: "otp_attempts_exceeded",
       retryAfter: 599,
     });
-  });
-
-  it("the SMS puts the code first and states the lifetime", () => {
-    expect(smsText("123456", 600)).toBe("123456 is your verification code. It expires in 10 minutes. Do not share it.");
-    expect(smsText("1234", 60)).toContain("1 minute.");
   });
 });

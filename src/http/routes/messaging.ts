@@ -22,8 +22,12 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
       },
     },
     async (request) => {
-      const { phone_number, purpose } = request.body;
-      const result = await vericode.otp.sendOtp(phone_number, subject(request).sub, purpose, { ip: request.ip });
+      const { phone_number, purpose, locale } = request.body;
+      const result = await vericode.otp.sendOtp(phone_number, subject(request).sub, purpose, {
+        ip: request.ip,
+        locale: locale ?? null,
+        acceptLanguage: request.headers["accept-language"] ?? null,
+      });
       if (!result.ok) {
         throw new VericodeError(result.code, result.message, {
           ...(result.status === undefined ? {} : { status: result.status }),
