@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { dirname, join, resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { type CountryCode, isSupportedCountry } from "libphonenumber-js/max";
+import { CHANNEL_NAMES, type ChannelName, isChannelName } from "./channels/channel.js";
 import { ConfigError } from "./errors.js";
 import { readTemplatesDir } from "./i18n/messages.js";
 import type { SmsTemplates } from "./i18n/templates.js";
@@ -20,6 +21,10 @@ export interface TwilioConfig {
   password: string;
   /** The account's auth token, which signs status callbacks (null with an API key only: callbacks are then refused). */
   authToken: string | null;
+  /** WhatsApp sender, `whatsapp:+…` (null: `whatsapp:` + phoneNumber). */
+  whatsappFrom: string | null;
+  /** Approved WhatsApp authentication template (`HX…`); null sends the text. */
+  whatsappContentSid: string | null;
   phoneNumber: string | null;
   messagingServiceSid: string | null;
   /** Base URL every SDK request goes to instead of Twilio's own (a local Twilio-compatible server). */
@@ -66,6 +71,8 @@ export interface Config {
   testPhoneNumber: string | null;
   /** Rate limits, fraud rules and the spend budget. */
   protection: ProtectionConfig;
+  /** CHANNEL_FALLBACK: the order of channels to try when one is refused or fails at send time. */
+  channelFallback: ChannelName[];
   messages: {
     defaultLocale: string;
     /** TEMPLATES_DIR's templates, by locale. */
@@ -165,6 +172,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (!/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$/.test(defaultLocale)) {
     problems.push(`DEFAULT_LOCALE=${JSON.stringify(defaultLocale)} is not a language tag such as en, es or es-CR.`);
   }
+  const fallbackRaw = get("CHANNEL_FALLBACK");
+  const channelFallback = fallbackRaw === undefined ? [] : fallbackRaw.split(":").map((name) => name.trim());
+  for (const name of channelFallback) {
+    if (!isChannelName(name)) {
+      problems.push(
+        `CHANNEL_FALLBACK entry ${JSON.stringify(name)} is not a channel: use ${CHANNEL_NAMES.join(", ")} separated by ':' (whatsapp:sms).`,
+      );
+    }
+  }
   const templatesDir = get("TEMPLATES_DIR");
   const overrides = templatesDir === undefined ? {} : readTemplatesDir(resolve(templatesDir), problems);
   const webOtpDomain = get("WEBOTP_DOMAIN") ?? null;
@@ -238,6 +254,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     defaultCountry,
     testPhoneNumber,
     protection,
+    channelFallback: channelFallback.filter(isChannelName),
     messages: { defaultLocale, overrides, webOtpDomain },
     warnings,
   };
@@ -357,6 +374,16 @@ function readTwilio(get: (name: string) => string | undefined, problems: string[
   if (phoneRaw === undefined && messagingServiceSid === null) {
     problems.push("Twilio needs a sender: set TWILIO_PHONE_NUMBER or TWILIO_MESSAGING_SERVICE_SID.");
   }
+  const whatsappFrom = get("TWILIO_WHATSAPP_FROM") ?? null;
+  if (whatsappFrom !== null && !/^whatsapp:\+[1-9]\d{6,14}$/.test(whatsappFrom)) {
+    problems.push(
+      `TWILIO_WHATSAPP_FROM=${JSON.stringify(whatsappFrom)} must be whatsapp: followed by an E.164 number (whatsapp:+14155238886).`,
+    );
+  }
+  const whatsappContentSid = get("TWILIO_WHATSAPP_CONTENT_SID") ?? null;
+  if (whatsappContentSid !== null && !/^HX[0-9a-fA-F]{32}$/.test(whatsappContentSid)) {
+    problems.push("TWILIO_WHATSAPP_CONTENT_SID must be HX followed by 32 hexadecimal characters (a Content Template SID).");
+  }
   const apiBaseUrl = get("TWILIO_API_BASE_URL")?.replace(/\/+$/, "") ?? null;
   if (apiBaseUrl !== null && !isHttpUrl(apiBaseUrl)) {
     problems.push(`TWILIO_API_BASE_URL=${JSON.stringify(apiBaseUrl)} is not an http(s) URL.`);
@@ -366,6 +393,8 @@ function readTwilio(get: (name: string) => string | undefined, problems: string[
     username,
     password,
     authToken: authToken ?? null,
+    whatsappFrom,
+    whatsappContentSid,
     phoneNumber,
     messagingServiceSid,
     apiBaseUrl,

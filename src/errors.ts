@@ -22,6 +22,7 @@ export const ERROR_CATALOG = {
   service_unavailable: { status: 503, title: "Service unavailable" },
   budget_exceeded: { status: 503, title: "SMS budget spent" },
   forbidden: { status: 403, title: "Forbidden" },
+  channel_unavailable: { status: 422, title: "Channel not available" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

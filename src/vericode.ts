@@ -1,8 +1,8 @@
 import { Accounts } from "./accounts/accounts.js";
 import { TokenService } from "./accounts/tokens.js";
-import type { Channel } from "./channels/channel.js";
+import { CHANNEL_NAMES, type Channel, type ChannelName } from "./channels/channel.js";
 import { ConsoleChannel } from "./channels/console.js";
-import { TwilioSmsChannel } from "./channels/twilio-sms.js";
+import { TwilioSmsChannel, TwilioVoiceChannel, TwilioWhatsAppChannel } from "./channels/twilio-sms.js";
 import { type Clock, systemClock } from "./clock.js";
 import { type Config, type Environment, loadConfig } from "./config.js";
 import { Messages } from "./i18n/messages.js";
@@ -25,8 +25,10 @@ export interface VericodeOptions {
   config?: Config;
   /** @default the system clock */
   clock?: Clock;
-  /** Replaces the channel chosen by SMS_PROVIDER. */
+  /** Replaces the SMS channel chosen by SMS_PROVIDER. */
   channel?: Channel;
+  /** Replaces channels by name (`whatsapp`, `voice`…). */
+  channels?: Partial<Record<ChannelName, Channel>>;
   /** @default a pino logger at LOG_LEVEL, with codes, tokens and secrets redacted */
   logger?: Logger;
   /** Run pending migrations on start. @default true */
@@ -89,11 +91,14 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     limiter = redis;
   } else limiter = new SqlLimiter(store);
   const protection = new Protection(config.protection, limiter, store);
-  const channel = options.channel ?? defaultChannel(config, log);
+  const channels = defaultChannels(config, log);
+  for (const [name, channel] of Object.entries(options.channels ?? {})) channels.set(name as ChannelName, channel);
+  if (options.channel !== undefined) channels.set("sms", options.channel);
   const tokens = new TokenService(config.jwt);
   const otp = new OtpService({
     store,
-    channel,
+    channels,
+    fallback: config.channelFallback,
     clock,
     log,
     secret: config.otp.secret,
@@ -127,10 +132,18 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
   };
 }
 
-function defaultChannel(config: Config, log: Logger): Channel {
+/** The channels of the configured provider: Twilio's SMS, WhatsApp and voice, or the console for all three. */
+function defaultChannels(config: Config, log: Logger): Map<ChannelName, Channel> {
   if (config.smsProvider === "twilio" && config.twilio !== null) {
     // Twilio reports each message's fate to this endpoint (routes/twilio-status.ts).
-    return new TwilioSmsChannel(config.twilio, { statusCallback: `${config.publicBaseUrl}${TWILIO_STATUS_PATH}` });
+    const options = { statusCallback: `${config.publicBaseUrl}${TWILIO_STATUS_PATH}` };
+    const channels = new Map<ChannelName, Channel>([
+      ["sms", new TwilioSmsChannel(config.twilio, options)],
+      ["whatsapp", new TwilioWhatsAppChannel(config.twilio, options)],
+    ]);
+    // A call needs a caller id: a messaging service alone cannot call.
+    if (config.twilio.phoneNumber !== null) channels.set("voice", new TwilioVoiceChannel(config.twilio, options));
+    return channels;
   }
-  return new ConsoleChannel(log);
+  return new Map(CHANNEL_NAMES.map((name) => [name, new ConsoleChannel(log, name)]));
 }

@@ -44,7 +44,7 @@ describe("the vericode CLI", () => {
 
   it("migrate prints what ran, then that the database is up to date", async () => {
     const first = await vericode(["migrate"], env);
-    expect(first).toMatchObject({ code: 0, stdout: "applied 0001-initial\napplied 0002-protection\n" });
+    expect(first).toMatchObject({ code: 0, stdout: "applied 0001-initial\napplied 0002-protection\napplied 0003-fallback\n" });
     const second = await vericode(["migrate"], env);
     expect(second.stdout).toMatch(/^Database is up to date/);
   });

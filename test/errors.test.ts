@@ -29,6 +29,7 @@ describe("the error catalog", () => {
       "service_unavailable 503",
       "budget_exceeded 503",
       "forbidden 403",
+      "channel_unavailable 422",
     ]);
   });
 

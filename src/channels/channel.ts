@@ -1,3 +1,13 @@
+import type { Purpose } from "../otp/types.js";
+
+/** How a code travels. `email` is named by the contract and comes with its own issue. */
+export const CHANNEL_NAMES = ["sms", "whatsapp", "voice"] as const;
+export type ChannelName = (typeof CHANNEL_NAMES)[number];
+
+export function isChannelName(value: unknown): value is ChannelName {
+  return typeof value === "string" && (CHANNEL_NAMES as readonly string[]).includes(value);
+}
+
 /** One message for one recipient, ready to leave. */
 export interface OutgoingMessage {
   /** E.164 number (or an address the channel understands). */
@@ -9,6 +19,11 @@ export interface OutgoingMessage {
   reference: string;
   /** Epoch ms by which the send must be over, retries included. */
   deadline: number;
+  /** The code itself, for channels that do not send `body` as it is (a voice call, a WhatsApp template). */
+  code: string;
+  /** The resolved language of `body` (`es`, `pt`…). */
+  locale: string;
+  purpose: Purpose;
 }
 
 /**
@@ -31,7 +46,7 @@ export type DeliveryOutcome =
     };
 
 export interface Channel {
-  /** Stored on each record: `sms`, `console`… */
-  readonly name: string;
+  /** Stored on each record: `sms`, `whatsapp`, `voice`. */
+  readonly name: ChannelName;
   send(message: OutgoingMessage): Promise<DeliveryOutcome>;
 }

@@ -4,7 +4,8 @@ import twilio from "twilio";
 import type RequestClient from "twilio/lib/base/RequestClient.js";
 import type * as ResponseModule from "twilio/lib/http/response.js";
 import type { TwilioConfig } from "../config.js";
-import type { Channel, DeliveryOutcome, OutgoingMessage } from "./channel.js";
+import type { Channel, ChannelName, DeliveryOutcome, OutgoingMessage } from "./channel.js";
+import { voiceTwiml } from "./voice.js";
 
 const TWILIO_API_ORIGIN = /^https:\/\/[a-z0-9.-]+\.twilio\.com/;
 
@@ -37,45 +38,38 @@ class VericodeRequestClient extends twilio.RequestClient {
   }
 }
 
-/** SMS through Twilio's Messages API, with the official SDK. */
-export class TwilioSmsChannel implements Channel {
-  readonly name = "sms";
-  readonly #client: twilio.Twilio;
-  readonly #config: TwilioConfig;
-  readonly #statusCallback: string | null;
+export interface TwilioChannelOptions {
+  /** Where Twilio posts this message's status changes (PUBLIC_BASE_URL + the callback path). */
+  statusCallback?: string | null;
+}
 
-  constructor(config: TwilioConfig, options: { statusCallback?: string | null } = {}) {
-    this.#config = config;
-    this.#statusCallback = options.statusCallback ?? null;
-    this.#client = twilio(config.username, config.password, {
+/** What the Twilio channels share: the SDK client, and one send loop with its deadline and 429 retries. */
+abstract class TwilioChannel implements Channel {
+  abstract readonly name: ChannelName;
+  protected readonly client: twilio.Twilio;
+  protected readonly config: TwilioConfig;
+  protected readonly statusCallback: string | null;
+
+  constructor(config: TwilioConfig, options: TwilioChannelOptions = {}) {
+    this.config = config;
+    this.statusCallback = options.statusCallback ?? null;
+    this.client = twilio(config.username, config.password, {
       accountSid: config.accountSid,
       httpClient: new VericodeRequestClient(config.apiBaseUrl, config.timeoutMs),
     });
   }
 
+  /** One provider call for the message: it creates the resource and answers what it was told. */
+  protected abstract create(message: OutgoingMessage): Promise<{ sid: string; status: string; priceMicros: number | null }>;
+
   async send(message: OutgoingMessage): Promise<DeliveryOutcome> {
-    const params: Parameters<twilio.Twilio["messages"]["create"]>[0] = {
-      to: message.to,
-      body: message.body,
-      // Twilio drops a message still queued after this many seconds: a late code is useless.
-      validityPeriod: Math.min(Math.max(Math.round(message.ttlSeconds), 1), 36_000),
-      ...(this.#config.messagingServiceSid === null
-        ? { from: this.#config.phoneNumber ?? "" }
-        : { messagingServiceSid: this.#config.messagingServiceSid }),
-      ...(this.#statusCallback === null ? {} : { statusCallback: this.#statusCallback }),
-    };
     for (let attempt = 0; ; attempt++) {
       if (Date.now() >= message.deadline) {
         return { ok: false, kind: "timeout", providerCode: null, message: "The send deadline passed." };
       }
       try {
-        const created = await deadlines.run(message.deadline, () => this.#client.messages.create(params));
-        return {
-          ok: true,
-          providerMessageId: created.sid,
-          deliveryStatus: created.status,
-          priceMicros: twilioPrice(created.price, created.priceUnit),
-        };
+        const created = await deadlines.run(message.deadline, () => this.create(message));
+        return { ok: true, providerMessageId: created.sid, deliveryStatus: created.status, priceMicros: created.priceMicros };
       } catch (error) {
         const outcome = classify(error);
         if (outcome.kind !== "throttled" || attempt >= MAX_THROTTLE_RETRIES) return outcome;
@@ -86,6 +80,83 @@ export class TwilioSmsChannel implements Channel {
       }
     }
   }
+
+  /** The sender: the messaging service when configured, else `from`. */
+  protected sender(from: string): { from: string } | { messagingServiceSid: string } {
+    return this.config.messagingServiceSid === null ? { from } : { messagingServiceSid: this.config.messagingServiceSid };
+  }
+
+  protected callback(): { statusCallback: string } | Record<string, never> {
+    return this.statusCallback === null ? {} : { statusCallback: this.statusCallback };
+  }
+}
+
+/** SMS through Twilio's Messages API, with the official SDK. */
+export class TwilioSmsChannel extends TwilioChannel {
+  readonly name = "sms";
+
+  protected async create(message: OutgoingMessage) {
+    const created = await this.client.messages.create({
+      to: message.to,
+      body: message.body,
+      // Twilio drops a message still queued after this many seconds: a late code is useless.
+      validityPeriod: validity(message.ttlSeconds),
+      ...this.sender(this.config.phoneNumber ?? ""),
+      ...this.callback(),
+    });
+    return { sid: created.sid, status: created.status, priceMicros: twilioPrice(created.price, created.priceUnit) };
+  }
+}
+
+/**
+ * WhatsApp through the same Messages API, to `whatsapp:` addresses. With TWILIO_WHATSAPP_CONTENT_SID the
+ * message is the approved authentication template (ContentSid, the code as variable 1), which WhatsApp
+ * requires outside a conversation window; without it, the localized text.
+ */
+export class TwilioWhatsAppChannel extends TwilioChannel {
+  readonly name = "whatsapp";
+
+  protected async create(message: OutgoingMessage) {
+    const from = this.config.whatsappFrom ?? `whatsapp:${this.config.phoneNumber ?? ""}`;
+    const content =
+      this.config.whatsappContentSid === null
+        ? { body: message.body }
+        : { contentSid: this.config.whatsappContentSid, contentVariables: JSON.stringify({ 1: message.code }) };
+    const created = await this.client.messages.create({
+      to: `whatsapp:${message.to}`,
+      ...content,
+      validityPeriod: validity(message.ttlSeconds),
+      ...this.sender(from),
+      ...this.callback(),
+    });
+    return { sid: created.sid, status: created.status, priceMicros: twilioPrice(created.price, created.priceUnit) };
+  }
+}
+
+/**
+ * A voice call through Twilio's Calls API with inline TwiML: the code read digit by digit, twice, in the
+ * language of the message (voice.ts). Calls come from TWILIO_PHONE_NUMBER.
+ */
+export class TwilioVoiceChannel extends TwilioChannel {
+  readonly name = "voice";
+
+  protected async create(message: OutgoingMessage) {
+    const created = await this.client.calls.create({
+      to: message.to,
+      from: this.config.phoneNumber ?? "",
+      twiml: voiceTwiml(message.code, message.locale),
+      // An unanswered call is not left ringing for the code's whole life.
+      timeout: 30,
+      ...(this.statusCallback === null
+        ? {}
+        : { statusCallback: this.statusCallback, statusCallbackEvent: ["initiated", "ringing", "answered", "completed"] }),
+    });
+    return { sid: created.sid, status: created.status, priceMicros: twilioPrice(created.price, created.priceUnit) };
+  }
+}
+
+function validity(ttlSeconds: number): number {
+  return Math.min(Math.max(Math.round(ttlSeconds), 1), 36_000);
 }
 
 /**

@@ -22,7 +22,11 @@ export const SendOtpBody = Type.Object(
   {
     phone_number: PhoneNumber,
     purpose: Purpose,
-    channel: Type.Optional(Type.Literal("sms", { description: "Delivery channel. Only sms for now." })),
+    channel: Type.Optional(
+      Type.Union([Type.Literal("sms"), Type.Literal("whatsapp"), Type.Literal("voice")], {
+        description: "How the code travels (default sms); CHANNEL_FALLBACK may send it another way when this one fails.",
+      }),
+    ),
     locale: Type.Optional(
       Type.String({ pattern: "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", maxLength: 35, description: "BCP 47 language tag." }),
     ),
@@ -61,6 +65,9 @@ export const OtpRecordAnswer = Type.Object({
     description: "The provider's last word: queued, sent, delivered, undelivered, failed, read… (logged for the console provider).",
   }),
   provider_message_id: Type.Union([Type.String(), Type.Null()]),
+  fallback_from: Type.Union([Type.String(), Type.Null()], {
+    description: "The channel that failed first, when CHANNEL_FALLBACK took over.",
+  }),
   provider_error_code: Type.Union([Type.String(), Type.Null()]),
   created_at: Type.String({ format: "date-time" }),
   expires_at: Type.String({ format: "date-time" }),

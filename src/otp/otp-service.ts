@@ -1,5 +1,5 @@
 import type { CountryCode } from "libphonenumber-js/max";
-import type { Channel, DeliveryOutcome } from "../channels/channel.js";
+import type { Channel, ChannelName, DeliveryOutcome } from "../channels/channel.js";
 import type { Clock } from "../clock.js";
 import { VericodeError } from "../errors.js";
 import type { Messages } from "../i18n/messages.js";
@@ -23,7 +23,10 @@ import { type ChallengeKey, isPurpose, type OtpRecord, type SendResult, type Use
 
 export interface OtpServiceOptions {
   store: Store;
-  channel: Channel;
+  /** The configured channels by name; `sms` at least. */
+  channels: ReadonlyMap<ChannelName, Channel>;
+  /** CHANNEL_FALLBACK: after a channel in this list is refused or fails, the ones after it are tried. */
+  fallback: readonly ChannelName[];
   clock: Clock;
   log: Logger;
   secret: string;
@@ -46,6 +49,8 @@ export interface SendContext {
   locale?: string | null;
   /** The request's Accept-Language header. */
   acceptLanguage?: string | null;
+  /** How the code travels. @default "sms" */
+  channel?: ChannelName;
 }
 
 /**
@@ -68,6 +73,11 @@ export class OtpService {
     const target = this.#challenge(phone, user, purpose);
     if (target === null) return { ok: false, code: "invalid_phone_number", message: invalidPhoneMessage(phone), id: null };
     const { key, phone: number } = target;
+    const channelName = context.channel ?? "sms";
+    const channel = this.#o.channels.get(channelName);
+    if (channel === undefined) {
+      return { ok: false, code: "channel_unavailable", message: `The ${channelName} channel is not configured on this service.`, id: null };
+    }
     const fixedCode = this.#o.testNumbers.get(key.phoneNumber);
     const now = clock.now().getTime();
     const ip = context.ip ?? null;
@@ -109,7 +119,7 @@ export class OtpService {
       ...key,
       id,
       codeHash: hashCode(this.#o.secret, key, code),
-      channel: fixedCode === undefined ? this.#o.channel.name : "test",
+      channel: fixedCode === undefined ? channel.name : "test",
       // A test number's code is never sent: it is live at once.
       status: fixedCode === undefined ? "pending" : "sent",
       createdAt: now,
@@ -121,6 +131,7 @@ export class OtpService {
       country: number.country ?? `+${number.callingCode}`,
       priceMicros: reservation?.micros ?? null,
       priceFinal: false,
+      fallbackFrom: null,
     };
     const opened = await guard(
       store.beginSend(record, now, {
@@ -147,22 +158,36 @@ export class OtpService {
     const sent = { ok: true as const, id, message: "Code sent.", expiresAt: new Date(expiresAt), resendAfter };
     if (fixedCode !== undefined) return sent;
 
-    const outcome = await this.#o.channel.send({
+    const locale = this.#o.messages.resolve({
+      requested: context.locale ?? null,
+      acceptLanguage: context.acceptLanguage ?? null,
+      country: number.country ?? null,
+    });
+    const message = {
       to: key.phoneNumber,
-      body: this.#o.messages.sms(
-        this.#o.messages.resolve({
-          requested: context.locale ?? null,
-          acceptLanguage: context.acceptLanguage ?? null,
-          country: number.country ?? null,
-        }),
-        key.purpose,
-        code,
-        rules.ttlSeconds,
-      ),
+      body: this.#o.messages.sms(locale, key.purpose, code, rules.ttlSeconds),
       ttlSeconds: rules.ttlSeconds,
       reference: id,
       deadline: Date.now() + this.#o.sendTimeoutMs,
-    });
+      code,
+      locale,
+      purpose: key.purpose,
+    };
+    let used = channel;
+    let outcome = await used.send(message);
+    // CHANNEL_FALLBACK: a refusal or failure at send time tries the next channel; a timeout or a throttle
+    // does not (the first message may still arrive).
+    for (const next of this.#fallbacks(channel.name)) {
+      if (outcome.ok || (outcome.kind !== "rejected" && outcome.kind !== "failed")) break;
+      this.#o.log.warn(
+        { event: "otp.fallback", id, from: used.name, to: next.name, providerCode: outcome.providerCode },
+        `${used.name} failed: trying ${next.name}`,
+      );
+      used = next;
+      outcome = await used.send(message);
+    }
+    if (used !== channel)
+      await guard(this.#o.store.updateDelivery(id, { status: "pending", channel: used.name, fallbackFrom: channel.name }, Date.now()));
     await guard(this.#record(id, outcome));
     // A refused or failed message cost nothing; a timed-out one may have gone out and is counted.
     const spent =
@@ -172,7 +197,7 @@ export class OtpService {
           ? { micros: reservation?.micros ?? 0, final: false }
           : null;
     await guard(protection.settle(reservation, id, spent, now));
-    const audit = { event: "otp.send", id, to: maskPhone(key.phoneNumber), purpose: key.purpose, channel: this.#o.channel.name };
+    const audit = { event: "otp.send", id, to: maskPhone(key.phoneNumber), purpose: key.purpose, channel: used.name };
     if (outcome.ok) {
       await guardLimiter(protection.noteSent(number, now));
       this.#o.log.info({ ...audit, outcome: "sent" }, "code sent");
@@ -294,6 +319,16 @@ export class OtpService {
       default:
         return { ok: false, code: "otp_not_found", message: "There is no pending code for this number. Ask for a new one." };
     }
+  }
+
+  /** The channels to try after `name` fails: those after it in CHANNEL_FALLBACK that are configured. */
+  #fallbacks(name: ChannelName): Channel[] {
+    const at = this.#o.fallback.indexOf(name);
+    if (at === -1) return [];
+    return this.#o.fallback
+      .slice(at + 1)
+      .map((next) => this.#o.channels.get(next))
+      .filter((next): next is Channel => next !== undefined);
   }
 
   async #record(id: string, outcome: DeliveryOutcome): Promise<void> {

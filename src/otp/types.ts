@@ -37,6 +37,8 @@ export interface OtpRecord extends ChallengeKey {
   /** What the message cost, in millionths of a US dollar: the estimate until the provider's price is known. */
   priceMicros: number | null;
   priceFinal: boolean;
+  /** The channel that failed first when CHANNEL_FALLBACK sent the code another way. */
+  fallbackFrom: string | null;
 }
 
 export interface ChallengeState {
@@ -58,7 +60,8 @@ export type SendResult =
         | "provider_rejected"
         | "provider_unavailable"
         | "destination_not_allowed"
-        | "budget_exceeded";
+        | "budget_exceeded"
+        | "channel_unavailable";
       message: string;
       /** The record of the attempt, kept for the audit trail, when one was written. */
       id: string | null;

@@ -184,6 +184,8 @@ export class KyselyStore implements Store {
           providerMessageId: update.providerMessageId ?? null,
           providerErrorCode: update.providerErrorCode ?? null,
           deliveryStatus: update.deliveryStatus ?? null,
+          channel: update.channel ?? null,
+          fallbackFrom: update.fallbackFrom ?? null,
         },
         `otp_codes:${id}`,
       ),
@@ -300,6 +302,7 @@ function fromRow(row: Selectable<OtpCodesTable>): OtpRecord {
     country: row.country,
     priceMicros: row.price_micros === null ? null : Number(row.price_micros),
     priceFinal: Number(row.price_final) === 1,
+    fallbackFrom: row.fallback_from,
   };
 }
 

@@ -79,6 +79,8 @@ function openChallenge(p: OpenValues) {
 
 export interface DeliveryValues {
   id: string;
+  channel: string | null;
+  fallbackFrom: string | null;
   status: OtpStatus;
   now: number;
   providerMessageId: string | null;
@@ -300,6 +302,8 @@ export function otpStatements(db: Kysely<Database>) {
           provider_message_id: eb.fn.coalesce(eb.val(p.providerMessageId), eb.ref("provider_message_id")),
           provider_error_code: eb.fn.coalesce(eb.val(p.providerErrorCode), eb.ref("provider_error_code")),
           delivery_status: eb.fn.coalesce(eb.val(p.deliveryStatus), eb.ref("delivery_status")),
+          channel: eb.fn.coalesce(eb.val(p.channel), eb.ref("channel")),
+          fallback_from: eb.fn.coalesce(eb.val(p.fallbackFrom), eb.ref("fallback_from")),
         }))
         .where("id", "=", p.id)
         .where("status", "in", LIVE),

@@ -33,6 +33,7 @@ export interface OtpCodesTable {
   /** Millionths of a US dollar: the estimate until the provider's price is known (`price_final` 1). */
   price_micros: number | null;
   price_final: number;
+  fallback_from: string | null;
 }
 
 export interface RateLimitsTable {

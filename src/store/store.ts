@@ -55,6 +55,9 @@ export interface DeliveryUpdate {
   providerMessageId?: string | null;
   providerErrorCode?: string | null;
   deliveryStatus?: string | null;
+  /** CHANNEL_FALLBACK sent the code through another channel than the one asked for. */
+  channel?: string;
+  fallbackFrom?: string;
 }
 
 /** A send refused by a protection rule, as the audit trail keeps it. */

@@ -16,6 +16,8 @@ describe("TwilioSmsChannel through the twilio SDK", () => {
       username: twilio.accountSid,
       password: twilio.authToken,
       authToken: twilio.authToken,
+      whatsappFrom: null,
+      whatsappContentSid: null,
       phoneNumber: "+15005550006",
       messagingServiceSid: null,
       apiBaseUrl: twilio.url,
@@ -33,6 +35,9 @@ describe("TwilioSmsChannel through the twilio SDK", () => {
     ttlSeconds: 600,
     reference: "otp_1",
     deadline: Date.now() + 2000,
+    code: "123456",
+    locale: "en",
+    purpose: "login",
     ...overrides,
   });
 

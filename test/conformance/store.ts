@@ -29,6 +29,7 @@ function record(k: ChallengeKey, overrides: Partial<OtpRecord> = {}): OtpRecord 
     country: "CR",
     priceMicros: null,
     priceFinal: false,
+    fallbackFrom: null,
     ...overrides,
   };
 }

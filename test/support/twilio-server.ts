@@ -18,8 +18,19 @@ export interface ReceivedMessage {
   body: string;
   validityPeriod: string | null;
   statusCallback: string | null;
+  /** A WhatsApp content template and its variables, when one was sent instead of a body. */
+  contentSid: string | null;
+  contentVariables: string | null;
   /** The Basic-auth user the request came with (account SID or API key SID). */
   authUser: string;
+}
+
+export interface ReceivedCall {
+  sid: string;
+  to: string;
+  from: string;
+  twiml: string;
+  statusCallback: string | null;
 }
 
 export interface FakeTwilioOptions {
@@ -65,6 +76,7 @@ export class FakeTwilio {
   readonly apiKey: string;
   readonly apiSecret: string;
   readonly messages: ReceivedMessage[] = [];
+  readonly calls: ReceivedCall[] = [];
   /** Every request to the Messages endpoint, accepted or not. */
   requestCount = 0;
   readonly #faults: Fault[] = [];
@@ -165,7 +177,7 @@ export class FakeTwilio {
 
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const body = await readBody(request);
-    const match = /^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Messages\.json$/.exec(request.url ?? "");
+    const match = /^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/(Messages|Calls)\.json$/.exec(request.url ?? "");
     if (match === null || request.method !== "POST") {
       return sendError(response, 404, 20404, `The requested resource ${request.url ?? ""} was not found`);
     }
@@ -180,13 +192,15 @@ export class FakeTwilio {
     if (fault?.kind === "status") return sendError(response, fault.status, fault.code, fault.message);
 
     const form = new URLSearchParams(body);
+    if (match[2] === "Calls") return this.#call(form, response);
     const to = form.get("To");
     const from = form.get("From");
     const messagingServiceSid = form.get("MessagingServiceSid");
     const text = form.get("Body");
     if (to === null) return sendError(response, 400, 21604, "A 'To' phone number is required.");
     if (from === null && messagingServiceSid === null) return sendError(response, 400, 21603, "A 'From' phone number is required.");
-    if (text === null || text === "") return sendError(response, 400, 21602, "Message body is required.");
+    const contentSid = form.get("ContentSid");
+    if ((text === null || text === "") && contentSid === null) return sendError(response, 400, 21602, "Message body is required.");
     const fromError = from === null ? undefined : FROM_ERRORS[from];
     if (fromError !== undefined) return sendError(response, 400, fromError.code, fromError.message);
     const toError = TO_ERRORS[to];
@@ -197,7 +211,9 @@ export class FakeTwilio {
       to,
       from,
       messagingServiceSid,
-      body: text,
+      body: text ?? "",
+      contentSid,
+      contentVariables: form.get("ContentVariables"),
       validityPeriod: form.get("ValidityPeriod"),
       statusCallback: form.get("StatusCallback"),
       authUser,
@@ -230,6 +246,37 @@ export class FakeTwilio {
       subresource_uris: { media: `/2010-04-01/Accounts/${this.accountSid}/Messages/${message.sid}/Media.json` },
       to,
       uri: `/2010-04-01/Accounts/${this.accountSid}/Messages/${message.sid}.json`,
+    });
+  }
+
+  /** Calls.json: a call with inline TwiML, answered the way Twilio answers (201, status queued). */
+  #call(form: URLSearchParams, response: ServerResponse): void {
+    const to = form.get("To");
+    const from = form.get("From");
+    const twiml = form.get("Twiml");
+    const toError = to === null ? undefined : TO_ERRORS[to];
+    if (to === null) sendError(response, 400, 21201, "No 'To' number is specified");
+    else if (from === null) sendError(response, 400, 21213, "No 'From' number is specified");
+    else if (twiml === null && form.get("Url") === null) sendError(response, 400, 21205, "Url parameter is required.");
+    else if (toError !== undefined) sendError(response, 400, toError.code, toError.message(to));
+    else this.#accept({ to, from, twiml: twiml ?? "", statusCallback: form.get("StatusCallback") }, response);
+  }
+
+  #accept(request: Omit<ReceivedCall, "sid">, response: ServerResponse): void {
+    const { to, from } = request;
+    const call: ReceivedCall = { sid: `CA${randomBytes(16).toString("hex")}`, ...request };
+    this.calls.push(call);
+    sendJson(response, 201, {
+      account_sid: this.accountSid,
+      api_version: "2010-04-01",
+      direction: "outbound-api",
+      from,
+      price: null,
+      price_unit: "USD",
+      sid: call.sid,
+      status: "queued",
+      to,
+      uri: `/2010-04-01/Accounts/${this.accountSid}/Calls/${call.sid}.json`,
     });
   }
 

@@ -22,11 +22,12 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
       },
     },
     async (request) => {
-      const { phone_number, purpose, locale } = request.body;
+      const { phone_number, purpose, locale, channel } = request.body;
       const result = await vericode.otp.sendOtp(phone_number, subject(request).sub, purpose, {
         ip: request.ip,
         locale: locale ?? null,
         acceptLanguage: request.headers["accept-language"] ?? null,
+        channel: channel ?? "sms",
       });
       if (!result.ok) {
         throw new VericodeError(result.code, result.message, {
@@ -113,6 +114,7 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
         status: record.status,
         delivery_status: record.deliveryStatus,
         provider_message_id: record.providerMessageId,
+        fallback_from: record.fallbackFrom,
         provider_error_code: record.providerErrorCode,
         created_at: new Date(record.createdAt).toISOString(),
         expires_at: new Date(record.expiresAt).toISOString(),

@@ -41,8 +41,9 @@ export const twilioStatusRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode 
         params.AccountSid === account.accountSid;
       if (!signed) throw new VericodeError("forbidden", "This callback is not signed by Twilio for this service.");
 
-      const sid = params.MessageSid ?? params.SmsSid;
-      const status = (params.MessageStatus ?? params.SmsStatus ?? "").toLowerCase();
+      // Messages report MessageSid / MessageStatus, calls CallSid / CallStatus.
+      const sid = params.MessageSid ?? params.SmsSid ?? params.CallSid;
+      const status = (params.MessageStatus ?? params.SmsStatus ?? params.CallStatus ?? "").toLowerCase();
       if (sid === undefined || !isDeliveryStatus(status)) {
         throw new VericodeError("validation_error", "A status callback carries MessageSid and a known MessageStatus.");
       }
