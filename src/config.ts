@@ -71,6 +71,8 @@ export interface Config {
   testPhoneNumber: string | null;
   /** Rate limits, fraud rules and the spend budget. */
   protection: ProtectionConfig;
+  /** The email channel's SMTP server and sender (SMTP_URL, EMAIL_FROM); null when not configured. */
+  email: { url: string; from: string } | null;
   /** CHANNEL_FALLBACK: the order of channels to try when one is refused or fails at send time. */
   channelFallback: ChannelName[];
   messages: {
@@ -172,6 +174,20 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (!/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$/.test(defaultLocale)) {
     problems.push(`DEFAULT_LOCALE=${JSON.stringify(defaultLocale)} is not a language tag such as en, es or es-CR.`);
   }
+  const smtpUrl = get("SMTP_URL");
+  const emailFrom = get("EMAIL_FROM");
+  let email: Config["email"] = null;
+  if (smtpUrl !== undefined) {
+    let valid = false;
+    try {
+      valid = ["smtp:", "smtps:"].includes(new URL(smtpUrl).protocol);
+    } catch {}
+    if (!valid) problems.push("SMTP_URL must be smtp://user:password@host:587 or smtps://…:465.");
+    if (emailFrom === undefined) problems.push("EMAIL_FROM is required with SMTP_URL: the sender, an address or Name <address>.");
+    else if (!/@[^@\s>]+\.[^@\s>]+>?$/.test(emailFrom))
+      problems.push(`EMAIL_FROM=${JSON.stringify(emailFrom)} is not an address or Name <address>.`);
+    email = { url: smtpUrl, from: emailFrom ?? "" };
+  }
   const fallbackRaw = get("CHANNEL_FALLBACK");
   const channelFallback = fallbackRaw === undefined ? [] : fallbackRaw.split(":").map((name) => name.trim());
   for (const name of channelFallback) {
@@ -254,6 +270,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     defaultCountry,
     testPhoneNumber,
     protection,
+    email,
     channelFallback: channelFallback.filter(isChannelName),
     messages: { defaultLocale, overrides, webOtpDomain },
     warnings,

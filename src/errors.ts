@@ -23,6 +23,7 @@ export const ERROR_CATALOG = {
   budget_exceeded: { status: 503, title: "SMS budget spent" },
   forbidden: { status: 403, title: "Forbidden" },
   channel_unavailable: { status: 422, title: "Channel not available" },
+  invalid_email: { status: 400, title: "Invalid email address" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

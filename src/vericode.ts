@@ -2,6 +2,7 @@ import { Accounts } from "./accounts/accounts.js";
 import { TokenService } from "./accounts/tokens.js";
 import { CHANNEL_NAMES, type Channel, type ChannelName } from "./channels/channel.js";
 import { ConsoleChannel } from "./channels/console.js";
+import { SmtpEmailChannel } from "./channels/email.js";
 import { TwilioSmsChannel, TwilioVoiceChannel, TwilioWhatsAppChannel } from "./channels/twilio-sms.js";
 import { type Clock, systemClock } from "./clock.js";
 import { type Config, type Environment, loadConfig } from "./config.js";
@@ -143,7 +144,10 @@ function defaultChannels(config: Config, log: Logger): Map<ChannelName, Channel>
     ]);
     // A call needs a caller id: a messaging service alone cannot call.
     if (config.twilio.phoneNumber !== null) channels.set("voice", new TwilioVoiceChannel(config.twilio, options));
+    if (config.email !== null) channels.set("email", new SmtpEmailChannel(config.email, { timeoutMs: config.twilio.timeoutMs }));
     return channels;
   }
-  return new Map(CHANNEL_NAMES.map((name) => [name, new ConsoleChannel(log, name)]));
+  const channels = new Map<ChannelName, Channel>(CHANNEL_NAMES.map((name) => [name, new ConsoleChannel(log, name)]));
+  if (config.email !== null) channels.set("email", new SmtpEmailChannel(config.email));
+  return channels;
 }

@@ -30,6 +30,7 @@ describe("the error catalog", () => {
       "budget_exceeded 503",
       "forbidden 403",
       "channel_unavailable 422",
+      "invalid_email 400",
     ]);
   });
 

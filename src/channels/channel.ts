@@ -1,7 +1,7 @@
 import type { Purpose } from "../otp/types.js";
 
-/** How a code travels. `email` is named by the contract and comes with its own issue. */
-export const CHANNEL_NAMES = ["sms", "whatsapp", "voice"] as const;
+/** How a code travels: to a phone number, or (email) to an address. */
+export const CHANNEL_NAMES = ["sms", "whatsapp", "voice", "email"] as const;
 export type ChannelName = (typeof CHANNEL_NAMES)[number];
 
 export function isChannelName(value: unknown): value is ChannelName {
@@ -10,7 +10,7 @@ export function isChannelName(value: unknown): value is ChannelName {
 
 /** One message for one recipient, ready to leave. */
 export interface OutgoingMessage {
-  /** E.164 number (or an address the channel understands). */
+  /** E.164 number, or an email address for the email channel. */
   to: string;
   body: string;
   /** Seconds the message is worth delivering: the code's lifetime (Twilio's ValidityPeriod). */

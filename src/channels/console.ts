@@ -1,7 +1,7 @@
 import type { Logger } from "../logger.js";
 import type { Channel, ChannelName, DeliveryOutcome, OutgoingMessage } from "./channel.js";
 
-const LABEL: Record<ChannelName, string> = { sms: "SMS", whatsapp: "WhatsApp", voice: "Voice call" };
+const LABEL: Record<ChannelName, string> = { sms: "SMS", whatsapp: "WhatsApp", voice: "Voice call", email: "Email" };
 
 /**
  * Development channel: prints each message to the log instead of sending it. It is the only place a

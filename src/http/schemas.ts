@@ -18,20 +18,24 @@ const PhoneNumber = Type.String({
   examples: ["+50688887777"],
 });
 
+const EmailAddress = Type.String({ format: "email", maxLength: 254, description: "For the email channel, instead of phone_number." });
+
 export const SendOtpBody = Type.Object(
   {
-    phone_number: PhoneNumber,
+    phone_number: Type.Optional(PhoneNumber),
+    email: Type.Optional(EmailAddress),
     purpose: Purpose,
     channel: Type.Optional(
-      Type.Union([Type.Literal("sms"), Type.Literal("whatsapp"), Type.Literal("voice")], {
-        description: "How the code travels (default sms); CHANNEL_FALLBACK may send it another way when this one fails.",
+      Type.Union([Type.Literal("sms"), Type.Literal("whatsapp"), Type.Literal("voice"), Type.Literal("email")], {
+        description:
+          "How the code travels (default sms); email takes `email` instead of `phone_number`. CHANNEL_FALLBACK may send it another way when this one fails.",
       }),
     ),
     locale: Type.Optional(
       Type.String({ pattern: "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", maxLength: 35, description: "BCP 47 language tag." }),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: "phone_number for sms, whatsapp and voice; email for the email channel." },
 );
 export type SendOtpBody = Static<typeof SendOtpBody>;
 
@@ -45,7 +49,8 @@ export const SendOtpAnswer = Type.Object({
 
 export const VerifyOtpBody = Type.Object(
   {
-    phone_number: PhoneNumber,
+    phone_number: Type.Optional(PhoneNumber),
+    email: Type.Optional(EmailAddress),
     otp_code: Type.String({ pattern: "^[0-9]{4,10}$", description: "The digits received.", examples: ["123456"] }),
     purpose: Purpose,
   },

@@ -58,10 +58,15 @@ export class Messages {
 
   /** The SMS for a code; with WEBOTP_DOMAIN, ends with the origin-bound line browsers autofill from. */
   sms(locale: string, purpose: Purpose, code: string, ttlSeconds: number): string {
+    const text = this.text(locale, purpose, code, ttlSeconds);
+    return this.#webOtpDomain === null ? text : `${text}\n\n@${this.#webOtpDomain} #${code}`;
+  }
+
+  /** The message for a code, as every channel words it (the SMS without its WebOTP line). */
+  text(locale: string, purpose: Purpose, code: string, ttlSeconds: number): string {
     const templates = this.#sms.get(this.#available(locale) ?? "en") ?? (SMS_TEMPLATES.en as SmsTemplates);
     const minutes = String(Math.max(1, Math.round(ttlSeconds / 60)));
-    const text = templates[purpose].replaceAll("{code}", code).replaceAll("{minutes}", minutes);
-    return this.#webOtpDomain === null ? text : `${text}\n\n@${this.#webOtpDomain} #${code}`;
+    return templates[purpose].replaceAll("{code}", code).replaceAll("{minutes}", minutes);
   }
 
   /** `es-CR` → `es-cr` if there are templates for it, else `es`, else null. */

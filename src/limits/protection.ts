@@ -131,7 +131,7 @@ export class Protection {
   }
 
   /** The buckets one send takes a unit from. */
-  sendBuckets(key: ChallengeKey, phone: PhoneInfo, ip: string | null): Bucket[] {
+  sendBuckets(key: ChallengeKey, phone: PhoneInfo | null, ip: string | null): Bucket[] {
     const { limits } = this.#c;
     const buckets: Bucket[] = [];
     const push = (rule: string, rate: RateRule | null, name: string) => {
@@ -141,7 +141,8 @@ export class Protection {
     push("number", limits.number, key.phoneNumber);
     push("user", limits.user, key.userId);
     if (ip !== null) push("ip", limits.ip, ip);
-    push("prefix", limits.prefix, numberPrefix(phone.e164));
+    // A number range is a phone idea; an email address is limited as itself (the `number` bucket).
+    if (phone !== null) push("prefix", limits.prefix, numberPrefix(phone.e164));
     push("global", limits.global, "all");
     return buckets;
   }

@@ -1,6 +1,7 @@
 import type { CountryCode } from "libphonenumber-js/max";
 import type { Channel, ChannelName, DeliveryOutcome } from "../channels/channel.js";
 import type { Clock } from "../clock.js";
+import { normaliseEmail } from "../email.js";
 import { VericodeError } from "../errors.js";
 import type { Messages } from "../i18n/messages.js";
 import { newId } from "../ids.js";
@@ -70,10 +71,10 @@ export class OtpService {
    */
   async sendOtp(phone: string, user: UserRef, purpose: string, context: SendContext = {}): Promise<SendResult> {
     const { store, clock, rules, protection } = this.#o;
-    const target = this.#challenge(phone, user, purpose);
-    if (target === null) return { ok: false, code: "invalid_phone_number", message: invalidPhoneMessage(phone), id: null };
-    const { key, phone: number } = target;
     const channelName = context.channel ?? "sms";
+    const target = this.#challenge(phone, user, purpose, channelName === "email");
+    if ("invalid" in target) return { ...invalidDestination(target.invalid, phone), id: null };
+    const { key, phone: number } = target;
     const channel = this.#o.channels.get(channelName);
     if (channel === undefined) {
       return { ok: false, code: "channel_unavailable", message: `The ${channelName} channel is not configured on this service.`, id: null };
@@ -86,7 +87,8 @@ export class OtpService {
     let buckets: Bucket[] = [];
     let reservation: Reservation | null = null;
     if (fixedCode === undefined) {
-      const early = protection.destination(number) ?? (await guardLimiter(protection.breaker(number, now)));
+      // The destination rules and the breaker are about phone numbers; an email address has its limits.
+      const early = number === null ? null : (protection.destination(number) ?? (await guardLimiter(protection.breaker(number, now))));
       if (early !== null) return this.#refuse(early, key, number, ip, now);
       buckets = protection.sendBuckets(key, number, ip);
       const consumed = await guardLimiter(protection.limiter.consume(buckets, now));
@@ -104,7 +106,8 @@ export class OtpService {
           now,
         );
       }
-      const reserved = await guard(protection.reserve(number, now));
+      // Email costs nothing per message: only SMS, WhatsApp and calls draw on the budget.
+      const reserved = number === null ? { ok: true as const, reservation: null } : await guard(protection.reserve(number, now));
       if (!reserved.ok) {
         await guardLimiter(protection.limiter.release(buckets, now));
         return this.#refuse(reserved.refusal, key, number, ip, now);
@@ -128,7 +131,7 @@ export class OtpService {
       providerMessageId: null,
       providerErrorCode: null,
       deliveryStatus: fixedCode === undefined ? null : "not_sent",
-      country: number.country ?? `+${number.callingCode}`,
+      country: number === null ? null : (number.country ?? `+${number.callingCode}`),
       priceMicros: reservation?.micros ?? null,
       priceFinal: false,
       fallbackFrom: null,
@@ -161,11 +164,15 @@ export class OtpService {
     const locale = this.#o.messages.resolve({
       requested: context.locale ?? null,
       acceptLanguage: context.acceptLanguage ?? null,
-      country: number.country ?? null,
+      country: number?.country ?? null,
     });
     const message = {
       to: key.phoneNumber,
-      body: this.#o.messages.sms(locale, key.purpose, code, rules.ttlSeconds),
+      // The WebOTP line belongs to text messages only.
+      body:
+        channel.name === "email" || channel.name === "voice"
+          ? this.#o.messages.text(locale, key.purpose, code, rules.ttlSeconds)
+          : this.#o.messages.sms(locale, key.purpose, code, rules.ttlSeconds),
       ttlSeconds: rules.ttlSeconds,
       reference: id,
       deadline: Date.now() + this.#o.sendTimeoutMs,
@@ -199,7 +206,7 @@ export class OtpService {
     await guard(protection.settle(reservation, id, spent, now));
     const audit = { event: "otp.send", id, to: maskPhone(key.phoneNumber), purpose: key.purpose, channel: used.name };
     if (outcome.ok) {
-      await guardLimiter(protection.noteSent(number, now));
+      if (number !== null) await guardLimiter(protection.noteSent(number, now));
       this.#o.log.info({ ...audit, outcome: "sent" }, "code sent");
       return sent;
     }
@@ -207,7 +214,7 @@ export class OtpService {
     return failure(id, outcome, rules.resendCooldownSeconds);
   }
 
-  async #refuse(refusal: Refusal, key: ChallengeKey, number: PhoneInfo, ip: string | null, now: number): Promise<SendResult> {
+  async #refuse(refusal: Refusal, key: ChallengeKey, number: PhoneInfo | null, ip: string | null, now: number): Promise<SendResult> {
     await guard(
       this.#o.store.recordRefusal({
         id: newId("ref"),
@@ -216,8 +223,8 @@ export class OtpService {
         code: refusal.code,
         purpose: key.purpose,
         userId: key.userId,
-        country: number.country ?? `+${number.callingCode}`,
-        phonePrefix: numberPrefix(number.e164),
+        country: number === null ? null : (number.country ?? `+${number.callingCode}`),
+        phonePrefix: number === null ? null : numberPrefix(number.e164),
         ip,
       }),
     );
@@ -238,8 +245,8 @@ export class OtpService {
   /** Verifies a code for (phone, user, purpose), as the seed's `verify_otp(phone, code, user, purpose)`. */
   async verifyOtp(phone: string, code: string, user: UserRef, purpose: string): Promise<VerifyResult> {
     const { store, clock, rules, protection } = this.#o;
-    const target = this.#challenge(phone, user, purpose);
-    if (target === null) return { ok: false, code: "invalid_phone_number", message: invalidPhoneMessage(phone) };
+    const target = this.#challenge(phone, user, purpose, typeof phone === "string" && phone.includes("@"));
+    if ("invalid" in target) return invalidDestination(target.invalid, phone);
     const { key, phone: number } = target;
     if (typeof code !== "string") throw new TypeError("code must be a string of digits");
     const now = clock.now().getTime();
@@ -281,7 +288,7 @@ export class OtpService {
     const audit = { event: "otp.verify", to: maskPhone(key.phoneNumber), purpose: key.purpose };
     if (attempt.kind === "refused") return this.#noTry(key, now);
     if (attempt.kind === "verified") {
-      await guardLimiter(protection.noteVerified(number, now));
+      if (number !== null) await guardLimiter(protection.noteVerified(number, now));
       this.#o.log.info({ ...audit, id: attempt.id, outcome: "verified" }, "code verified");
       return { ok: true, message: "Code verified.", verifiedAt: new Date(now) };
     }
@@ -324,9 +331,11 @@ export class OtpService {
   /** The channels to try after `name` fails: those after it in CHANNEL_FALLBACK that are configured. */
   #fallbacks(name: ChannelName): Channel[] {
     const at = this.#o.fallback.indexOf(name);
-    if (at === -1) return [];
+    // A phone number cannot be emailed, nor an address called: email never falls back, nor back to.
+    if (at === -1 || name === "email") return [];
     return this.#o.fallback
       .slice(at + 1)
+      .filter((next) => next !== "email")
       .map((next) => this.#o.channels.get(next))
       .filter((next): next is Channel => next !== undefined);
   }
@@ -351,13 +360,23 @@ export class OtpService {
     }
   }
 
-  #challenge(phone: string, user: UserRef, purpose: string): { key: ChallengeKey; phone: PhoneInfo } | null {
+  /** The challenge a send or a try counts against: a phone number in E.164, or a lower-cased email address. */
+  #challenge(
+    destination: string,
+    user: UserRef,
+    purpose: string,
+    email: boolean,
+  ): { key: ChallengeKey; phone: PhoneInfo | null } | { invalid: "phone" | "email" } {
     if (!isPurpose(purpose)) throw new TypeError(`purpose must be registration, login or password_reset (got ${JSON.stringify(purpose)})`);
     const userId = typeof user === "string" ? user : user?.id;
     if (typeof userId !== "string" || userId === "") throw new TypeError("user must be a non-empty id or an object with an id");
-    if (typeof phone !== "string") throw new TypeError("phone must be a string");
-    const parsed = parsePhone(phone, this.#o.defaultCountry);
-    return parsed === null ? null : { key: { phoneNumber: parsed.e164, purpose, userId }, phone: parsed };
+    if (typeof destination !== "string") throw new TypeError("the phone number (or email address) must be a string");
+    if (email) {
+      const address = normaliseEmail(destination);
+      return address === null ? { invalid: "email" } : { key: { phoneNumber: address, purpose, userId }, phone: null };
+    }
+    const parsed = parsePhone(destination, this.#o.defaultCountry);
+    return parsed === null ? { invalid: "phone" } : { key: { phoneNumber: parsed.e164, purpose, userId }, phone: parsed };
   }
 }
 
@@ -368,6 +387,15 @@ function lockedResult(retryAfter: number): VerifyResult {
     message: `Too many wrong codes. Ask for a new code in ${retryAfter} seconds.`,
     retryAfter,
   };
+}
+
+function invalidDestination(
+  what: "phone" | "email",
+  given: string,
+): { ok: false; code: "invalid_phone_number" | "invalid_email"; message: string } {
+  return what === "email"
+    ? { ok: false, code: "invalid_email", message: `${JSON.stringify(String(given).slice(0, 80))} is not a valid email address.` }
+    : { ok: false, code: "invalid_phone_number", message: invalidPhoneMessage(given) };
 }
 
 function invalidPhoneMessage(phone: string): string {

@@ -61,7 +61,8 @@ export type SendResult =
         | "provider_unavailable"
         | "destination_not_allowed"
         | "budget_exceeded"
-        | "channel_unavailable";
+        | "channel_unavailable"
+        | "invalid_email";
       message: string;
       /** The record of the attempt, kept for the audit trail, when one was written. */
       id: string | null;
@@ -78,6 +79,6 @@ export type SendResult =
 export type VerifyResult =
   | { ok: true; message: string; verifiedAt: Date }
   | { ok: false; code: "otp_invalid"; message: string; attemptsRemaining: number }
-  | { ok: false; code: "otp_expired" | "otp_not_found" | "invalid_phone_number"; message: string }
+  | { ok: false; code: "otp_expired" | "otp_not_found" | "invalid_phone_number" | "invalid_email"; message: string }
   | { ok: false; code: "otp_attempts_exceeded"; message: string; retryAfter: number }
   | { ok: false; code: "rate_limited"; message: string; retryAfter: number; rule: string };

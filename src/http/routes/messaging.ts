@@ -22,12 +22,13 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
       },
     },
     async (request) => {
-      const { phone_number, purpose, locale, channel } = request.body;
-      const result = await vericode.otp.sendOtp(phone_number, subject(request).sub, purpose, {
+      const { purpose, locale, channel = "sms" } = request.body;
+      const destination = destinationOf(request.body, channel === "email");
+      const result = await vericode.otp.sendOtp(destination, subject(request).sub, purpose, {
         ip: request.ip,
         locale: locale ?? null,
         acceptLanguage: request.headers["accept-language"] ?? null,
-        channel: channel ?? "sms",
+        channel,
       });
       if (!result.ok) {
         throw new VericodeError(result.code, result.message, {
@@ -65,8 +66,9 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
       },
     },
     async (request) => {
-      const { phone_number, otp_code, purpose } = request.body;
-      const result = await vericode.otp.verifyOtp(phone_number, otp_code, subject(request).sub, purpose);
+      const { otp_code, purpose } = request.body;
+      const destination = destinationOf(request.body, request.body.email !== undefined);
+      const result = await vericode.otp.verifyOtp(destination, otp_code, subject(request).sub, purpose);
       if (!result.ok) {
         throw new VericodeError(result.code, result.message, {
           ...("retryAfter" in result ? { retryAfter: result.retryAfter } : {}),
@@ -123,3 +125,19 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
     },
   );
 };
+
+/** The request's one destination: `email` for the email channel, `phone_number` for every other. */
+function destinationOf(body: { phone_number?: string | undefined; email?: string | undefined }, email: boolean): string {
+  const [wanted, other] = email ? (["email", "phone_number"] as const) : (["phone_number", "email"] as const);
+  const value = body[wanted];
+  if (value === undefined || body[other] !== undefined) {
+    throw new VericodeError(
+      "validation_error",
+      email ? "The email channel takes `email` (and no phone_number)." : "Send `phone_number` (or, for the email channel, `email`).",
+      {
+        extra: { errors: [{ field: wanted, message: body[other] !== undefined ? `is required instead of ${other}` : "is required" }] },
+      },
+    );
+  }
+  return value;
+}
