@@ -109,6 +109,25 @@ describe("configuration", () => {
     expect(text).toContain("OTP_RESEND_COOLDOWN_MAX_SECONDS=10 is below OTP_RESEND_COOLDOWN_SECONDS=30");
   });
 
+  it("names every bad channel and language setting", () => {
+    const text = problemsOf({
+      ...SECRETS,
+      WEBOTP_DOMAIN: "https://example.com/",
+      SMTP_URL: "http://mail.example.com",
+      CHANNEL_FALLBACK: "whatsapp:fax",
+      DEFAULT_LOCALE: "english!",
+    }).join("\n");
+    expect(text).toContain('WEBOTP_DOMAIN="https://example.com/" is not a host name');
+    expect(text).toContain("SMTP_URL must be smtp://");
+    expect(text).toContain("EMAIL_FROM is required with SMTP_URL");
+    expect(text).toContain('CHANNEL_FALLBACK entry "fax" is not a channel');
+    expect(text).toContain('DEFAULT_LOCALE="english!" is not a language tag');
+    expect(load({ ...SECRETS, CHANNEL_FALLBACK: "whatsapp:sms", WEBOTP_DOMAIN: "otp.example.com" })).toMatchObject({
+      channelFallback: ["whatsapp", "sms"],
+      messages: { webOtpDomain: "otp.example.com", defaultLocale: "en" },
+    });
+  });
+
   it("production refuses to start without secrets, with the console provider or with test numbers", () => {
     const problems = problemsOf({ NODE_ENV: "production", OTP_TEST_NUMBERS: "+15005550006=123456" });
     expect(problems.join("\n")).toContain("JWT_SECRET is required");

@@ -273,7 +273,11 @@ export class OtpService {
       store.tryVerify(
         key,
         now,
-        { maxAttempts: rules.maxAttempts, keepLive: LIVE_CODES_PER_CHALLENGE, markPhoneVerified: key.purpose === "registration" },
+        {
+          maxAttempts: rules.maxAttempts,
+          keepLive: LIVE_CODES_PER_CHALLENGE,
+          markPhoneVerified: key.purpose === "registration" && number !== null,
+        },
         (codes) => {
           const unexpired = codes.filter((record) => record.expiresAt > now);
           return unexpired[

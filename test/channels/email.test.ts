@@ -101,6 +101,31 @@ describe("the email channel over HTTP", () => {
     expect(bad.json()).toMatchObject({ code: "validation_error" });
   });
 
+  it("a registration code verified by email does not touch the user's phone number", async () => {
+    const registered = await service.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/register/",
+      payload: { username: "mailuser", password: "correct horse battery" },
+    });
+    const user = registered.json().user.id as string;
+    const auth = { authorization: `Bearer ${registered.json().access}` };
+    await service.app.inject({
+      method: "POST",
+      url: "/api/v1/messaging/send-otp/",
+      headers: auth,
+      payload: { email: "m@example.com", purpose: "registration", channel: "email" },
+    });
+    const code = /^(\d{6}) /.exec(smtp.received.at(-1)?.subject ?? "")?.[1] ?? "";
+    const verified = await service.app.inject({
+      method: "POST",
+      url: "/api/v1/messaging/verify-otp/",
+      headers: auth,
+      payload: { email: "m@example.com", otp_code: code, purpose: "registration" },
+    });
+    expect(verified.statusCode).toBe(200);
+    expect(await service.vericode.store.findUserById(user)).toMatchObject({ phoneNumber: null, phoneVerified: false });
+  });
+
   it("the library refuses a malformed address with invalid_email", async () => {
     expect(await service.vericode.otp.sendOtp("ana@", "usr_mail", "login", { channel: "email" })).toMatchObject({
       ok: false,
