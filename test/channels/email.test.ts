@@ -2,20 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OutgoingMessage } from "../../src/channels/channel.js";
 import { SmtpEmailChannel } from "../../src/channels/email.js";
 import { sqliteDatabase, type TestDatabase } from "../support/databases.js";
+import { testMessage } from "../support/messages.js";
 import { startService, type TestService } from "../support/service.js";
 import { TestSmtpServer } from "../support/smtp-server.js";
 
-const message = (overrides: Partial<OutgoingMessage> = {}): OutgoingMessage => ({
-  to: "ana@example.com",
-  body: "482913 es tu código de acceso. Vence en 10 min. No lo compartas.",
-  ttlSeconds: 600,
-  reference: "otp_mail",
-  deadline: Date.now() + 3000,
-  code: "482913",
-  locale: "es",
-  purpose: "login",
-  ...overrides,
-});
+const message = (overrides: Partial<OutgoingMessage> = {}) =>
+  testMessage({ to: "ana@example.com", reference: "otp_mail", deadline: Date.now() + 3000, ...overrides });
 
 describe("SmtpEmailChannel against a real SMTP server", () => {
   const smtp = new TestSmtpServer();

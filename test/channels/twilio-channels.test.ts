@@ -4,20 +4,12 @@ import { TwilioVoiceChannel, TwilioWhatsAppChannel } from "../../src/channels/tw
 import { voiceTwiml } from "../../src/channels/voice.js";
 import type { TwilioConfig } from "../../src/config.js";
 import { sqliteDatabase, type TestDatabase } from "../support/databases.js";
+import { testMessage } from "../support/messages.js";
 import { startService, type TestService } from "../support/service.js";
 import { FakeTwilio } from "../support/twilio-server.js";
 
-const message = (overrides: Partial<OutgoingMessage> = {}): OutgoingMessage => ({
-  to: "+50683330003",
-  body: "123456 es tu código de acceso. Vence en 10 min. No lo compartas.",
-  ttlSeconds: 600,
-  reference: "otp_1",
-  deadline: Date.now() + 2000,
-  code: "123456",
-  locale: "es",
-  purpose: "login",
-  ...overrides,
-});
+const message = (overrides: Partial<OutgoingMessage> = {}) =>
+  testMessage({ body: "123456 es tu código de acceso. Vence en 10 min. No lo compartas.", code: "123456", ...overrides });
 
 describe("WhatsApp and voice through the twilio SDK", () => {
   const twilio = new FakeTwilio();
@@ -25,18 +17,7 @@ describe("WhatsApp and voice through the twilio SDK", () => {
 
   beforeAll(async () => {
     await twilio.start();
-    config = {
-      accountSid: twilio.accountSid,
-      username: twilio.accountSid,
-      password: twilio.authToken,
-      authToken: twilio.authToken,
-      whatsappFrom: null,
-      whatsappContentSid: null,
-      phoneNumber: "+15005550006",
-      messagingServiceSid: null,
-      apiBaseUrl: twilio.url,
-      timeoutMs: 2000,
-    };
+    config = twilio.config();
   });
   afterAll(() => twilio.stop());
   beforeEach(() => {

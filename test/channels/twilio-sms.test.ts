@@ -11,18 +11,7 @@ describe("TwilioSmsChannel through the twilio SDK", () => {
 
   beforeAll(async () => {
     await twilio.start();
-    config = {
-      accountSid: twilio.accountSid,
-      username: twilio.accountSid,
-      password: twilio.authToken,
-      authToken: twilio.authToken,
-      whatsappFrom: null,
-      whatsappContentSid: null,
-      phoneNumber: "+15005550006",
-      messagingServiceSid: null,
-      apiBaseUrl: twilio.url,
-      timeoutMs: 2000,
-    };
+    config = twilio.config();
   });
   afterAll(() => twilio.stop());
   beforeEach(() => {

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import twilio from "twilio";
+import type { TwilioConfig } from "../../src/config.js";
 
 /**
  * A local server that speaks Twilio's Messages API wire format, for tests through the real `twilio`
@@ -117,6 +118,23 @@ export class FakeTwilio {
   /** The next `count` requests never get an answer (until the server closes). */
   hangNext(count = 1): void {
     for (let i = 0; i < count; i++) this.#faults.push({ kind: "hang" });
+  }
+
+  /** A channel configuration that talks to this server (what loadConfig makes of env()). */
+  config(overrides: Partial<TwilioConfig> = {}): TwilioConfig {
+    return {
+      accountSid: this.accountSid,
+      username: this.accountSid,
+      password: this.authToken,
+      authToken: this.authToken,
+      whatsappFrom: null,
+      whatsappContentSid: null,
+      phoneNumber: "+15005550006",
+      messagingServiceSid: null,
+      apiBaseUrl: this.url,
+      timeoutMs: 2000,
+      ...overrides,
+    };
   }
 
   /**
