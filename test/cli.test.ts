@@ -44,7 +44,10 @@ describe("the vericode CLI", () => {
 
   it("migrate prints what ran, then that the database is up to date", async () => {
     const first = await vericode(["migrate"], env);
-    expect(first).toMatchObject({ code: 0, stdout: "applied 0001-initial\napplied 0002-protection\napplied 0003-fallback\n" });
+    expect(first).toMatchObject({
+      code: 0,
+      stdout: "applied 0001-initial\napplied 0002-protection\napplied 0003-fallback\napplied 0004-without-rowid\n",
+    });
     const second = await vericode(["migrate"], env);
     expect(second.stdout).toMatch(/^Database is up to date/);
   });

@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from "kysely";
 import * as m0001 from "./0001-initial.js";
 import * as m0002 from "./0002-protection.js";
 import * as m0003 from "./0003-fallback.js";
+import * as m0004 from "./0004-without-rowid.js";
 
 /** Every migration, in order, collected in code so that a bundled or installed package finds them all. */
 const MIGRATIONS: Record<string, Migration> = {
   "0001-initial": m0001,
   "0002-protection": m0002,
   "0003-fallback": m0003,
+  "0004-without-rowid": m0004,
 };
 
 export const migrationProvider: MigrationProvider = {

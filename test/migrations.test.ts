@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { Kysely, Migrator, SqliteDialect, sql } from "kysely";
+import { afterEach, describe, expect, it } from "vitest";
+import { migrationProvider } from "../src/store/migrations/index.js";
+
+describe("migrations", () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("0004 rebuilds the hot tables WITHOUT ROWID on SQLite and keeps their rows", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vericode-migrations-"));
+    dirs.push(dir);
+    const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new BetterSqlite3(join(dir, "m.db")) }) });
+    const migrator = new Migrator({ db, provider: migrationProvider });
+    try {
+      expect((await migrator.migrateTo("0003-fallback")).error).toBeUndefined();
+      await sql`insert into otp_challenges values ('+50688887777', 'login', 'usr_1', 2, 1, 10, 20, null, null, 5)`.execute(db);
+      await sql`insert into rate_limits values ('number:+50688887777', 3, 99)`.execute(db);
+      const { error, results } = await migrator.migrateToLatest();
+      expect(error).toBeUndefined();
+      expect(results?.map((r) => r.migrationName)).toEqual(["0004-without-rowid"]);
+      const tables = await sql<{
+        name: string;
+        sql: string;
+      }>`select name, sql from sqlite_master where type = 'table' and name in ('otp_challenges', 'rate_limits')`.execute(db);
+      for (const table of tables.rows) expect(table.sql.toLowerCase()).toContain("without rowid");
+      expect((await sql`select * from otp_challenges`.execute(db)).rows).toEqual([
+        {
+          phone_number: "+50688887777",
+          purpose: "login",
+          user_id: "usr_1",
+          attempts: 2,
+          send_count: 1,
+          last_sent_at: 10,
+          expires_at: 20,
+          locked_until: null,
+          verified_at: null,
+          created_at: 5,
+        },
+      ]);
+      expect((await sql`select * from rate_limits`.execute(db)).rows).toEqual([{ key: "number:+50688887777", count: 3, reset_at: 99 }]);
+      // And back down, the rows stay.
+      expect((await migrator.migrateDown()).error).toBeUndefined();
+      expect((await sql`select count(*) as n from otp_challenges`.execute(db)).rows).toEqual([{ n: 1 }]);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
