@@ -1,3 +1,6 @@
+import type { Step } from "../store/prepared.js";
+import type { Store } from "../store/store.js";
+
 /**
  * Rate limits as counters in a store shared by every instance (the database or Redis), so that a limit
  * holds on one instance or twenty. Each bucket is a fixed window that starts at its first hit: at most
@@ -31,6 +34,12 @@ export interface Limiter {
   add(keys: readonly string[], windowMs: number, now: number): Promise<void>;
   /** The live counters of `keys` (absent or ended ones read as zero). */
   read(keys: readonly string[], now: number): Promise<Counter[]>;
+  /**
+   * The statements of `consume` to run inside a transaction of `store` (a send's or a try's), when this
+   * limiter lives in that very database and can: they throw BucketFull when a bucket is full. Null: call
+   * consume instead.
+   */
+  stepsFor?(buckets: readonly Bucket[], now: number, store: Store): (() => Step<void>) | null;
   /** Throws when the limiter's store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { KyselyStore } from "../store/kysely-store.js";
-import { type Prepared, prepare, type Runner, statement } from "../store/prepared.js";
+import { type Prepared, prepare, type Runner, type Step, statement } from "../store/prepared.js";
+import type { Store } from "../store/store.js";
 import { type Bucket, BucketFull, type Consumed, type Counter, type Limiter } from "./limiter.js";
 
 /** PostgreSQL's SQLSTATE for division by zero: the all-or-nothing statement's way to abort itself. */
@@ -34,20 +35,21 @@ export class SqlLimiter implements Limiter {
     const ordered = [...buckets].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     if (this.#store.dialect === "postgres") return this.#consumePg(ordered, now);
     try {
-      await this.#run.transaction(function* () {
-        for (const bucket of ordered) {
-          const taken = yield statement(q.take, { key: bucket.key, now, resetAt: now + bucket.windowMs, limit: bucket.limit });
-          if (taken.rows.length === 0) {
-            const [full] = (yield statement(q.read, { key: bucket.key })).rows;
-            throw new BucketFull(bucket.rule, Math.max(0, Number(full?.reset_at ?? now) - now));
-          }
-        }
-      });
+      await this.#run.transaction(() => takeEach(q, ordered, now));
       return { ok: true };
     } catch (error) {
       if (error instanceof BucketFull) return { ok: false, rule: error.rule, retryAfterMs: error.retryAfterMs };
       throw error;
     }
+  }
+
+  /** SQLite: the same statements, to run inside a send's or a try's own transaction (one commit for both). */
+  stepsFor(buckets: readonly Bucket[], now: number, store: Store): (() => Step<void>) | null {
+    if (store !== this.#store || this.#store.dialect !== "sqlite" || buckets.length === 0) return null;
+    if (++this.#consumes % SWEEP_EVERY === 0) void this.#run.one(statement(this.#q.sweep, { now })).catch(() => {});
+    const q = this.#q;
+    const ordered = [...buckets].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return () => takeEach(q, ordered, now);
   }
 
   /**
@@ -123,6 +125,17 @@ export class SqlLimiter implements Limiter {
 
   async close(): Promise<void> {
     // The store is the service's own and closes with it.
+  }
+}
+
+/** One unit from each bucket, in key order; BucketFull (which undoes the transaction) when one is full. */
+function* takeEach(q: ReturnType<typeof statements>, ordered: readonly Bucket[], now: number): Step<void> {
+  for (const bucket of ordered) {
+    const taken = yield statement(q.take, { key: bucket.key, now, resetAt: now + bucket.windowMs, limit: bucket.limit });
+    if (taken.rows.length === 0) {
+      const [full] = (yield statement(q.read, { key: bucket.key })).rows;
+      throw new BucketFull(bucket.rule, Math.max(0, Number(full?.reset_at ?? now) - now));
+    }
   }
 }
 

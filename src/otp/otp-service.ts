@@ -5,11 +5,11 @@ import { normaliseEmail } from "../email.js";
 import { VericodeError } from "../errors.js";
 import type { Messages } from "../i18n/messages.js";
 import { newId } from "../ids.js";
-import type { Bucket } from "../limits/limiter.js";
+import { type Bucket, BucketFull } from "../limits/limiter.js";
 import { numberPrefix, type Protection, type Refusal, type Reservation } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
 import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
-import type { Store } from "../store/store.js";
+import type { Prelude, Store, VerifyTry } from "../store/store.js";
 import { findMatchingHash, generateCode, hashCode } from "./code.js";
 import {
   cooldownMs,
@@ -85,31 +85,24 @@ export class OtpService {
 
     // Test numbers are never sent: no limit, no rule and no budget applies to them.
     let buckets: Bucket[] = [];
+    let prelude: Prelude | null = null;
     let reservation: Reservation | null = null;
     if (fixedCode === undefined) {
       // The destination rules and the breaker are about phone numbers; an email address has its limits.
       const early = number === null ? null : (protection.destination(number) ?? (await guardLimiter(protection.breaker(number, now))));
       if (early !== null) return this.#refuse(early, key, number, ip, now);
       buckets = protection.sendBuckets(key, number, ip);
-      const consumed = await guardLimiter(protection.limiter.consume(buckets, now));
-      if (!consumed.ok) {
-        return this.#refuse(
-          {
-            code: "rate_limited",
-            rule: consumed.rule,
-            message: `Too many codes requested (${consumed.rule} limit). Try again in ${secondsUntil(now + consumed.retryAfterMs, now)} seconds.`,
-            retryAfter: secondsUntil(now + consumed.retryAfterMs, now),
-          },
-          key,
-          number,
-          ip,
-          now,
-        );
+      // A limiter in this very database counts inside the send's own transaction (one commit); any other
+      // counts first, on its own.
+      prelude = protection.limiter.stepsFor?.(buckets, now, store) ?? null;
+      if (prelude === null) {
+        const consumed = await guardLimiter(protection.limiter.consume(buckets, now));
+        if (!consumed.ok) return this.#refuse(limitRefusal(consumed.rule, consumed.retryAfterMs, now), key, number, ip, now);
       }
       // Email costs nothing per message: only SMS, WhatsApp and calls draw on the budget.
       const reserved = number === null ? { ok: true as const, reservation: null } : await guard(protection.reserve(number, now));
       if (!reserved.ok) {
-        await guardLimiter(protection.limiter.release(buckets, now));
+        if (prelude === null) await guardLimiter(protection.limiter.release(buckets, now));
         return this.#refuse(reserved.refusal, key, number, ip, now);
       }
       reservation = reserved.reservation;
@@ -136,18 +129,32 @@ export class OtpService {
       priceFinal: false,
       fallbackFrom: null,
     };
-    const opened = await guard(
-      store.beginSend(record, now, {
-        baseCooldownMs: rules.resendCooldownSeconds * 1000,
-        maxCooldownMs: Math.max(rules.resendCooldownSeconds, rules.resendCooldownMaxSeconds) * 1000,
-        sendsToMax: sendsToMaxCooldown(rules),
-        exempt: fixedCode !== undefined,
-        keepLive: LIVE_CODES_PER_CHALLENGE,
-      }),
-    );
+    let opened: { attempts: number; sendCount: number } | null;
+    try {
+      opened = await guard(
+        store.beginSend(
+          record,
+          now,
+          {
+            baseCooldownMs: rules.resendCooldownSeconds * 1000,
+            maxCooldownMs: Math.max(rules.resendCooldownSeconds, rules.resendCooldownMaxSeconds) * 1000,
+            sendsToMax: sendsToMaxCooldown(rules),
+            exempt: fixedCode !== undefined,
+            keepLive: LIVE_CODES_PER_CHALLENGE,
+          },
+          prelude ?? undefined,
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof BucketFull)) throw error;
+      // A limit refused inside the send's transaction: nothing was taken; the budget's reservation goes back.
+      await guard(protection.settle(reservation, id, null, now));
+      return this.#refuse(limitRefusal(error.rule, error.retryAfterMs, now), key, number, ip, now);
+    }
     if (opened === null) {
-      // Refused by the challenge's own cooldown or lock: what the limits and the budget took goes back.
-      await guardLimiter(protection.limiter.release(buckets, now));
+      // Refused by the challenge's own cooldown or lock: what the limits and the budget took goes back
+      // (a prelude's units went back with the transaction).
+      if (prelude === null) await guardLimiter(protection.limiter.release(buckets, now));
       await guard(protection.settle(reservation, id, null, now));
       const state = await guard(store.getChallenge(key));
       const refusal = state === null ? { reason: "cooldown", retryAfter: 1 } : sendRefusal(state, rules, now);
@@ -251,44 +258,44 @@ export class OtpService {
     if (typeof code !== "string") throw new TypeError("code must be a string of digits");
     const now = clock.now().getTime();
 
-    // Tries per number and purpose over a longer window: resends cannot buy endless guesses.
-    if (!this.#o.testNumbers.has(key.phoneNumber)) {
-      const allowed = await guardLimiter(protection.limiter.consume(protection.verifyBuckets(key), now));
-      if (!allowed.ok) {
-        const retryAfter = secondsUntil(now + allowed.retryAfterMs, now);
-        return {
-          ok: false,
-          code: "rate_limited",
-          message: `Too many tries for this number. Try again in ${retryAfter} seconds.`,
-          retryAfter,
-          rule: allowed.rule,
-        };
-      }
+    // Tries per number and purpose, counted in the try's own transaction when the limiter shares the database.
+    const verifyBuckets = this.#o.testNumbers.has(key.phoneNumber) ? [] : protection.verifyBuckets(key);
+    const prelude = protection.limiter.stepsFor?.(verifyBuckets, now, store) ?? null;
+    if (prelude === null && verifyBuckets.length > 0) {
+      const allowed = await guardLimiter(protection.limiter.consume(verifyBuckets, now));
+      if (!allowed.ok) return tooManyTries(allowed.rule, allowed.retryAfterMs, now);
     }
 
     // One transaction: the try is counted first, atomically, so parallel guesses cannot outrun the
     // budget (the Ory Kratos lesson); then the code is compared in constant time with the live ones.
     const codeHash = hashCode(this.#o.secret, key, code);
-    const attempt = await guard(
-      store.tryVerify(
-        key,
-        now,
-        {
-          maxAttempts: rules.maxAttempts,
-          keepLive: LIVE_CODES_PER_CHALLENGE,
-          markPhoneVerified: key.purpose === "registration" && number !== null,
-        },
-        (codes) => {
-          const unexpired = codes.filter((record) => record.expiresAt > now);
-          return unexpired[
-            findMatchingHash(
-              codeHash,
-              unexpired.map((record) => record.codeHash),
-            )
-          ];
-        },
-      ),
-    );
+    let attempt: VerifyTry;
+    try {
+      attempt = await guard(
+        store.tryVerify(
+          key,
+          now,
+          {
+            maxAttempts: rules.maxAttempts,
+            keepLive: LIVE_CODES_PER_CHALLENGE,
+            markPhoneVerified: key.purpose === "registration" && number !== null,
+          },
+          (codes) => {
+            const unexpired = codes.filter((record) => record.expiresAt > now);
+            return unexpired[
+              findMatchingHash(
+                codeHash,
+                unexpired.map((record) => record.codeHash),
+              )
+            ];
+          },
+          prelude ?? undefined,
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof BucketFull)) throw error;
+      return tooManyTries(error.rule, error.retryAfterMs, now);
+    }
     const audit = { event: "otp.verify", to: maskPhone(key.phoneNumber), purpose: key.purpose };
     if (attempt.kind === "refused") return this.#noTry(key, now);
     if (attempt.kind === "verified") {
@@ -384,6 +391,27 @@ export class OtpService {
   }
 }
 
+function limitRefusal(rule: string, retryAfterMs: number, now: number): Refusal {
+  const retryAfter = secondsUntil(now + retryAfterMs, now);
+  return {
+    code: "rate_limited",
+    rule,
+    message: `Too many codes requested (${rule} limit). Try again in ${retryAfter} seconds.`,
+    retryAfter,
+  };
+}
+
+function tooManyTries(rule: string, retryAfterMs: number, now: number): VerifyResult {
+  const retryAfter = secondsUntil(now + retryAfterMs, now);
+  return {
+    ok: false,
+    code: "rate_limited",
+    message: `Too many tries for this number. Try again in ${retryAfter} seconds.`,
+    retryAfter,
+    rule,
+  };
+}
+
 function lockedResult(retryAfter: number): VerifyResult {
   return {
     ok: false,
@@ -461,6 +489,8 @@ function failClosed(what: string) {
     try {
       return await promise;
     } catch (error) {
+      // A full bucket counted inside the store's transaction is an answer, not an outage.
+      if (error instanceof BucketFull) throw error;
       throw new VericodeError("service_unavailable", `The service cannot reach its ${what}. Try again shortly.`, {
         retryAfter: 5,
         cause: error,

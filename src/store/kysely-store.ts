@@ -13,6 +13,7 @@ import type {
   DeliveryUpdate,
   LiveCode,
   NewUser,
+  Prelude,
   RefusalRecord,
   SendRule,
   Store,
@@ -74,7 +75,12 @@ export class KyselyStore implements Store {
     await this.db.destroy();
   }
 
-  async beginSend(record: OtpRecord, now: number, rule: SendRule): Promise<{ attempts: number; sendCount: number } | null> {
+  async beginSend(
+    record: OtpRecord,
+    now: number,
+    rule: SendRule,
+    prelude?: Prelude,
+  ): Promise<{ attempts: number; sendCount: number } | null> {
     const q = this.#q;
     const open = {
       phone: record.phoneNumber,
@@ -102,20 +108,26 @@ export class KyselyStore implements Store {
     };
     const opened = (row: Record<string, unknown> | undefined) =>
       row === undefined ? null : { attempts: Number(row.attempts), sendCount: Number(row.send_count) };
-    if (this.dialect === "postgres") {
+    if (this.dialect === "postgres" && prelude === undefined) {
       // One statement, one round trip: the same three steps as below (otp-statements.ts).
       return opened((await this.runner.one(statement(q.beginSendPg(rule.keepLive), { ...open, ...code }))).rows[0]);
     }
-    return this.runner.transaction(function* () {
-      // The first statement is the write that decides: no row, no send.
-      const result = opened((yield statement(q.openChallenge, open)).rows[0]);
-      if (result === null) return null;
-      yield statement(q.insertCode, { ...code, phone: open.phone, purpose: open.purpose, user: open.user, expiresAt: open.expiresAt });
-      // Nothing to retire until the challenge has had more sends than live codes.
-      if (result.sendCount > rule.keepLive)
-        yield statement(q.supersedeOlder(rule.keepLive), { phone: open.phone, purpose: open.purpose, user: open.user, now });
-      return result;
-    });
+    return this.runner
+      .transaction(function* () {
+        if (prelude !== undefined) yield* prelude();
+        // The statement that decides: no row, no send (and what the prelude took goes back with it).
+        const result = opened((yield statement(q.openChallenge, open)).rows[0]);
+        if (result === null) throw new NotOpened();
+        yield statement(q.insertCode, { ...code, phone: open.phone, purpose: open.purpose, user: open.user, expiresAt: open.expiresAt });
+        // Nothing to retire until the challenge has had more sends than live codes.
+        if (result.sendCount > rule.keepLive)
+          yield statement(q.supersedeOlder(rule.keepLive), { phone: open.phone, purpose: open.purpose, user: open.user, now });
+        return result;
+      })
+      .catch((error: unknown) => {
+        if (error instanceof NotOpened) return null;
+        throw error;
+      });
   }
 
   async getChallenge(key: ChallengeKey): Promise<ChallengeState | null> {
@@ -142,10 +154,12 @@ export class KyselyStore implements Store {
     now: number,
     rule: VerifyRule,
     match: (codes: LiveCode[]) => LiveCode | undefined,
+    prelude?: Prelude,
   ): Promise<VerifyTry> {
     const q = this.#q;
     const challenge = { phone: key.phoneNumber, purpose: key.purpose, user: key.userId };
     return this.runner.transaction(function* (): Step<VerifyTry> {
+      if (prelude !== undefined) yield* prelude();
       // Counted before the comparison: the budget can never be overrun, and on PostgreSQL the UPDATE
       // holds the challenge's row, so the tries of one challenge take turns.
       const counted = (yield statement(q.countTry, { ...challenge, maxAttempts: rule.maxAttempts, now })).rows[0];
@@ -283,6 +297,9 @@ export class KyselyStore implements Store {
     return result.changes === 1;
   }
 }
+
+/** Thrown inside beginSend's transaction when the challenge refuses the send: undoes the prelude too. */
+class NotOpened extends Error {}
 
 function fromRow(row: Selectable<OtpCodesTable>): OtpRecord {
   return {

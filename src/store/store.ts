@@ -1,4 +1,5 @@
 import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus } from "../otp/types.js";
+import type { Step } from "./prepared.js";
 
 export interface UserRecord {
   id: string;
@@ -60,6 +61,12 @@ export interface DeliveryUpdate {
   fallbackFrom?: string;
 }
 
+/**
+ * Statements that run first in the same transaction as a send or a try (the SQL limiter's buckets on
+ * SQLite): one commit for both, and when the send is refused or the prelude throws, neither happened.
+ */
+export type Prelude = () => Step<void>;
+
 /** A send refused by a protection rule, as the audit trail keeps it. */
 export interface RefusalRecord {
   id: string;
@@ -105,7 +112,7 @@ export interface Store {
    * locked, starts again with no tries spent; its live codes beyond the newest `keepLive` are superseded.
    * Resolves null when the send is refused: nothing is stored and callers must send nothing.
    */
-  beginSend(record: OtpRecord, now: number, rule: SendRule): Promise<{ attempts: number; sendCount: number } | null>;
+  beginSend(record: OtpRecord, now: number, rule: SendRule, prelude?: Prelude): Promise<{ attempts: number; sendCount: number } | null>;
   getChallenge(key: ChallengeKey): Promise<ChallengeState | null>;
   /**
    * One verification try, in one transaction. The try is counted against the challenge first (parallel
@@ -113,7 +120,13 @@ export interface Store {
    * marked verified with an UPDATE guarded by its status and expiry, the challenge closes and its other
    * live codes are retired, so a code verifies at most once and a challenge at most once.
    */
-  tryVerify(key: ChallengeKey, now: number, rule: VerifyRule, match: (codes: LiveCode[]) => LiveCode | undefined): Promise<VerifyTry>;
+  tryVerify(
+    key: ChallengeKey,
+    now: number,
+    rule: VerifyRule,
+    match: (codes: LiveCode[]) => LiveCode | undefined,
+    prelude?: Prelude,
+  ): Promise<VerifyTry>;
   /** Ends the challenge after too many wrong tries: its live codes die; no send until `until`. */
   lockChallenge(key: ChallengeKey, until: number, now: number): Promise<void>;
   updateDelivery(id: string, update: DeliveryUpdate, now: number): Promise<void>;
