@@ -7,8 +7,8 @@ import { type Bucket, BucketFull, type Consumed, type Counter, type Limiter } fr
 /** PostgreSQL's SQLSTATE for division by zero: the all-or-nothing statement's way to abort itself. */
 const DIVISION_BY_ZERO = "22012";
 
-/** Expired rows are swept every this many consumes: the table stays the size of the live windows. */
-const SWEEP_EVERY = 1000;
+/** Expired windows are swept at most this often: the table stays about the size of the live windows. */
+const SWEEP_EVERY_MS = 60_000;
 
 /**
  * The limiter on the database (SQLite or PostgreSQL), table `rate_limits`. Each bucket is one conditional
@@ -20,7 +20,8 @@ export class SqlLimiter implements Limiter {
   readonly #store: KyselyStore;
   readonly #run: Runner;
   readonly #q: ReturnType<typeof statements>;
-  #consumes = 0;
+  /** When expired windows were last swept (each process sweeps at most once a minute). */
+  #sweptAt = 0;
 
   constructor(store: KyselyStore) {
     this.#store = store;
@@ -30,7 +31,7 @@ export class SqlLimiter implements Limiter {
 
   async consume(buckets: readonly Bucket[], now: number): Promise<Consumed> {
     if (buckets.length === 0) return { ok: true };
-    if (++this.#consumes % SWEEP_EVERY === 0) await this.#run.one(statement(this.#q.sweep, { now }));
+    if (this.#sweepDue(now)) await this.#run.one(statement(this.#q.sweep, { now }));
     const q = this.#q;
     const ordered = [...buckets].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     if (this.#store.dialect === "postgres") return this.#consumePg(ordered, now);
@@ -46,7 +47,7 @@ export class SqlLimiter implements Limiter {
   /** SQLite: the same statements, to run inside a send's or a try's own transaction (one commit for both). */
   stepsFor(buckets: readonly Bucket[], now: number, store: Store): (() => Step<void>) | null {
     if (store !== this.#store || this.#store.dialect !== "sqlite" || buckets.length === 0) return null;
-    if (++this.#consumes % SWEEP_EVERY === 0) void this.#run.one(statement(this.#q.sweep, { now })).catch(() => {});
+    if (this.#sweepDue(now)) void this.#run.one(statement(this.#q.sweep, { now })).catch(() => {});
     const q = this.#q;
     const ordered = [...buckets].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return () => takeEach(q, ordered, now);
@@ -81,6 +82,12 @@ export class SqlLimiter implements Limiter {
       if (bucket !== undefined) return { ok: false, rule: bucket.rule, retryAfterMs: Math.max(0, (counters[full]?.resetAt ?? now) - now) };
       if (attempt >= 1) return { ok: false, rule: ordered[0]?.rule ?? "global", retryAfterMs: 1000 };
     }
+  }
+
+  #sweepDue(now: number): boolean {
+    if (now - this.#sweptAt < SWEEP_EVERY_MS) return false;
+    this.#sweptAt = now;
+    return true;
   }
 
   async release(buckets: readonly Bucket[], now: number): Promise<void> {
