@@ -115,7 +115,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
       webOtpDomain: config.messages.webOtpDomain,
     }),
   });
-  const accounts = new Accounts({ store, tokens, clock, defaultCountry: config.defaultCountry });
+  const accounts = new Accounts({ store, tokens, clock, defaultCountry: config.defaultCountry, otp, log });
   return {
     config,
     store,

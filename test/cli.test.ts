@@ -46,7 +46,8 @@ describe("the vericode CLI", () => {
     const first = await vericode(["migrate"], env);
     expect(first).toMatchObject({
       code: 0,
-      stdout: "applied 0001-initial\napplied 0002-protection\napplied 0003-fallback\napplied 0004-without-rowid\n",
+      stdout:
+        "applied 0001-initial\napplied 0002-protection\napplied 0003-fallback\napplied 0004-without-rowid\napplied 0005-users-phone\n",
     });
     const second = await vericode(["migrate"], env);
     expect(second.stdout).toMatch(/^Database is up to date/);

@@ -2,6 +2,8 @@ import type { CountryCode } from "libphonenumber-js/max";
 import type { Clock } from "../clock.js";
 import { VericodeError } from "../errors.js";
 import { newId } from "../ids.js";
+import type { Logger } from "../logger.js";
+import type { OtpService, SendContext } from "../otp/otp-service.js";
 import { normalisePhone } from "../phone.js";
 import type { Store, UserRecord } from "../store/store.js";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./passwords.js";
@@ -27,18 +29,93 @@ export interface TokenPair {
   refresh: string;
 }
 
+/** What the code-based flows answer whether or not the number has an account (enumeration-safe). */
+export const FLOW_STARTED = "If this number belongs to an account, a code is on its way.";
+
 /** Users, passwords and the tokens vericode issues. Failures throw VericodeError with the contract's code. */
 export class Accounts {
   readonly #store: Store;
   readonly #tokens: TokenService;
   readonly #clock: Clock;
   readonly #defaultCountry: CountryCode | null;
+  readonly #otp: OtpService | null;
+  readonly #log: Logger | null;
 
-  constructor(options: { store: Store; tokens: TokenService; clock: Clock; defaultCountry: CountryCode | null }) {
+  constructor(options: {
+    store: Store;
+    tokens: TokenService;
+    clock: Clock;
+    defaultCountry: CountryCode | null;
+    otp?: OtpService;
+    log?: Logger;
+  }) {
     this.#store = options.store;
     this.#tokens = options.tokens;
     this.#clock = options.clock;
     this.#defaultCountry = options.defaultCountry;
+    this.#otp = options.otp ?? null;
+    this.#log = options.log ?? null;
+  }
+
+  /**
+   * Starts a passwordless login or a password reset: a `login` or `password_reset` code goes to the
+   * number if it is an account's verified number. The answer and its timing are the same either way:
+   * the send runs after the answer, so nothing tells whether an account exists.
+   */
+  async startFlow(purpose: "login" | "password_reset", phone: string, context: SendContext = {}): Promise<{ message: string }> {
+    const number = this.#number(phone);
+    const user = await this.#store.findUserByVerifiedPhone(number);
+    if (user !== null && this.#otp !== null) {
+      const otp = this.#otp;
+      setImmediate(() => {
+        otp.sendOtp(number, user.id, purpose, context).then(
+          (result) => {
+            if (!result.ok) this.#log?.warn({ event: "flow.send", purpose, code: result.code }, "flow code not sent");
+          },
+          (error: unknown) => this.#log?.error({ event: "flow.send", purpose, err: error }, "flow code not sent"),
+        );
+      });
+    }
+    return { message: FLOW_STARTED };
+  }
+
+  /** Ends a passwordless login: the `login` code of the number's account, for tokens. */
+  async finishLogin(phone: string, code: string): Promise<TokenPair> {
+    const user = await this.#verifyFlow("login", phone, code);
+    return this.#pair(user);
+  }
+
+  /** Ends a password reset: the `password_reset` code sets the new password and revokes every refresh token. */
+  async finishReset(phone: string, code: string, newPassword: string): Promise<{ message: string }> {
+    const user = await this.#verifyFlow("password_reset", phone, code);
+    await this.#store.setPassword(user.id, await hashPassword(newPassword), this.#clock.now().getTime());
+    return { message: "Password changed. Sign in again on every device." };
+  }
+
+  async #verifyFlow(purpose: "login" | "password_reset", phone: string, code: string): Promise<UserRecord> {
+    if (this.#otp === null) throw new Error("Accounts was built without an OtpService: the code flows need one");
+    const number = this.#number(phone);
+    const user = await this.#store.findUserByVerifiedPhone(number);
+    // No account answers like an account with no pending code.
+    if (user === null) throw new VericodeError("otp_not_found", "There is no pending code for this number. Ask for a new one.");
+    const result = await this.#otp.verifyOtp(number, code, user.id, purpose);
+    if (!result.ok) {
+      throw new VericodeError(result.code, result.message, {
+        ...("retryAfter" in result ? { retryAfter: result.retryAfter } : {}),
+        extra: {
+          ...("attemptsRemaining" in result ? { attempts_remaining: result.attemptsRemaining } : {}),
+          ...("rule" in result ? { rule: result.rule } : {}),
+        },
+      });
+    }
+    return user;
+  }
+
+  #number(phone: string): string {
+    const number = normalisePhone(phone, this.#defaultCountry);
+    if (number === null)
+      throw new VericodeError("invalid_phone_number", `${JSON.stringify(phone.slice(0, 40))} is not a valid phone number.`);
+    return number;
   }
 
   async register(input: Registration): Promise<{ user: PublicUser } & TokenPair> {

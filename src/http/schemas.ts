@@ -123,6 +123,20 @@ export const TokenBody = Type.Object(
 export type TokenBody = Static<typeof TokenBody>;
 
 export const RefreshBody = Type.Object({ refresh: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
+
+const OtpCode = Type.String({ pattern: "^[0-9]{4,10}$", description: "The digits received." });
+
+export const FlowStartBody = Type.Object({ phone_number: PhoneNumber }, { additionalProperties: false });
+export const FlowStarted = Type.Object({
+  success: Type.Literal(true),
+  message: Type.String({ description: "The same whether or not the number belongs to an account." }),
+});
+export const LoginOtpBody = Type.Object({ phone_number: PhoneNumber, otp_code: OtpCode }, { additionalProperties: false });
+export const ResetConfirmBody = Type.Object(
+  { phone_number: PhoneNumber, otp_code: OtpCode, new_password: Password },
+  { additionalProperties: false },
+);
+export const ResetDone = Type.Object({ success: Type.Literal(true), message: Type.String() });
 export type RefreshBody = Static<typeof RefreshBody>;
 
 export const AccessAnswer = Type.Object({ access: Type.String() });

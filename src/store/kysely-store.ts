@@ -171,7 +171,10 @@ export class KyselyStore implements Store {
       if ((yield statement(q.consumeCode, { id: picked.id, now })).changes !== 1) return { kind: "refused" };
       yield statement(q.closeChallenge, { ...challenge, now });
       if (codes.length > 1) yield statement(q.retireLive, { ...challenge, status: "superseded", now });
-      if (rule.markPhoneVerified) yield statement(q.markPhoneVerified, { user: key.userId, phone: key.phoneNumber, now });
+      if (rule.markPhoneVerified) {
+        const marked = yield statement(q.markPhoneVerified, { user: key.userId, phone: key.phoneNumber, now });
+        if (marked.changes === 1) yield statement(q.unverifyElsewhere, { user: key.userId, phone: key.phoneNumber, now });
+      }
       return { kind: "verified", id: picked.id };
     });
   }
@@ -293,8 +296,33 @@ export class KyselyStore implements Store {
   }
 
   async markPhoneVerified(userId: string, phoneNumber: string, now: number): Promise<boolean> {
-    const result = await this.runner.one(statement(this.#q.markPhoneVerified, { user: userId, phone: phoneNumber, now }));
-    return result.changes === 1;
+    const q = this.#q;
+    return this.runner.transaction(function* () {
+      const marked = yield statement(q.markPhoneVerified, { user: userId, phone: phoneNumber, now });
+      if (marked.changes !== 1) return false;
+      yield statement(q.unverifyElsewhere, { user: userId, phone: phoneNumber, now });
+      return true;
+    });
+  }
+
+  async findUserByVerifiedPhone(phoneNumber: string): Promise<UserRecord | null> {
+    const row = await this.db
+      .selectFrom("users")
+      .selectAll()
+      .where("phone_number", "=", phoneNumber)
+      .where("phone_verified", "=", 1)
+      .orderBy("updated_at", "desc")
+      .executeTakeFirst();
+    return row === undefined ? null : userFromRow(row);
+  }
+
+  async setPassword(userId: string, passwordHash: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable("users")
+      .set((eb) => ({ password_hash: passwordHash, token_version: eb("token_version", "+", 1), updated_at: now }))
+      .where("id", "=", userId)
+      .executeTakeFirst();
+    return result.numUpdatedRows === 1n;
   }
 }
 

@@ -274,6 +274,16 @@ export function otpStatements(db: Kysely<Database>) {
       db.updateTable("users").set({ phone_number: p.phone, phone_verified: 1, updated_at: p.now }).where("id", "=", p.user),
     ),
 
+    /** A verified number belongs to one account: the one that verified it last. */
+    unverifyElsewhere: prepare<{ user: string; phone: string; now: number }>((p) =>
+      db
+        .updateTable("users")
+        .set({ phone_verified: 0, updated_at: p.now })
+        .where("phone_number", "=", p.phone)
+        .where("phone_verified", "=", 1)
+        .where("id", "<>", p.user),
+    ),
+
     /**
      * A status callback: moves the delivery status forward only (DELIVERY_RANK), so replays and late
      * callbacks change nothing; the provider's error code is kept when the callback carries one.

@@ -149,6 +149,13 @@ export interface Store {
   createUser(user: NewUser): Promise<UserRecord | { conflict: "username" | "email" }>;
   findUserById(id: string): Promise<UserRecord | null>;
   findUserByLogin(login: { username?: string; email?: string }): Promise<UserRecord | null>;
-  /** Sets the user's number and marks it verified; resolves false when the user is not local. */
+  /**
+   * Sets the user's number and marks it verified, and unmarks it on any other account (a number is one
+   * account's); resolves false when the user is not local.
+   */
   markPhoneVerified(userId: string, phoneNumber: string, now: number): Promise<boolean>;
+  /** The account whose verified number this is (a number is verified on one account at a time). */
+  findUserByVerifiedPhone(phoneNumber: string): Promise<UserRecord | null>;
+  /** Sets a new password hash and revokes every refresh token issued so far (token_version + 1). */
+  setPassword(userId: string, passwordHash: string, now: number): Promise<boolean>;
 }

@@ -2,7 +2,21 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { VericodeError } from "../../errors.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, subject } from "../auth.js";
-import { AccessAnswer, problems, RefreshBody, RegisterAnswer, RegisterBody, TokenBody, TokenPair, User } from "../schemas.js";
+import {
+  AccessAnswer,
+  FlowStartBody,
+  FlowStarted,
+  LoginOtpBody,
+  problems,
+  RefreshBody,
+  RegisterAnswer,
+  RegisterBody,
+  ResetConfirmBody,
+  ResetDone,
+  TokenBody,
+  TokenPair,
+  User,
+} from "../schemas.js";
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
   const { accounts } = vericode;
@@ -69,5 +83,74 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = asy
       const auth = subject(request);
       return accounts.me(auth.sub, auth.external);
     },
+  );
+
+  const context = (request: { ip: string; headers: Record<string, string | string[] | undefined> }) => ({
+    ip: request.ip,
+    acceptLanguage: typeof request.headers["accept-language"] === "string" ? request.headers["accept-language"] : null,
+  });
+
+  app.post(
+    "/api/v1/auth/login/otp/",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Passwordless login, step 1: send a login code to an account's verified number",
+        description: "Always 202 with the same message, whether or not the number belongs to an account (no enumeration).",
+        body: FlowStartBody,
+        response: { 202: FlowStarted, ...problems(400, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const started = await accounts.startFlow("login", request.body.phone_number, context(request));
+      return reply.code(202).send({ success: true as const, ...started });
+    },
+  );
+
+  app.post(
+    "/api/v1/auth/login/otp/verify/",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Passwordless login, step 2: the code for tokens",
+        body: LoginOtpBody,
+        response: { 200: TokenPair, ...problems(400, 413, 415, 429, 503) },
+      },
+    },
+    async (request) => accounts.finishLogin(request.body.phone_number, request.body.otp_code),
+  );
+
+  app.post(
+    "/api/v1/auth/password-reset/",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Password reset, step 1: send a reset code to an account's verified number",
+        description: "Always 202 with the same message, whether or not the number belongs to an account (no enumeration).",
+        body: FlowStartBody,
+        response: { 202: FlowStarted, ...problems(400, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const started = await accounts.startFlow("password_reset", request.body.phone_number, context(request));
+      return reply.code(202).send({ success: true as const, ...started });
+    },
+  );
+
+  app.post(
+    "/api/v1/auth/password-reset/confirm/",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Password reset, step 2: the code and a new password",
+        description: "Sets the password and revokes every refresh token of the account.",
+        body: ResetConfirmBody,
+        response: { 200: ResetDone, ...problems(400, 413, 415, 429, 503) },
+      },
+    },
+    async (request) => ({
+      success: true as const,
+      ...(await accounts.finishReset(request.body.phone_number, request.body.otp_code, request.body.new_password)),
+    }),
   );
 };

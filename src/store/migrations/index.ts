@@ -3,6 +3,7 @@ import * as m0001 from "./0001-initial.js";
 import * as m0002 from "./0002-protection.js";
 import * as m0003 from "./0003-fallback.js";
 import * as m0004 from "./0004-without-rowid.js";
+import * as m0005 from "./0005-users-phone.js";
 
 /** Every migration, in order, collected in code so that a bundled or installed package finds them all. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -10,6 +11,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0002-protection": m0002,
   "0003-fallback": m0003,
   "0004-without-rowid": m0004,
+  "0005-users-phone": m0005,
 };
 
 export const migrationProvider: MigrationProvider = {
