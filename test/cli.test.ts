@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,7 +35,7 @@ describe("the vericode CLI", () => {
   });
 
   it("prints help for every command", async () => {
-    for (const command of ["serve", "migrate", "send", "verify", "budget"]) {
+    for (const command of ["serve", "migrate", "send", "verify", "budget", "try"]) {
       const outcome = await vericode([command, "--help"], env);
       expect(outcome.code).toBe(0);
       expect(outcome.stdout).toContain(`Usage: vericode ${command}`);
@@ -70,6 +70,29 @@ describe("the vericode CLI", () => {
     expect(verified).toMatchObject({ code: 0, stdout: "Verified: the code for +50688887777 is correct.\n" });
     const again = await vericode(["verify", "+50688887777", code ?? "", "--purpose", "login", "--user", "usr_cli"], env);
     expect(again.code).toBe(1);
+  });
+
+  it("try sends a code, takes it at the prompt (a wrong one first) and verifies it", async () => {
+    const child = spawn(process.execPath, [CLI, "try", "+50684440004", "--purpose", "login"], {
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    const code = await new Promise<string>((resolve) => {
+      child.stderr.on("data", (chunk) => {
+        stderr += chunk;
+        const match = /"text":"(\d{6}) /.exec(stderr);
+        if (match?.[1] !== undefined) resolve(match[1]);
+      });
+    });
+    child.stdin.write(`${code === "000000" ? "000001" : "000000"}\n`);
+    child.stdin.write(`${code}\n`);
+    const exit = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(exit).toBe(0);
+    expect(stdout).toBe("Verified: +50684440004 received the code.\n");
+    expect(stderr).toContain("The code is not valid. 4 attempts remain.");
   });
 
   it("budget shows spent, reserved and left, as text or JSON", async () => {

@@ -6,6 +6,7 @@ import { runBudget } from "./budget.js";
 import { runMigrate } from "./migrate.js";
 import { runSend, runVerify } from "./otp.js";
 import { runServe } from "./serve.js";
+import { runTry } from "./try.js";
 import { runPrimary } from "./workers.js";
 
 function purpose(value: string): string {
@@ -51,6 +52,16 @@ program
   .command("migrate")
   .description("apply pending database migrations and print what ran")
   .action(async () => runMigrate());
+
+program
+  .command("try")
+  .description("send a code to a number, ask for it at the prompt and verify it (a manual end-to-end test)")
+  .argument("<phone>", "the number, E.164 (+50688887777), or an address with --channel email")
+  .option("--purpose <purpose>", `one of ${PURPOSES.join(", ")}`, purpose, "login")
+  .option("--channel <channel>", "sms, whatsapp, voice or email", "sms")
+  .option("--locale <tag>", "the message's language (es, en, pt-BR…)")
+  .option("--user <id>", "the user the code is bound to", "cli-try")
+  .action(async (phone: string, options: { purpose: string; user: string; channel: string; locale?: string }) => runTry(phone, options));
 
 program
   .command("budget")

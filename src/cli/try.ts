@@ -1,0 +1,39 @@
+import { createInterface } from "node:readline/promises";
+import { type ChannelName, isChannelName } from "../channels/channel.js";
+import { VericodeError } from "../errors.js";
+import { commandService } from "./otp.js";
+
+/**
+ * `vericode try <phone>`: the seed's manual test script as one command. Sends a code, asks for it at the
+ * prompt, verifies it; a wrong code may be typed again while tries remain. Prompts go to stderr, so stdout
+ * keeps only the outcome.
+ */
+export async function runTry(phone: string, options: { purpose: string; user: string; channel: string; locale?: string }): Promise<void> {
+  if (!isChannelName(options.channel)) throw new VericodeError("validation_error", `--channel must be sms, whatsapp, voice or email.`);
+  const channel: ChannelName = options.channel;
+  const vericode = await commandService();
+  const prompt = createInterface({ input: process.stdin, terminal: false });
+  // Lines are read as they come (typed ahead or pasted ones included), one try each.
+  const lines = prompt[Symbol.asyncIterator]();
+  try {
+    const sent = await vericode.otp.sendOtp(phone, options.user, options.purpose, { channel, locale: options.locale ?? null });
+    if (!sent.ok) throw new VericodeError(sent.code, sent.message);
+    process.stderr.write(`A code went to ${phone} by ${channel} (${sent.id}); it expires at ${sent.expiresAt.toISOString()}.\n`);
+    for (;;) {
+      process.stderr.write("Code: ");
+      const line = await lines.next();
+      if (line.done === true) throw new Error("the input ended before a right code was typed");
+      const code = String(line.value).trim();
+      const result = await vericode.otp.verifyOtp(phone, code, options.user, options.purpose);
+      if (result.ok) {
+        process.stdout.write(`Verified: ${phone} received the code.\n`);
+        return;
+      }
+      if (result.code !== "otp_invalid") throw new VericodeError(result.code, result.message);
+      process.stderr.write(`${result.message}\n`);
+    }
+  } finally {
+    prompt.close();
+    await vericode.close();
+  }
+}
