@@ -69,6 +69,8 @@ export interface Config {
   twilio: TwilioConfig | null;
   defaultCountry: CountryCode | null;
   testPhoneNumber: string | null;
+  /** REQUIRE_PHONE_VERIFICATION: accounts without a verified number are kept from everything but verifying it. */
+  requirePhoneVerification: boolean;
   /** Rate limits, fraud rules and the spend budget. */
   protection: ProtectionConfig;
   /** The email channel's SMTP server and sender (SMTP_URL, EMAIL_FROM); null when not configured. */
@@ -234,6 +236,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     problems.push(`TEST_PHONE_NUMBER=${JSON.stringify(testPhone)} is not a valid phone number in E.164 form (+50688887777).`);
   }
 
+  const requireRaw = get("REQUIRE_PHONE_VERIFICATION") ?? "false";
+  if (requireRaw !== "true" && requireRaw !== "false") {
+    problems.push(`REQUIRE_PHONE_VERIFICATION=${JSON.stringify(requireRaw)} is not allowed: use true or false.`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -269,6 +276,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     twilio: smsProvider === "twilio" ? twilio : null,
     defaultCountry,
     testPhoneNumber,
+    requirePhoneVerification: requireRaw === "true",
     protection,
     email,
     channelFallback: channelFallback.filter(isChannelName),

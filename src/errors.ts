@@ -24,6 +24,7 @@ export const ERROR_CATALOG = {
   forbidden: { status: 403, title: "Forbidden" },
   channel_unavailable: { status: 422, title: "Channel not available" },
   invalid_email: { status: 400, title: "Invalid email address" },
+  phone_verification_required: { status: 403, title: "Phone verification required" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -8,6 +8,7 @@ export { type Clock, ManualClock, systemClock } from "./clock.js";
 export { type Config, type LoadConfigOptions, loadConfig } from "./config.js";
 export { ConfigError, ERROR_CATALOG, type ErrorCode, VericodeError } from "./errors.js";
 export { buildApp } from "./http/app.js";
+export { bearerAuth, requireVerifiedPhone } from "./http/auth.js";
 export { type VericodePluginOptions, vericodePlugin } from "./http/plugin.js";
 export { Messages } from "./i18n/messages.js";
 export type { Bucket, Consumed, Limiter } from "./limits/limiter.js";

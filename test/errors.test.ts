@@ -31,6 +31,7 @@ describe("the error catalog", () => {
       "forbidden 403",
       "channel_unavailable 422",
       "invalid_email 400",
+      "phone_verification_required 403",
     ]);
   });
 

@@ -167,6 +167,12 @@ export class Accounts {
   }
 
   /** The local user behind a token, or, for an external issuer's subject, an empty profile. */
+  /** Whether a local account has verified its number; null when the subject is not a local account. */
+  async phoneVerified(sub: string): Promise<boolean | null> {
+    const user = await this.#store.findUserById(sub);
+    return user === null ? null : user.phoneVerified;
+  }
+
   async me(sub: string, external: boolean): Promise<PublicUser> {
     const user = await this.#store.findUserById(sub);
     if (user !== null) return publicUser(user);

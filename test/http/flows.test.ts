@@ -121,3 +121,67 @@ describe("registration, passwordless login and password reset on codes", () => {
     });
   });
 });
+
+describe("REQUIRE_PHONE_VERIFICATION=true", () => {
+  let db: TestDatabase;
+  let service: TestService;
+  const channel = new RecordingChannel();
+
+  beforeAll(async () => {
+    db = sqliteDatabase();
+    service = await startService(db, { channel, env: { REQUIRE_PHONE_VERIFICATION: "true" } });
+  });
+  afterAll(async () => {
+    await service.close();
+    await db.drop();
+  });
+
+  const post = (url: string, payload: object, headers: Record<string, string> = {}) =>
+    service.app.inject({ method: "POST", url, payload, headers });
+
+  it("keeps an unverified account to verifying its number, and opens everything once it has", async () => {
+    const created = (await post("/api/v1/auth/register/", { username: "newbie", password: "correct horse battery" })).json();
+    const auth = { authorization: `Bearer ${created.access}` };
+    const phone = "+50685550005";
+
+    const me = await service.app.inject({ method: "GET", url: "/api/v1/auth/me/", headers: auth });
+    expect(me.statusCode).toBe(200);
+    expect(me.json()).toMatchObject({ phone_verified: false });
+
+    for (const [url, body] of [
+      ["/api/v1/messaging/send-otp/", { phone_number: phone, purpose: "login" }],
+      ["/api/v1/messaging/verify-otp/", { phone_number: phone, purpose: "password_reset", otp_code: "123456" }],
+    ] as const) {
+      const refused = await post(url, body, auth);
+      expect(refused.statusCode).toBe(403);
+      expect(refused.headers["content-type"]).toContain("application/problem+json");
+      expect(refused.json()).toMatchObject({ code: "phone_verification_required", success: false });
+    }
+    expect(channel.sentTo(phone)).toBe(0);
+
+    // The registration purpose stays open: it is how the number gets verified.
+    const sent = await post("/api/v1/messaging/send-otp/", { phone_number: phone, purpose: "registration" }, auth);
+    expect(sent.statusCode).toBe(200);
+    const verified = await post(
+      "/api/v1/messaging/verify-otp/",
+      { phone_number: phone, otp_code: channel.lastCodeTo(phone), purpose: "registration" },
+      auth,
+    );
+    expect(verified.statusCode).toBe(200);
+
+    // The same token works at once: the gate reads the account, not a claim frozen in the token.
+    expect((await post("/api/v1/messaging/send-otp/", { phone_number: phone, purpose: "login" }, auth)).statusCode).toBe(200);
+  });
+
+  it("lets a subject the database does not hold through (an external issuer's user)", async () => {
+    const token = service.vericode.tokens.issueAccess({ id: "ghost-user", role: "user" });
+    const sent = await post(
+      "/api/v1/messaging/send-otp/",
+      { phone_number: "+50686660006", purpose: "login" },
+      {
+        authorization: `Bearer ${token}`,
+      },
+    );
+    expect(sent.statusCode).toBe(200);
+  });
+});

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { VericodeError } from "../../errors.js";
 import type { Vericode } from "../../vericode.js";
-import { bearerAuth, subject } from "../auth.js";
+import { bearerAuth, checkVerifiedPhone, subject } from "../auth.js";
 import { OtpIdParams, OtpRecordAnswer, problems, SendOtpAnswer, SendOtpBody, VerifyOtpAnswer, VerifyOtpBody } from "../schemas.js";
 
 export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
@@ -18,12 +18,13 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
           "Sends a new code bound to the number, the purpose and the token's user. The last three codes of the same challenge stay valid until their own expiry. Protection rules apply first (docs/protection.md): 422 destination_not_allowed (country, number range or type), 429 rate_limited (cooldown, limits, conversion breaker) and 503 budget_exceeded, each with `rule`; nothing is sent then.",
         security: [{ bearer: [] }],
         body: SendOtpBody,
-        response: { 200: SendOtpAnswer, ...problems(400, 401, 413, 415, 422, 429, 502, 503, 504) },
+        response: { 200: SendOtpAnswer, ...problems(400, 401, 403, 413, 415, 422, 429, 502, 503, 504) },
       },
     },
     async (request) => {
       const { purpose, locale, channel = "sms" } = request.body;
       const destination = destinationOf(request.body, channel === "email");
+      if (purpose !== "registration") await checkVerifiedPhone(vericode, subject(request));
       const result = await vericode.otp.sendOtp(destination, subject(request).sub, purpose, {
         ip: request.ip,
         locale: locale ?? null,
@@ -62,12 +63,13 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
           "Counts the try first, then compares in constant time; a code verifies at most once. A registration code marks the user's phone number verified. Tries per number and purpose are also limited over a longer window (RATE_LIMIT_VERIFY): 429 rate_limited.",
         security: [{ bearer: [] }],
         body: VerifyOtpBody,
-        response: { 200: VerifyOtpAnswer, ...problems(400, 401, 413, 415, 429, 503) },
+        response: { 200: VerifyOtpAnswer, ...problems(400, 401, 403, 413, 415, 429, 503) },
       },
     },
     async (request) => {
       const { otp_code, purpose } = request.body;
       const destination = destinationOf(request.body, request.body.email !== undefined);
+      if (purpose !== "registration") await checkVerifiedPhone(vericode, subject(request));
       const result = await vericode.otp.verifyOtp(destination, otp_code, subject(request).sub, purpose);
       if (!result.ok) {
         throw new VericodeError(result.code, result.message, {
