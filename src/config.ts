@@ -71,6 +71,8 @@ export interface Config {
   testPhoneNumber: string | null;
   /** REQUIRE_PHONE_VERIFICATION: accounts without a verified number are kept from everything but verifying it. */
   requirePhoneVerification: boolean;
+  /** WEB_DEMO: serve the HTML demo at `/` (default: on except in production). */
+  webDemo: boolean;
   /** Rate limits, fraud rules and the spend budget. */
   protection: ProtectionConfig;
   /** The email channel's SMTP server and sender (SMTP_URL, EMAIL_FROM); null when not configured. */
@@ -241,6 +243,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     problems.push(`REQUIRE_PHONE_VERIFICATION=${JSON.stringify(requireRaw)} is not allowed: use true or false.`);
   }
 
+  const webDemoRaw = get("WEB_DEMO") ?? (production ? "false" : "true");
+  if (webDemoRaw !== "true" && webDemoRaw !== "false") {
+    problems.push(`WEB_DEMO=${JSON.stringify(webDemoRaw)} is not allowed: use true or false.`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -277,6 +284,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     defaultCountry,
     testPhoneNumber,
     requirePhoneVerification: requireRaw === "true",
+    webDemo: webDemoRaw === "true",
     protection,
     email,
     channelFallback: channelFallback.filter(isChannelName),

@@ -24,6 +24,6 @@ export async function runServe(options: { port?: number; host?: string; migrate?
   const db = vericode.config.database.kind === "sqlite" ? `SQLite ${vericode.config.database.path}` : "PostgreSQL";
   vericode.log.info(
     { event: "listening", address, database: db, sms: vericode.config.smsProvider },
-    `vericode listening on ${address} (${db}, ${vericode.config.smsProvider} SMS provider); API docs at ${address}/docs`,
+    `vericode listening on ${address} (${db}, ${vericode.config.smsProvider} SMS provider); ${vericode.config.webDemo ? `demo at ${address}/, ` : ""}API docs at ${address}/docs`,
   );
 }

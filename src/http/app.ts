@@ -7,6 +7,7 @@ import { VericodeError } from "../errors.js";
 import type { Vericode } from "../vericode.js";
 import { answerError, vericodePlugin } from "./plugin.js";
 import { sendProblem } from "./problem.js";
+import { webDemo } from "./web.js";
 
 /** 16 KiB: far above any valid request, far below anything that costs memory. */
 export const BODY_LIMIT = 16 * 1024;
@@ -83,6 +84,7 @@ export async function buildApp(vericode: Vericode): Promise<FastifyInstance> {
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(vericodePlugin, { vericode });
+  if (vericode.config.webDemo) webDemo(app);
 
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, new VericodeError("not_found", `There is no ${request.method} ${request.url.split("?")[0]}.`)),

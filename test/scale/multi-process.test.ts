@@ -1,15 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenService } from "../../src/accounts/tokens.js";
 import { postgresAvailable, postgresDatabase, type TestDatabase } from "../support/databases.js";
 import { REDIS_URL, redisAvailable, redisNamespace } from "../support/redis.js";
 import { NO_LIMITS, TEST_SECRETS } from "../support/service.js";
 import { FakeTwilio } from "../support/twilio-server.js";
+import { serveProcess, type VericodeProcess } from "../support/vericode-process.js";
 
-const MAIN = join(import.meta.dirname, "..", "..", "dist", "cli", "main.js");
 const tokens = new TokenService({
   secret: TEST_SECRETS.JWT_SECRET,
   publicKey: null,
@@ -20,38 +17,9 @@ const tokens = new TokenService({
   refreshTtlSeconds: 3600,
 });
 
-interface Instance {
-  child: ChildProcess;
-  address: string;
-}
-
-/** Starts `vericode serve` (built CLI) and resolves with its address once it listens. */
-function serve(env: Record<string, string>, args: string[] = []): Promise<Instance> {
-  const child = spawn(process.execPath, [MAIN, "serve", "--port", "0", ...args], {
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (chunk) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`vericode did not start: ${stderr}`)), 20_000);
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-      const entry = JSON.parse(line) as { event?: string; address?: string };
-      if (entry.event === "listening" && entry.address !== undefined) {
-        clearTimeout(timer);
-        resolve({ child, address: entry.address });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`vericode exited with ${code}: ${stderr}`)));
-  });
-}
-
-async function stop(instance: Instance): Promise<void> {
-  if (instance.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => instance.child.once("exit", resolve));
-  instance.child.kill("SIGTERM");
-  await exited;
-}
+type Instance = VericodeProcess;
+const serve = serveProcess;
+const stop = (instance: Instance) => instance.stop();
 
 /** A random Costa Rican mobile range (+506 8X XX, then four digits of subscriber). */
 const range = () => `+5068${randomInt(3, 10)}${String(randomInt(0, 100)).padStart(2, "0")}`;
