@@ -42,7 +42,7 @@ export async function walkThroughFlows(page: Page, shots: Screenshots, walk: Wal
   await page.waitForSelector('[data-ready="true"]');
   expect(await session.textContent()).toContain("Not signed in");
   // Fits a phone: nothing wider than the screen.
-  expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+  expect(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")).toBe(true);
   await shots.take(page, "home");
 
   // Registration, then the phone's verification.
