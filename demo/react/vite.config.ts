@@ -13,7 +13,7 @@ export default defineConfig({
     // The typed client the package exports as `vericode/client`, from its source.
     alias: { "vericode/client": fileURLToPath(new URL("../../src/client/index.ts", import.meta.url)) },
   },
-  server: { proxy: { "/api": target } },
+  server: { host: "127.0.0.1", proxy: { "/api": target } },
   preview: { proxy: { "/api": target } },
   build: { outDir: "dist", emptyOutDir: true },
 });
