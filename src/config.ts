@@ -71,6 +71,10 @@ export interface Config {
   testPhoneNumber: string | null;
   /** REQUIRE_PHONE_VERIFICATION: accounts without a verified number are kept from everything but verifying it. */
   requirePhoneVerification: boolean;
+  /** RETENTION_DAYS: codes, refusals and challenges older than this are deleted (`vericode purge`, hourly job). */
+  retentionDays: number;
+  /** METRICS_TOKEN: the bearer token `/metrics` asks for; null leaves it open. */
+  metricsToken: string | null;
   /** WEB_DEMO: serve the HTML demo at `/` (default: on except in production). */
   webDemo: boolean;
   /** Rate limits, fraud rules and the spend budget. */
@@ -243,6 +247,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     problems.push(`REQUIRE_PHONE_VERIFICATION=${JSON.stringify(requireRaw)} is not allowed: use true or false.`);
   }
 
+  const retentionDays = int("RETENTION_DAYS", 30, 1, 3650);
+  const metricsToken = get("METRICS_TOKEN") ?? null;
+  if (metricsToken !== null && metricsToken.length < 16) {
+    problems.push("METRICS_TOKEN is too short: use at least 16 characters (openssl rand -hex 24).");
+  }
+
   const webDemoRaw = get("WEB_DEMO") ?? (production ? "false" : "true");
   if (webDemoRaw !== "true" && webDemoRaw !== "false") {
     problems.push(`WEB_DEMO=${JSON.stringify(webDemoRaw)} is not allowed: use true or false.`);
@@ -285,6 +295,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     testPhoneNumber,
     requirePhoneVerification: requireRaw === "true",
     webDemo: webDemoRaw === "true",
+    retentionDays,
+    metricsToken,
     protection,
     email,
     channelFallback: channelFallback.filter(isChannelName),

@@ -1,5 +1,6 @@
 import { Accounts } from "./accounts/accounts.js";
 import { TokenService } from "./accounts/tokens.js";
+import { Analytics } from "./analytics/report.js";
 import { CHANNEL_NAMES, type Channel, type ChannelName } from "./channels/channel.js";
 import { ConsoleChannel } from "./channels/console.js";
 import { SmtpEmailChannel } from "./channels/email.js";
@@ -52,6 +53,8 @@ export interface Vericode {
   readonly tokens: TokenService;
   /** Rate limits, fraud rules and the spend budget (and the limiter they count in). */
   readonly protection: Protection;
+  /** Reports over the codes and refusals of a time range (admin API, `vericode report`, dashboard). */
+  readonly analytics: Analytics;
   readonly log: Logger;
   readonly clock: Clock;
   /** Migrations run at start, by name. */
@@ -123,6 +126,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     accounts,
     tokens,
     protection,
+    analytics: new Analytics(store.db),
     log,
     clock,
     migrations,

@@ -4,6 +4,7 @@ import { ConfigError, VericodeError } from "../errors.js";
 import { PURPOSES } from "../otp/types.js";
 import { runBudget } from "./budget.js";
 import { runMigrate } from "./migrate.js";
+import { type ReportOptions, runPromote, runPurge, runReport } from "./ops.js";
 import { runSend, runVerify } from "./otp.js";
 import { runServe } from "./serve.js";
 import { runTry } from "./try.js";
@@ -19,6 +20,12 @@ function purpose(value: string): string {
 function workers(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError("the number of workers is a whole number from 1 to 256.");
+  return n;
+}
+
+function days(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 3650) throw new InvalidArgumentError("days is a whole number from 1 to 3650.");
   return n;
 }
 
@@ -86,6 +93,34 @@ program
   .requiredOption("--purpose <purpose>", `one of ${PURPOSES.join(", ")}`, purpose)
   .option("--user <id>", "the user the code is bound to", "cli")
   .action(async (phone: string, code: string, options: { purpose: string; user: string }) => runVerify(phone, code, options));
+
+program
+  .command("report")
+  .description("codes sent, delivered, failed, verified, expired and locked, conversion, time to verify, refusals and spend")
+  .option("--since <duration>", "how far back: 90m, 24h, 7d, 2w (default 7d)")
+  .option("--from <time>", "start, ISO 8601 (instead of --since)")
+  .option("--to <time>", "end, ISO 8601 (default now)")
+  .option("--group-by <unit>", "day or hour", "day")
+  .option("--purpose <purpose>", `only one of ${PURPOSES.join(", ")}`)
+  .option("--channel <channel>", "only sms, whatsapp, voice or email")
+  .option("--country <code>", "only one country (ISO 3166 alpha-2: CR)")
+  .option("--format <format>", "table, json or csv (the time series)", "table")
+  .action(async (options: ReportOptions) => runReport(options));
+
+const user = program.command("user").description("manage users");
+user
+  .command("promote")
+  .description("give a user the admin role (the analytics API and the dashboard)")
+  .argument("<login>", "the username or email")
+  .option("--role <role>", "the role to give", "admin")
+  .action(async (login: string, options: { role: string }) => runPromote(login, options));
+
+program
+  .command("purge")
+  .description("delete codes, refusals and challenges older than RETENTION_DAYS (the hourly job of serve does the same)")
+  .option("--days <n>", "keep this many days instead of RETENTION_DAYS", days)
+  .option("--json", "print one JSON object")
+  .action(async (options: { days?: number; json?: boolean }) => runPurge(options));
 
 try {
   await program.parseAsync(process.argv);

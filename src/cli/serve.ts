@@ -1,5 +1,39 @@
 import { buildApp } from "../http/app.js";
-import { createVericode } from "../vericode.js";
+import { createVericode, type Vericode } from "../vericode.js";
+
+/** How often each instance deletes what RETENTION_DAYS no longer keeps. */
+const RETENTION_EVERY_MS = 60 * 60 * 1000;
+
+/**
+ * The retention job: a first run a minute or so after start (spread so that instances started together
+ * do not run at once), then hourly. Several instances running it is harmless: it only deletes what is
+ * past the cut-off, in small batches.
+ */
+function startRetention(vericode: Vericode): () => void {
+  const run = async () => {
+    const before = vericode.clock.now().getTime() - vericode.config.retentionDays * 86_400_000;
+    try {
+      const deleted = await vericode.store.purge(before);
+      vericode.log.info({ event: "retention.purge", before: new Date(before).toISOString(), ...deleted }, "retention: old records deleted");
+    } catch (error) {
+      vericode.log.error({ event: "retention.purge", err: error }, "retention: purge failed; it runs again within the hour");
+    }
+  };
+  let interval: NodeJS.Timeout | undefined;
+  const first = setTimeout(
+    () => {
+      void run();
+      interval = setInterval(() => void run(), RETENTION_EVERY_MS);
+      interval.unref();
+    },
+    60_000 + Math.floor(Math.random() * 60_000),
+  );
+  first.unref();
+  return () => {
+    clearTimeout(first);
+    if (interval !== undefined) clearInterval(interval);
+  };
+}
 
 /** Listens until SIGINT or SIGTERM, then stops accepting, finishes in-flight requests and closes the database. */
 export async function runServe(options: { port?: number; host?: string; migrate?: boolean }): Promise<void> {
@@ -8,11 +42,13 @@ export async function runServe(options: { port?: number; host?: string; migrate?
   const app = await buildApp(vericode);
   const port = options.port ?? vericode.config.port;
   const host = options.host ?? vericode.config.host;
+  const stopRetention = startRetention(vericode);
   let closing = false;
   const shutdown = async (signal: string): Promise<void> => {
     if (closing) return;
     closing = true;
     vericode.log.info({ event: "shutdown", signal }, "shutting down");
+    stopRetention();
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     await app.close();

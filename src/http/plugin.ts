@@ -3,6 +3,7 @@ import fp from "fastify-plugin";
 import type { VericodeError } from "../errors.js";
 import { createVericode, type Vericode, type VericodeOptions } from "../vericode.js";
 import { sendProblem, toVericodeError } from "./problem.js";
+import { analyticsRoutes } from "./routes/analytics.js";
 import { authRoutes } from "./routes/auth.js";
 import { healthRoutes } from "./routes/health.js";
 import { messagingRoutes } from "./routes/messaging.js";
@@ -37,6 +38,7 @@ const routes: FastifyPluginAsync<{ vericode: Vericode }> = async (app, { vericod
   await app.register(authRoutes, { vericode });
   await app.register(messagingRoutes, { vericode });
   await app.register(twilioStatusRoutes, { vericode });
+  await app.register(analyticsRoutes, { vericode });
 };
 
 export function answerError(

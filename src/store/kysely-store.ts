@@ -14,6 +14,7 @@ import type {
   LiveCode,
   NewUser,
   Prelude,
+  PurgeResult,
   RefusalRecord,
   SendRule,
   Store,
@@ -314,6 +315,37 @@ export class KyselyStore implements Store {
       .orderBy("updated_at", "desc")
       .executeTakeFirst();
     return row === undefined ? null : userFromRow(row);
+  }
+
+  async purge(before: number, options: { batch?: number } = {}): Promise<PurgeResult> {
+    const batch = options.batch ?? 5000;
+    const deleted: PurgeResult = { codes: 0, refusals: 0, challenges: 0 };
+    // Each batch is its own short statement: the oldest `batch` rows by the created_at index.
+    const drain = async (table: "otp_codes" | "otp_refusals", key: keyof PurgeResult) => {
+      for (;;) {
+        const result = await this.db
+          .deleteFrom(table)
+          .where("id", "in", (eb) => eb.selectFrom(table).select("id").where("created_at", "<", before).orderBy("created_at").limit(batch))
+          .executeTakeFirst();
+        const n = Number(result.numDeletedRows);
+        deleted[key] += n;
+        if (n < batch) return;
+      }
+    };
+    await drain("otp_codes", "codes");
+    await drain("otp_refusals", "refusals");
+    // A challenge is state, not history: gone once its last code expired before the cut-off.
+    const challenges = await this.db.deleteFrom("otp_challenges").where("expires_at", "<", before).executeTakeFirst();
+    deleted.challenges = Number(challenges.numDeletedRows);
+    return deleted;
+  }
+
+  async setRole(login: string, role: string, now: number): Promise<UserRecord | null> {
+    const key = login.trim().toLowerCase();
+    const user = await this.findUserByLogin(key.includes("@") ? { email: key } : { username: key });
+    if (user === null) return null;
+    await this.db.updateTable("users").set({ role, updated_at: now }).where("id", "=", user.id).execute();
+    return { ...user, role };
   }
 
   async setPassword(userId: string, passwordHash: string, now: number): Promise<boolean> {

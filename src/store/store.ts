@@ -97,6 +97,12 @@ export interface BudgetSettlement {
  * Everything the core keeps. Every method is one atomic step on the database; the ones the security
  * guarantees rest on (beginSend, tryVerify) say what callers must gate on.
  */
+export interface PurgeResult {
+  codes: number;
+  refusals: number;
+  challenges: number;
+}
+
 export interface Store {
   readonly dialect: "sqlite" | "postgres";
   /** Applies pending migrations; resolves the names of those it ran. */
@@ -148,6 +154,13 @@ export interface Store {
   /** Resolves null when the username or email is taken (the field that clashed is returned instead). */
   createUser(user: NewUser): Promise<UserRecord | { conflict: "username" | "email" }>;
   findUserById(id: string): Promise<UserRecord | null>;
+  /**
+   * Deletes codes, refusals and challenges created before `before`, in batches (oldest first), so that
+   * sends are never held up for long. Idempotent; several instances may run it at once.
+   */
+  purge(before: number, options?: { batch?: number }): Promise<PurgeResult>;
+  /** Sets the role of the user with this username or email; null when there is none. */
+  setRole(login: string, role: string, now: number): Promise<UserRecord | null>;
   findUserByLogin(login: { username?: string; email?: string }): Promise<UserRecord | null>;
   /**
    * Sets the user's number and marks it verified, and unmarks it on any other account (a number is one

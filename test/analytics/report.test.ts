@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { reportQuery } from "../../src/analytics/range.js";
+import { Analytics } from "../../src/analytics/report.js";
+import { VericodeError } from "../../src/errors.js";
+import type { KyselyStore } from "../../src/store/kysely-store.js";
+import { DIALECTS, type TestDatabase } from "../support/databases.js";
+import { DAY, DAY1, insertDataSet, NOW } from "./data.js";
+
+for (const dialect of DIALECTS) {
+  describe(`reports on ${dialect.name}`, () => {
+    let db: TestDatabase | null = null;
+    let store: KyselyStore;
+    let analytics: Analytics;
+
+    beforeAll(async () => {
+      db = await dialect.make();
+      if (db === null) return;
+      store = await db.createStore();
+      analytics = new Analytics(store.db);
+      await insertDataSet(store);
+    });
+    afterAll(async () => {
+      if (db === null) return;
+      await store.close();
+      await db.drop();
+    });
+
+    const range = { from: DAY1, to: DAY1 + 2 * DAY, groupBy: "day" as const };
+
+    it("sums every figure of the range", async (context) => {
+      if (db === null) context.skip();
+      const summary = await analytics.summary(range, NOW);
+      expect(summary.totals).toEqual({
+        sent: 6,
+        delivered: 4,
+        failed: 2,
+        verified: 3,
+        expired: 2,
+        locked: 1,
+        conversion_rate: 0.5,
+        spend_usd: 0.241,
+        refused: 3,
+      });
+      expect(summary.time_to_verify).toEqual({ median_seconds: 30, p95_seconds: 90, verified: 3 });
+      expect([...summary.failures_by_error_code].sort((a, b) => String(a.error_code).localeCompare(String(b.error_code)))).toEqual([
+        { error_code: "21610", count: 1 },
+        { error_code: "30003", count: 1 },
+      ]);
+      expect(summary.refusals_by_rule).toEqual([
+        { rule: "number", count: 2 },
+        { rule: "country", count: 1 },
+      ]);
+      expect(summary.by_country.map((c) => [c.country, c.sent, c.verified, c.conversion_rate])).toEqual([
+        ["CR", 5, 3, 0.6],
+        ["US", 1, 0, 0],
+      ]);
+      expect(summary.by_purpose.map((p) => [p.purpose, p.sent, p.verified])).toEqual([
+        ["registration", 4, 2],
+        ["login", 2, 1],
+      ]);
+      expect(summary.by_channel.map((c) => [c.channel, c.sent, c.delivered, c.spend_usd])).toEqual([
+        ["sms", 5, 3, 0.236],
+        ["whatsapp", 1, 1, 0.005],
+      ]);
+    });
+
+    it("filters by country, purpose and channel (refusals have no channel)", async (context) => {
+      if (db === null) context.skip();
+      const cr = await analytics.summary({ ...range, country: "CR" }, NOW);
+      expect(cr.totals).toMatchObject({ sent: 5, verified: 3, refused: 2, failed: 0 });
+      const login = await analytics.summary({ ...range, purpose: "login" }, NOW);
+      expect(login.totals).toMatchObject({ sent: 2, failed: 2, verified: 1, refused: 1 });
+      const whatsapp = await analytics.summary({ ...range, channel: "whatsapp" }, NOW);
+      expect(whatsapp.totals).toMatchObject({ sent: 1, verified: 1, conversion_rate: 1, refused: 3 });
+      const none = await analytics.summary({ ...range, country: "DE" }, NOW);
+      expect(none.totals).toMatchObject({ sent: 0, conversion_rate: 0, refused: 0 });
+      expect(none.time_to_verify).toEqual({ median_seconds: null, p95_seconds: null, verified: 0 });
+    });
+
+    it("splits the range into UTC days or hours, empty buckets included", async (context) => {
+      if (db === null) context.skip();
+      const days = await analytics.timeseries(range, NOW);
+      expect(days.points.map((p) => [p.t, p.sent, p.verified, p.failed, p.refused])).toEqual([
+        ["2026-11-01T00:00:00.000Z", 4, 2, 0, 2],
+        ["2026-11-02T00:00:00.000Z", 2, 1, 2, 1],
+      ]);
+      const hours = await analytics.timeseries({ from: DAY1, to: DAY1 + 4 * 3_600_000, groupBy: "hour" }, NOW);
+      expect(hours.points.map((p) => p.sent)).toEqual([0, 1, 3, 0]);
+    });
+
+    it("purges what is older than the cut-off, in batches, and a second run finds nothing", async (context) => {
+      if (db === null) context.skip();
+      const first = await store.purge(DAY1 + DAY, { batch: 2 });
+      expect(first).toMatchObject({ codes: 4, refusals: 2 });
+      expect(await store.purge(DAY1 + DAY, { batch: 2 })).toEqual({ codes: 0, refusals: 0, challenges: 0 });
+      const left = await analytics.summary(range, NOW);
+      expect(left.totals).toMatchObject({ sent: 2, refused: 1 });
+    });
+  });
+}
+
+describe("a report's range and filters", () => {
+  const now = Date.parse("2026-11-25T12:00:00Z");
+
+  it("defaults to the last 7 days by day, and reads since, from and to", () => {
+    expect(reportQuery({}, now)).toMatchObject({ from: now - 7 * DAY, to: now, groupBy: "day" });
+    expect(reportQuery({ since: "24h", group_by: "hour" }, now)).toMatchObject({ from: now - DAY, groupBy: "hour" });
+    expect(reportQuery({ from: "2026-11-01", to: "2026-11-02", country: "cr" }, now)).toMatchObject({
+      from: Date.parse("2026-11-01"),
+      to: Date.parse("2026-11-02"),
+      country: "CR",
+    });
+  });
+
+  it("names every bad field in one validation_error", () => {
+    let error: unknown;
+    try {
+      reportQuery({ since: "7 days", group_by: "week", purpose: "signup", channel: "fax", country: "Costa Rica" }, now);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(VericodeError);
+    const fields = ((error as VericodeError).extra.errors as { field: string }[]).map((e) => e.field);
+    expect(fields).toEqual(["since", "group_by", "purpose", "channel", "country"]);
+    expect(() => reportQuery({ from: "2026-11-02", to: "2026-11-01" }, now)).toThrow(VericodeError);
+    expect(() => reportQuery({ since: "60d", group_by: "hour" }, now)).toThrow(/not valid/);
+  });
+});
