@@ -225,8 +225,10 @@ export class Analytics {
 }
 
 function slot<K>(map: Map<K, Tally>, key: K): Tally {
-  let tally = map.get(key);
-  if (tally === undefined) map.set(key, (tally = emptyTally()));
+  const found = map.get(key);
+  if (found !== undefined) return found;
+  const tally = emptyTally();
+  map.set(key, tally);
   return tally;
 }
 
