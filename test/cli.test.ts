@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
+import { KyselyStore } from "../src/store/kysely-store.js";
+import { insertDataSet } from "./analytics/data.js";
 import { TEST_SECRETS } from "./support/service.js";
 
 const run = promisify(execFile);
@@ -118,5 +120,63 @@ describe("the vericode CLI", () => {
     const config = await vericode(["migrate"], { ...env, OTP_LENGTH: "99" });
     expect(config.code).toBe(1);
     expect(config.stderr).toMatch(/^vericode: invalid configuration: OTP_LENGTH="99" is not allowed.*\n$/);
+  });
+});
+
+describe("the vericode CLI's operator commands", () => {
+  let env: Record<string, string>;
+  let path: string;
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vericode-cli-ops-"));
+    path = join(dir, "ops.db");
+    env = { ...TEST_SECRETS, DATABASE_URL: `sqlite:${path}` };
+    const store = new KyselyStore({ kind: "sqlite", path });
+    await store.migrate();
+    await insertDataSet(store);
+    await store.createUser({ id: "usr_ops", username: "olga", email: null, passwordHash: "x", phoneNumber: null, createdAt: Date.now() });
+    await store.close();
+  });
+
+  it("report: the data set's figures as a table, JSON and CSV", async () => {
+    const range = ["--from", "2026-11-01", "--to", "2026-11-03"];
+    const json = await vericode(["report", ...range, "--format", "json"], env);
+    expect(json.code).toBe(0);
+    const { summary, timeseries } = JSON.parse(json.stdout);
+    expect(summary.totals).toMatchObject({ sent: 6, verified: 3, failed: 2, refused: 3, conversion_rate: 0.5, spend_usd: 0.241 });
+    expect(timeseries.points).toHaveLength(2);
+
+    const csv = await vericode(["report", ...range, "--format", "csv"], env);
+    expect(csv.stdout.split("\n")).toEqual([
+      "t,sent,delivered,failed,verified,expired,locked,conversion_rate,spend_usd,refused",
+      "2026-11-01T00:00:00.000Z,4,3,0,2,1,1,0.5,0.228,2",
+      "2026-11-02T00:00:00.000Z,2,1,2,1,1,0,0.5,0.013,1",
+      "",
+    ]);
+
+    const table = await vericode(["report", ...range, "--country", "CR"], env);
+    expect(table.stdout).toContain("sent 5  delivered 4  failed 0  verified 3");
+    expect(table.stdout).toContain("conversion 60.0%  time to verify: median 30 s, p95 90 s");
+    expect(table.stdout).toMatch(/refusals by rule\nrule\s+count\nnumber\s+2/);
+
+    const bad = await vericode(["report", "--since", "forever"], env);
+    expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/^vericode: validation_error: /) });
+  });
+
+  it("user promote: the admin role, for a username or an email; an unknown one fails", async () => {
+    const promoted = await vericode(["user", "promote", "Olga"], env);
+    expect(promoted.code).toBe(0);
+    expect(promoted.stdout).toContain("olga (usr_ops) now has the role admin");
+    const store = new KyselyStore({ kind: "sqlite", path });
+    expect((await store.findUserById("usr_ops"))?.role).toBe("admin");
+    await store.close();
+    expect(await vericode(["user", "promote", "nobody"], env)).toMatchObject({ code: 1, stderr: expect.stringContaining("not_found") });
+  });
+
+  it("purge: deletes what is older than --days, then finds nothing", async () => {
+    const first = await vericode(["purge", "--days", "7", "--json"], env);
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ codes: 7, refusals: 3 });
+    expect(JSON.parse((await vericode(["purge", "--days", "7", "--json"], env)).stdout)).toMatchObject({ codes: 0, refusals: 0 });
   });
 });
