@@ -25,7 +25,12 @@ export const REDACT_PATHS = [
   "*.refresh",
 ];
 
+/** The options of every vericode logger: the level and the redaction of REDACT_PATHS. */
+export function loggerOptions(level: string): pino.LoggerOptions {
+  return { level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } };
+}
+
 /** A pino logger with redaction; `fd` 2 sends the lines to stderr (CLI commands keep stdout for results). */
 export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, pino.destination({ fd, sync: fd === 2 }));
+  return pino(loggerOptions(level), pino.destination({ fd, sync: fd === 2 }));
 }

@@ -13,6 +13,7 @@ import { Protection } from "./limits/protection.js";
 import { RedisLimiter } from "./limits/redis-limiter.js";
 import { SqlLimiter } from "./limits/sql-limiter.js";
 import { createLogger, type Logger } from "./logger.js";
+import { Metrics } from "./metrics.js";
 import { TWILIO_STATUS_PATH } from "./otp/delivery.js";
 import { OtpService } from "./otp/otp-service.js";
 import { KyselyStore } from "./store/kysely-store.js";
@@ -55,6 +56,8 @@ export interface Vericode {
   readonly protection: Protection;
   /** Reports over the codes and refusals of a time range (admin API, `vericode report`, dashboard). */
   readonly analytics: Analytics;
+  /** Prometheus counters and histograms of this service (`GET /metrics`; `metrics.registry` to merge them). */
+  readonly metrics: Metrics;
   readonly log: Logger;
   readonly clock: Clock;
   /** Migrations run at start, by name. */
@@ -99,7 +102,9 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
   for (const [name, channel] of Object.entries(options.channels ?? {})) channels.set(name as ChannelName, channel);
   if (options.channel !== undefined) channels.set("sms", options.channel);
   const tokens = new TokenService(config.jwt);
+  const metrics = new Metrics();
   const otp = new OtpService({
+    metrics,
     store,
     channels,
     fallback: config.channelFallback,
@@ -127,6 +132,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     tokens,
     protection,
     analytics: new Analytics(store.db),
+    metrics,
     log,
     clock,
     migrations,

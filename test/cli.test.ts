@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { KyselyStore } from "../src/store/kysely-store.js";
 import { insertDataSet } from "./analytics/data.js";
+import { keepProcessLog } from "./support/logs.js";
 import { TEST_SECRETS } from "./support/service.js";
 
 const run = promisify(execFile);
@@ -20,9 +21,11 @@ interface Outcome {
 async function vericode(args: string[], env: Record<string, string>): Promise<Outcome> {
   try {
     const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? "", ...env } });
+    keepProcessLog("cli", stderr);
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
+    keepProcessLog("cli", failed.stderr);
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
 }

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { ERROR_CATALOG, ERROR_CODES } from "../src/errors.js";
 import { buildApp } from "../src/http/app.js";
 import { createVericode } from "../src/vericode.js";
+import { testLogger } from "./support/logs.js";
 import { TEST_SECRETS } from "./support/service.js";
 
 describe("the error catalog", () => {
@@ -46,7 +46,7 @@ describe("the error catalog", () => {
     const vericode = await createVericode({
       env: { ...TEST_SECRETS, DATABASE_URL: "sqlite::memory:" },
       envFile: false,
-      logger: pino({ level: "silent" }),
+      logger: testLogger(),
     });
     const app = await buildApp(vericode);
     const doc = (await app.inject("/openapi.json")).json();

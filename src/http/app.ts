@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomUUID, timingSafeEqual } from "node:crypto";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
@@ -36,6 +36,25 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = (() => {
   middleware({} as never, response as never, () => {});
   return Object.freeze(headers);
 })();
+
+/**
+ * `GET /metrics` in Prometheus' text format. With METRICS_TOKEN set it asks for
+ * `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time); without it, it is open and
+ * belongs off the public network.
+ */
+function metricsRoute(app: FastifyInstance, vericode: Vericode): void {
+  const token = vericode.config.metricsToken === null ? null : Buffer.from(`Bearer ${vericode.config.metricsToken}`);
+  app.get("/metrics", { schema: { hide: true } }, async (request, reply) => {
+    if (token !== null) {
+      const given = Buffer.from(request.headers.authorization ?? "");
+      if (given.length !== token.length || !timingSafeEqual(given, token)) {
+        throw new VericodeError("unauthorized", "Send the metrics token: Authorization: Bearer <METRICS_TOKEN>.");
+      }
+    }
+    const registry = vericode.metrics.registry;
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
+}
 
 /** Builds the HTTP application around a service, without listening (tests use `inject`). */
 export async function buildApp(vericode: Vericode): Promise<FastifyInstance> {
@@ -85,6 +104,7 @@ export async function buildApp(vericode: Vericode): Promise<FastifyInstance> {
 
   await app.register(vericodePlugin, { vericode });
   if (vericode.config.webDemo) webDemo(app);
+  metricsRoute(app, vericode);
 
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, new VericodeError("not_found", `There is no ${request.method} ${request.url.split("?")[0]}.`)),

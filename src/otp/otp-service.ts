@@ -8,6 +8,7 @@ import { newId } from "../ids.js";
 import { type Bucket, BucketFull } from "../limits/limiter.js";
 import { numberPrefix, type Protection, type Refusal, type Reservation } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
 import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
 import type { Prelude, Store, VerifyTry } from "../store/store.js";
 import { findMatchingHash, generateCode, hashCode } from "./code.js";
@@ -40,6 +41,8 @@ export interface OtpServiceOptions {
   sendTimeoutMs: number;
   protection: Protection;
   messages: Messages;
+  /** Counts sends, verifications, refusals and spend for `/metrics`. */
+  metrics?: Metrics;
 }
 
 /** What the caller knows of the request behind a send. */
@@ -53,6 +56,16 @@ export interface SendContext {
   /** How the code travels. @default "sms" */
   channel?: ChannelName;
 }
+
+/** The verification outcome a metric counts, by the result's code. */
+const VERIFY_OUTCOME: Partial<Record<string, string>> = {
+  otp_invalid: "invalid",
+  otp_expired: "expired",
+  otp_attempts_exceeded: "attempts_exceeded",
+  otp_not_found: "not_found",
+  rate_limited: "rate_limited",
+  invalid_phone_number: "invalid_number",
+};
 
 /**
  * Sends and verifies one-time codes. Expected outcomes (wrong code, cooldown, provider refusal) resolve
@@ -188,6 +201,7 @@ export class OtpService {
       purpose: key.purpose,
     };
     let used = channel;
+    const started = performance.now();
     let outcome = await used.send(message);
     // CHANNEL_FALLBACK: a refusal or failure at send time tries the next channel; a timeout or a throttle
     // does not (the first message may still arrive).
@@ -211,6 +225,7 @@ export class OtpService {
           ? { micros: reservation?.micros ?? 0, final: false }
           : null;
     await guard(protection.settle(reservation, id, spent, now));
+    this.#o.metrics?.sent(used.name, outcome.ok ? "sent" : outcome.kind, (performance.now() - started) / 1000, spent?.micros ?? null);
     const audit = { event: "otp.send", id, to: maskPhone(key.phoneNumber), purpose: key.purpose, channel: used.name };
     if (outcome.ok) {
       if (number !== null) await guardLimiter(protection.noteSent(number, now));
@@ -235,6 +250,7 @@ export class OtpService {
         ip,
       }),
     );
+    this.#o.metrics?.refused(refusal.rule);
     this.#o.log.info(
       { event: "otp.refused", to: maskPhone(key.phoneNumber), purpose: key.purpose, rule: refusal.rule, code: refusal.code },
       "send refused",
@@ -251,6 +267,12 @@ export class OtpService {
 
   /** Verifies a code for (phone, user, purpose), as the seed's `verify_otp(phone, code, user, purpose)`. */
   async verifyOtp(phone: string, code: string, user: UserRef, purpose: string): Promise<VerifyResult> {
+    const result = await this.#verify(phone, code, user, purpose);
+    this.#o.metrics?.verified(result.ok ? "verified" : (VERIFY_OUTCOME[result.code] ?? result.code));
+    return result;
+  }
+
+  async #verify(phone: string, code: string, user: UserRef, purpose: string): Promise<VerifyResult> {
     const { store, clock, rules, protection } = this.#o;
     const target = this.#challenge(phone, user, purpose, typeof phone === "string" && phone.includes("@"));
     if ("invalid" in target) return invalidDestination(target.invalid, phone);

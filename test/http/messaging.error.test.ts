@@ -1,8 +1,8 @@
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../../src/http/app.js";
 import { createVericode } from "../../src/vericode.js";
 import { sqliteDatabase, type TestDatabase } from "../support/databases.js";
+import { testLogger } from "../support/logs.js";
 import { startService, TEST_SECRETS, type TestService } from "../support/service.js";
 import { FakeTwilio } from "../support/twilio-server.js";
 
@@ -191,7 +191,7 @@ describe("when the database is down", () => {
     const vericode = await createVericode({
       env: { ...TEST_SECRETS, ...twilio.env(), DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" },
       envFile: false,
-      logger: pino({ level: "silent" }),
+      logger: testLogger(),
       migrate: false,
     });
     const app = await buildApp(vericode);

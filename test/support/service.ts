@@ -1,10 +1,10 @@
 import type { FastifyInstance } from "fastify";
-import pino from "pino";
 import type { Channel, DeliveryOutcome } from "../../src/channels/channel.js";
 import type { Clock } from "../../src/clock.js";
 import { buildApp } from "../../src/http/app.js";
 import { createVericode, type Vericode } from "../../src/vericode.js";
 import type { TestDatabase } from "./databases.js";
+import { noteCode, testLogger } from "./logs.js";
 
 export const TEST_SECRETS = {
   JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789abcdef",
@@ -44,7 +44,7 @@ export async function startService(
     // The core's tests send to a few numbers many times: protection is off unless a test turns it on.
     env: { ...TEST_SECRETS, ...NO_LIMITS, DATABASE_URL: db.url, LOG_LEVEL: "silent", ...options.env },
     envFile: false,
-    logger: pino({ level: "silent" }),
+    logger: testLogger(),
     ...(db.schema === undefined ? {} : { databaseSchema: db.schema }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.channel === undefined ? {} : { channel: options.channel }),
@@ -72,7 +72,8 @@ export class RecordingChannel implements Channel {
   /** The price the provider reports, in millionths of a dollar (null: not known at once, as with Twilio). */
   priceMicros: number | null = null;
 
-  async send(message: { to: string; body: string }): Promise<DeliveryOutcome> {
+  async send(message: { to: string; body: string; code?: string }): Promise<DeliveryOutcome> {
+    if (message.code !== undefined) noteCode(message.code);
     const failure = this.failures.shift();
     if (failure !== undefined) return failure;
     this.sent.push({ to: message.to, body: message.body });

@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer } from "smtp-server";
+import { noteCode } from "./logs.js";
 
 /** A real SMTP server for the tests (the smtp-server package): keeps every message it accepts, parsed. */
 export class TestSmtpServer {
@@ -27,6 +28,7 @@ export class TestSmtpServer {
         simpleParser(stream)
           .then((mail) => {
             this.received.push(mail);
+            for (const code of (mail.text ?? "").match(/\d{4,10}/g) ?? []) noteCode(code);
             callback();
           })
           .catch(callback);

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import twilio from "twilio";
 import type { TwilioConfig } from "../../src/config.js";
+import { noteCode } from "./logs.js";
 
 /**
  * A local server that speaks Twilio's Messages API wire format, for tests through the real `twilio`
@@ -215,6 +216,8 @@ export class FakeTwilio {
     const from = form.get("From");
     const messagingServiceSid = form.get("MessagingServiceSid");
     const text = form.get("Body");
+    // The codes that reach "the phone", for the scan of the run's logs (test/support/global-setup.ts).
+    for (const code of `${text ?? ""} ${form.get("ContentVariables") ?? ""}`.match(/\d{4,10}/g) ?? []) noteCode(code);
     if (to === null) return sendError(response, 400, 21604, "A 'To' phone number is required.");
     if (from === null && messagingServiceSid === null) return sendError(response, 400, 21603, "A 'From' phone number is required.");
     const contentSid = form.get("ContentSid");
@@ -272,6 +275,9 @@ export class FakeTwilio {
     const to = form.get("To");
     const from = form.get("From");
     const twiml = form.get("Twiml");
+    // A call says the code digit by digit: note the digits run together.
+    const spoken = (twiml ?? "").match(/(?:\d[\s,.]+){3,9}\d/)?.[0]?.replace(/\D/g, "");
+    if (spoken !== undefined) noteCode(spoken);
     const toError = to === null ? undefined : TO_ERRORS[to];
     if (to === null) sendError(response, 400, 21201, "No 'To' number is specified");
     else if (from === null) sendError(response, 400, 21213, "No 'From' number is specified");

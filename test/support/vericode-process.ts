@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { keepProcessLog } from "./logs.js";
 
 /** The built CLI (`npm test` builds first). */
 export const CLI = join(import.meta.dirname, "..", "..", "dist", "cli", "main.js");
@@ -23,10 +24,13 @@ export function serveProcess(env: Record<string, string>, args: string[] = []): 
   let stderr = "";
   child.stderr?.on("data", (chunk) => (stderr += chunk));
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
-    await exited;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    }
+    keepProcessLog("serve", stderr);
+    stderr = "";
   };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`vericode did not start: ${stderr}`)), 20_000);
