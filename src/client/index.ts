@@ -95,6 +95,51 @@ export interface FlowStarted {
   message: string;
 }
 
+/** A report's range and filters (`since` such as 7d, or `from`/`to` as ISO 8601). */
+export interface ReportParams {
+  since?: string;
+  from?: string;
+  to?: string;
+  group_by?: "day" | "hour";
+  purpose?: Purpose;
+  channel?: ChannelName;
+  country?: string;
+}
+
+export interface ReportCounts {
+  sent: number;
+  delivered: number;
+  failed: number;
+  verified: number;
+  expired: number;
+  locked: number;
+  conversion_rate: number;
+  spend_usd: number;
+}
+
+export interface ReportSummary {
+  from: string;
+  to: string;
+  filters: { purpose: string | null; channel: string | null; country: string | null };
+  totals: ReportCounts & { refused: number };
+  time_to_verify: { median_seconds: number | null; p95_seconds: number | null; verified: number };
+  by_country: (ReportCounts & { country: string | null })[];
+  by_purpose: (ReportCounts & { purpose: string })[];
+  by_channel: (ReportCounts & { channel: string })[];
+  failures_by_error_code: { error_code: string | null; count: number }[];
+  refusals_by_rule: { rule: string; count: number }[];
+  /** The SMS budget's current period (SMS_BUDGET_USD), or null when none is set. */
+  budget: { period: string; budget_usd: number; spent_usd: number; reserved_usd: number } | null;
+}
+
+export interface ReportTimeseries {
+  from: string;
+  to: string;
+  group_by: "day" | "hour";
+  filters: ReportSummary["filters"];
+  points: (ReportCounts & { t: string; refused: number })[];
+}
+
 /** Every code the API answers (docs/errors.md); new ones may be added, so treat others as generic. */
 export type ErrorCode =
   | "validation_error"
@@ -231,6 +276,10 @@ export interface VericodeClient {
   startPasswordReset(phoneNumber: string): Promise<FlowStarted>;
   /** Password reset, step 2: sets the password; every refresh token of the account is revoked. */
   confirmPasswordReset(phoneNumber: string, code: string, newPassword: string): Promise<{ success: true; message: string }>;
+  /** Admins only (`vericode user promote`): the headline figures of a range. */
+  summary(params?: ReportParams): Promise<ReportSummary>;
+  /** Admins only: the same figures per day or hour. */
+  timeseries(params?: ReportParams): Promise<ReportTimeseries>;
 }
 
 type Method = "GET" | "POST";
@@ -307,10 +356,17 @@ export function createClient(options: ClientOptions = {}): VericodeClient {
     startPasswordReset: (phone_number) => call("POST", "/api/v1/auth/password-reset/", { phone_number }, false),
     confirmPasswordReset: (phone_number, otp_code, new_password) =>
       call("POST", "/api/v1/auth/password-reset/confirm/", { phone_number, otp_code, new_password }, false),
+    summary: (params = {}) => call("GET", `/api/v1/analytics/summary/${queryString(params)}`, undefined, true),
+    timeseries: (params = {}) => call("GET", `/api/v1/analytics/timeseries/${queryString(params)}`, undefined, true),
   };
 }
 
 const REFRESH_PATH = "/api/v1/auth/token/refresh/";
+
+function queryString(params: ReportParams): string {
+  const entries = Object.entries(params).filter(([, value]) => value !== undefined && value !== "") as [string, string][];
+  return entries.length === 0 ? "" : `?${new URLSearchParams(entries).toString()}`;
+}
 
 async function problemOf(response: Response): Promise<VericodeApiError> {
   const retry = response.headers.get("retry-after");

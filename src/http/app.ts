@@ -7,7 +7,7 @@ import { VericodeError } from "../errors.js";
 import type { Vericode } from "../vericode.js";
 import { answerError, vericodePlugin } from "./plugin.js";
 import { sendProblem } from "./problem.js";
-import { webDemo } from "./web.js";
+import { dashboard, webDemo } from "./web.js";
 
 /** 16 KiB: far above any valid request, far below anything that costs memory. */
 export const BODY_LIMIT = 16 * 1024;
@@ -104,6 +104,7 @@ export async function buildApp(vericode: Vericode): Promise<FastifyInstance> {
 
   await app.register(vericodePlugin, { vericode });
   if (vericode.config.webDemo) webDemo(app);
+  dashboard(app);
   metricsRoute(app, vericode);
 
   app.setNotFoundHandler((request, reply) =>

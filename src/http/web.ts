@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { extname, join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 
@@ -41,19 +42,30 @@ export function serveStatic(app: FastifyInstance, files: StaticFiles): void {
 }
 
 /**
- * The plain HTML/JS demo (`web/`) at `/`, and the typed client it uses (`vericode/client`, built to
- * dist/client/index.js) at `/client.js`. Nothing is served when the files are not there (a build
- * without them), so the routes only exist where they work.
+ * The plain HTML/JS demo (`web/`) at `/` (WEB_DEMO). Nothing is served when the files are not there (a
+ * build without them), so the routes only exist where they work.
  */
 export function webDemo(app: FastifyInstance): void {
   const web = join(PACKAGE_ROOT, "web");
+  serveStatic(app, readStatic({ "/": join(web, "index.html"), "/app.js": join(web, "app.js"), "/style.css": join(web, "style.css") }));
+}
+
+/**
+ * The operator's dashboard at `/dashboard/` (its data comes from the admin-only analytics API), Chart.js's
+ * browser build beside it, and the typed client both pages use (`vericode/client`, built to
+ * dist/client/index.js) at `/client.js`.
+ */
+export function dashboard(app: FastifyInstance): void {
+  const folder = join(PACKAGE_ROOT, "web", "dashboard");
+  const chartJs = join(dirname(createRequire(import.meta.url).resolve("chart.js")), "chart.umd.min.js");
   serveStatic(
     app,
     readStatic({
-      "/": join(web, "index.html"),
-      "/app.js": join(web, "app.js"),
-      "/style.css": join(web, "style.css"),
       "/client.js": join(PACKAGE_ROOT, "dist", "client", "index.js"),
+      "/dashboard/": join(folder, "index.html"),
+      "/dashboard/dashboard.js": join(folder, "dashboard.js"),
+      "/dashboard/dashboard.css": join(folder, "dashboard.css"),
+      "/dashboard/chart.umd.min.js": chartJs,
     }),
   );
 }

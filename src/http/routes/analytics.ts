@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { type TSchema, Type } from "@sinclair/typebox";
 import { reportQuery } from "../../analytics/range.js";
 import { VericodeError } from "../../errors.js";
+import { microsToUsd } from "../../limits/prices.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, subject } from "../auth.js";
 import { problems } from "../schemas.js";
@@ -49,6 +50,12 @@ const SummaryAnswer = Type.Object({
   by_channel: Type.Array(Type.Object({ channel: Type.String(), ...countFields })),
   failures_by_error_code: Type.Array(Type.Object({ error_code: Nullable(Type.String()), count: Type.Integer() })),
   refusals_by_rule: Type.Array(Type.Object({ rule: Type.String(), count: Type.Integer() })),
+  budget: Nullable(
+    Type.Object(
+      { period: Type.String(), budget_usd: Type.Number(), spent_usd: Type.Number(), reserved_usd: Type.Number() },
+      { description: "The SMS budget's current period (SMS_BUDGET_USD); null when none is set." },
+    ),
+  ),
 });
 
 const TimeseriesAnswer = Type.Object({
@@ -90,7 +97,22 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
     },
     async (request) => {
       const now = vericode.clock.now().getTime();
-      return run(() => vericode.analytics.summary(reportQuery(request.query, now), now));
+      const query = reportQuery(request.query, now);
+      return run(async () => {
+        const [summary, budget] = await Promise.all([vericode.analytics.summary(query, now), vericode.protection.budgetState(now)]);
+        return {
+          ...summary,
+          budget:
+            budget === null
+              ? null
+              : {
+                  period: budget.period,
+                  budget_usd: microsToUsd(budget.capMicros),
+                  spent_usd: microsToUsd(budget.spentMicros),
+                  reserved_usd: microsToUsd(budget.reservedMicros),
+                },
+        };
+      });
     },
   );
 
