@@ -131,7 +131,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     accounts,
     tokens,
     protection,
-    analytics: new Analytics(store.db),
+    analytics: new Analytics(store),
     metrics,
     log,
     clock,

@@ -23,7 +23,7 @@ describe("migrations", () => {
       await sql`insert into rate_limits values ('number:+50688887777', 3, 99)`.execute(db);
       const { error, results } = await migrator.migrateToLatest();
       expect(error).toBeUndefined();
-      expect(results?.map((r) => r.migrationName)).toEqual(["0004-without-rowid", "0005-users-phone"]);
+      expect(results?.map((r) => r.migrationName)).toEqual(["0004-without-rowid", "0005-users-phone", "0006-report-days"]);
       const tables = await sql<{
         name: string;
         sql: string;

@@ -1,5 +1,6 @@
 import { reportQuery } from "../analytics/range.js";
 import type { Counts, Summary, Timeseries } from "../analytics/report.js";
+import { applyRetention } from "../analytics/retention.js";
 import { VericodeError } from "../errors.js";
 import { commandService } from "./otp.js";
 
@@ -140,17 +141,16 @@ export async function runPromote(login: string, options: { role: string }): Prom
   }
 }
 
-/** `vericode purge`: deletes what is older than RETENTION_DAYS (or --days). */
+/** `vericode purge`: rolls up, then deletes, the whole days older than RETENTION_DAYS (or --days). */
 export async function runPurge(options: { days?: number; json?: boolean }): Promise<void> {
   const vericode = await commandService();
   try {
     const days = options.days ?? vericode.config.retentionDays;
-    const before = vericode.clock.now().getTime() - days * 86_400_000;
-    const result = await vericode.store.purge(before);
-    if (options.json) process.stdout.write(`${JSON.stringify({ before: new Date(before).toISOString(), ...result })}\n`);
+    const result = await applyRetention(vericode, days, vericode.clock.now().getTime());
+    if (options.json) process.stdout.write(`${JSON.stringify({ ...result, before: result.before.toISOString() })}\n`);
     else {
       process.stdout.write(
-        `Deleted what was older than ${days} days (before ${new Date(before).toISOString()}): ${result.codes} codes, ${result.refusals} refusals, ${result.challenges} challenges.\n`,
+        `Deleted what was older than ${days} days (before ${result.before.toISOString()}): ${result.codes} codes, ${result.refusals} refusals, ${result.challenges} challenges; ${result.rolledUp} days rolled up for the reports first.\n`,
       );
     }
   } finally {

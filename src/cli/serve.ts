@@ -1,3 +1,4 @@
+import { applyRetention } from "../analytics/retention.js";
 import { buildApp } from "../http/app.js";
 import { createVericode, type Vericode } from "../vericode.js";
 
@@ -11,10 +12,9 @@ const RETENTION_EVERY_MS = 60 * 60 * 1000;
  */
 function startRetention(vericode: Vericode): () => void {
   const run = async () => {
-    const before = vericode.clock.now().getTime() - vericode.config.retentionDays * 86_400_000;
     try {
-      const deleted = await vericode.store.purge(before);
-      vericode.log.info({ event: "retention.purge", before: new Date(before).toISOString(), ...deleted }, "retention: old records deleted");
+      const result = await applyRetention(vericode, vericode.config.retentionDays, vericode.clock.now().getTime());
+      vericode.log.info({ event: "retention.purge", ...result, before: result.before.toISOString() }, "retention: old records deleted");
     } catch (error) {
       vericode.log.error({ event: "retention.purge", err: error }, "retention: purge failed; it runs again within the hour");
     }

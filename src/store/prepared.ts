@@ -191,3 +191,15 @@ async function execute(db: Kysely<unknown>, { query, values }: Statement): Promi
   const result = await db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(query.sql, bind(query, values)));
   return { rows: result.rows, changes: Number(result.numAffectedRows ?? 0n) };
 }
+
+/** A one-off statement from a built query (its values fixed), for steps that are not on the hot path. */
+export function once(query: Compilable): Statement {
+  const compiled = query.compile();
+  const head = compiled.sql.trimStart().slice(0, 6).toLowerCase();
+  const prepared: Prepared<never> = {
+    sql: compiled.sql,
+    slots: compiled.parameters.map((value) => ({ value })),
+    returnsRows: head === "select" || /\breturning\b/i.test(compiled.sql),
+  };
+  return { query: prepared, values: {} };
+}

@@ -74,6 +74,45 @@ export interface OtpChallengesTable {
   created_at: number;
 }
 
+/** One UTC day's figures per purpose, channel and country (country '' when unknown). */
+export interface ReportDaysTable {
+  day: number;
+  purpose: string;
+  channel: string;
+  country: string;
+  sent: number;
+  delivered: number;
+  failed: number;
+  verified: number;
+  expired: number;
+  locked: number;
+  spend_micros: number;
+  /** JSON {"<seconds from send to verification>": count}. */
+  ttv: string;
+}
+
+export interface ReportDayFailuresTable {
+  day: number;
+  purpose: string;
+  channel: string;
+  country: string;
+  error_code: string;
+  n: number;
+}
+
+export interface ReportDayRefusalsTable {
+  day: number;
+  purpose: string;
+  country: string;
+  rule: string;
+  n: number;
+}
+
+export interface ReportRollupsTable {
+  day: number;
+  created_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   otp_codes: OtpCodesTable;
@@ -81,4 +120,8 @@ export interface Database {
   rate_limits: RateLimitsTable;
   sms_budget: SmsBudgetTable;
   otp_refusals: OtpRefusalsTable;
+  report_days: ReportDaysTable;
+  report_day_failures: ReportDayFailuresTable;
+  report_day_refusals: ReportDayRefusalsTable;
+  report_rollups: ReportRollupsTable;
 }

@@ -16,7 +16,7 @@ for (const dialect of DIALECTS) {
       db = await dialect.make();
       if (db === null) return;
       store = await db.createStore();
-      analytics = new Analytics(store.db);
+      analytics = new Analytics(store);
       await insertDataSet(store);
     });
     afterAll(async () => {
@@ -88,6 +88,32 @@ for (const dialect of DIALECTS) {
       expect(hours.points.map((p) => p.sent)).toEqual([0, 1, 3, 0]);
     });
 
+    it("reads closed days from daily roll-ups, with the same figures, whatever the range's edges", async (context) => {
+      if (db === null) context.skip();
+      const later = NOW + 30 * DAY;
+      const fromCodes = await analytics.summary(range, NOW);
+      const fromRollups = await analytics.summary(range, later);
+      expect(fromRollups).toEqual(fromCodes);
+      const rolled = await store.db.selectFrom("report_rollups").select("day").orderBy("day").execute();
+      expect(rolled.map((r) => Number(r.day))).toEqual([DAY1, DAY1 + DAY]);
+      expect(await store.db.selectFrom("report_days").select("sent").execute()).not.toHaveLength(0);
+      // Half of day 1 from the codes, day 2 from its roll-up.
+      const half = { ...range, from: DAY1 + 2 * 3_600_000 + 30 * 60_000 };
+      expect((await analytics.summary(half, later)).totals).toMatchObject({ sent: 4, verified: 1, failed: 2, locked: 1, refused: 1 });
+      expect((await analytics.summary({ ...range, country: "CR", channel: "sms" }, later)).totals).toMatchObject({
+        sent: 4,
+        verified: 2,
+        locked: 1,
+        refused: 2,
+      });
+      expect((await analytics.timeseries(range, later)).points.map((p) => [p.sent, p.refused])).toEqual([
+        [4, 2],
+        [2, 1],
+      ]);
+      // A second report, or another instance, rolls nothing up twice.
+      expect(await analytics.rollUpBefore(DAY1 + 2 * DAY, later)).toBe(0);
+    });
+
     it("purges what is older than the cut-off, in batches, and a second run finds nothing", async (context) => {
       if (db === null) context.skip();
       const first = await store.purge(DAY1 + DAY, { batch: 2 });
@@ -95,6 +121,8 @@ for (const dialect of DIALECTS) {
       expect(await store.purge(DAY1 + DAY, { batch: 2 })).toEqual({ codes: 0, refusals: 0, challenges: 0 });
       const left = await analytics.summary(range, NOW);
       expect(left.totals).toMatchObject({ sent: 2, refused: 1 });
+      // The roll-ups outlive the codes: the whole range's figures are still there.
+      expect((await analytics.summary(range, NOW + 30 * DAY)).totals).toMatchObject({ sent: 6, verified: 3, refused: 3 });
     });
   });
 }

@@ -4,6 +4,7 @@ import * as m0002 from "./0002-protection.js";
 import * as m0003 from "./0003-fallback.js";
 import * as m0004 from "./0004-without-rowid.js";
 import * as m0005 from "./0005-users-phone.js";
+import * as m0006 from "./0006-report-days.js";
 
 /** Every migration, in order, collected in code so that a bundled or installed package finds them all. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0003-fallback": m0003,
   "0004-without-rowid": m0004,
   "0005-users-phone": m0005,
+  "0006-report-days": m0006,
 };
 
 export const migrationProvider: MigrationProvider = {
