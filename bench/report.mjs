@@ -127,7 +127,8 @@ const path = join(dir, "report.db");
     `  ${"vericode report --since 30d --format json".padEnd(44)} ${(performance.now() - t2).toFixed(0).padStart(5)} ms  (whole command, once)`,
   );
 }
-rmSync(dir, { recursive: true, force: true });
+if (process.env.BENCH_KEEP) console.log(`(kept ${path})`);
+else rmSync(dir, { recursive: true, force: true });
 
 // PostgreSQL: a schema of its own, filled by one INSERT … SELECT over generate_series.
 const schema = `vc_bench_${randomBytes(4).toString("hex")}`;

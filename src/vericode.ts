@@ -3,14 +3,11 @@ import { TokenService } from "./accounts/tokens.js";
 import { Analytics } from "./analytics/report.js";
 import { CHANNEL_NAMES, type Channel, type ChannelName } from "./channels/channel.js";
 import { ConsoleChannel } from "./channels/console.js";
-import { SmtpEmailChannel } from "./channels/email.js";
-import { TwilioSmsChannel, TwilioVoiceChannel, TwilioWhatsAppChannel } from "./channels/twilio-sms.js";
 import { type Clock, systemClock } from "./clock.js";
 import { type Config, type Environment, loadConfig } from "./config.js";
 import { Messages } from "./i18n/messages.js";
 import type { Limiter } from "./limits/limiter.js";
 import { Protection } from "./limits/protection.js";
-import { RedisLimiter } from "./limits/redis-limiter.js";
 import { SqlLimiter } from "./limits/sql-limiter.js";
 import { createLogger, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
@@ -88,6 +85,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
   let limiter: Limiter;
   if (options.limiter !== undefined) limiter = options.limiter;
   else if (config.redisUrl !== null) {
+    const { RedisLimiter } = await import("./limits/redis-limiter.js");
     const redis = new RedisLimiter(config.redisUrl, { prefix: options.redisPrefix ?? config.redisKeyPrefix });
     // Start even when Redis is away (sends then fail closed with 503), but say so at once.
     await redis
@@ -98,7 +96,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     limiter = redis;
   } else limiter = new SqlLimiter(store);
   const protection = new Protection(config.protection, limiter, store);
-  const channels = defaultChannels(config, log);
+  const channels = await defaultChannels(config, log);
   for (const [name, channel] of Object.entries(options.channels ?? {})) channels.set(name as ChannelName, channel);
   if (options.channel !== undefined) channels.set("sms", options.channel);
   const tokens = new TokenService(config.jwt);
@@ -143,9 +141,15 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
   };
 }
 
-/** The channels of the configured provider: Twilio's SMS, WhatsApp and voice, or the console for all three. */
-function defaultChannels(config: Config, log: Logger): Map<ChannelName, Channel> {
+/**
+ * The channels of the configured provider: Twilio's SMS, WhatsApp and voice, or the console for all
+ * three. The Twilio SDK and nodemailer load only when configured: a command on the console provider
+ * starts without them.
+ */
+async function defaultChannels(config: Config, log: Logger): Promise<Map<ChannelName, Channel>> {
+  const email = config.email === null ? null : await import("./channels/email.js");
   if (config.smsProvider === "twilio" && config.twilio !== null) {
+    const { TwilioSmsChannel, TwilioVoiceChannel, TwilioWhatsAppChannel } = await import("./channels/twilio-sms.js");
     // Twilio reports each message's fate to this endpoint (routes/twilio-status.ts).
     const options = { statusCallback: `${config.publicBaseUrl}${TWILIO_STATUS_PATH}` };
     const channels = new Map<ChannelName, Channel>([
@@ -154,10 +158,12 @@ function defaultChannels(config: Config, log: Logger): Map<ChannelName, Channel>
     ]);
     // A call needs a caller id: a messaging service alone cannot call.
     if (config.twilio.phoneNumber !== null) channels.set("voice", new TwilioVoiceChannel(config.twilio, options));
-    if (config.email !== null) channels.set("email", new SmtpEmailChannel(config.email, { timeoutMs: config.twilio.timeoutMs }));
+    if (email !== null && config.email !== null) {
+      channels.set("email", new email.SmtpEmailChannel(config.email, { timeoutMs: config.twilio.timeoutMs }));
+    }
     return channels;
   }
   const channels = new Map<ChannelName, Channel>(CHANNEL_NAMES.map((name) => [name, new ConsoleChannel(log, name)]));
-  if (config.email !== null) channels.set("email", new SmtpEmailChannel(config.email));
+  if (email !== null && config.email !== null) channels.set("email", new email.SmtpEmailChannel(config.email));
   return channels;
 }

@@ -2,13 +2,9 @@
 import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, VericodeError } from "../errors.js";
 import { PURPOSES } from "../otp/types.js";
-import { runBudget } from "./budget.js";
-import { runMigrate } from "./migrate.js";
-import { type ReportOptions, runPromote, runPurge, runReport } from "./ops.js";
-import { runSend, runVerify } from "./otp.js";
-import { runServe } from "./serve.js";
-import { runTry } from "./try.js";
-import { runPrimary } from "./workers.js";
+import type { ReportOptions } from "./ops.js";
+
+// Each command loads its own modules when it runs: `vericode report` never loads the HTTP server.
 
 function purpose(value: string): string {
   if (!(PURPOSES as readonly string[]).includes(value)) {
@@ -50,15 +46,15 @@ program
   .action(async (options: { port?: number; host?: string; workers?: number }) => {
     // A worker of --workers serves; the primary forks the workers with the same arguments.
     if (options.workers !== undefined && options.workers > 1 && process.env.VERICODE_WORKER !== "1") {
-      return runPrimary(options.workers, process.argv.slice(2));
+      return (await import("./workers.js")).runPrimary(options.workers, process.argv.slice(2));
     }
-    return runServe({ ...options, migrate: process.env.VERICODE_WORKER !== "1" });
+    return (await import("./serve.js")).runServe({ ...options, migrate: process.env.VERICODE_WORKER !== "1" });
   });
 
 program
   .command("migrate")
   .description("apply pending database migrations and print what ran")
-  .action(async () => runMigrate());
+  .action(async () => (await import("./migrate.js")).runMigrate());
 
 program
   .command("try")
@@ -68,13 +64,15 @@ program
   .option("--channel <channel>", "sms, whatsapp, voice or email", "sms")
   .option("--locale <tag>", "the message's language (es, en, pt-BR…)")
   .option("--user <id>", "the user the code is bound to", "cli-try")
-  .action(async (phone: string, options: { purpose: string; user: string; channel: string; locale?: string }) => runTry(phone, options));
+  .action(async (phone: string, options: { purpose: string; user: string; channel: string; locale?: string }) =>
+    (await import("./try.js")).runTry(phone, options),
+  );
 
 program
   .command("budget")
   .description("show the SMS budget of the current period: spent, reserved and left")
   .option("--json", "print one JSON object")
-  .action(async (options: { json?: boolean }) => runBudget(options));
+  .action(async (options: { json?: boolean }) => (await import("./budget.js")).runBudget(options));
 
 program
   .command("send")
@@ -83,7 +81,9 @@ program
   .requiredOption("--purpose <purpose>", `one of ${PURPOSES.join(", ")}`, purpose)
   .option("--user <id>", "the user the code is bound to", "cli")
   .option("--locale <tag>", "the message's language (es, en, pt-BR…); default: the number's country, then DEFAULT_LOCALE")
-  .action(async (phone: string, options: { purpose: string; user: string; locale?: string }) => runSend(phone, options));
+  .action(async (phone: string, options: { purpose: string; user: string; locale?: string }) =>
+    (await import("./otp.js")).runSend(phone, options),
+  );
 
 program
   .command("verify")
@@ -92,7 +92,9 @@ program
   .argument("<code>", "the digits received")
   .requiredOption("--purpose <purpose>", `one of ${PURPOSES.join(", ")}`, purpose)
   .option("--user <id>", "the user the code is bound to", "cli")
-  .action(async (phone: string, code: string, options: { purpose: string; user: string }) => runVerify(phone, code, options));
+  .action(async (phone: string, code: string, options: { purpose: string; user: string }) =>
+    (await import("./otp.js")).runVerify(phone, code, options),
+  );
 
 program
   .command("report")
@@ -105,7 +107,7 @@ program
   .option("--channel <channel>", "only sms, whatsapp, voice or email")
   .option("--country <code>", "only one country (ISO 3166 alpha-2: CR)")
   .option("--format <format>", "table, json or csv (the time series)", "table")
-  .action(async (options: ReportOptions) => runReport(options));
+  .action(async (options: ReportOptions) => (await import("./ops.js")).runReport(options));
 
 const user = program.command("user").description("manage users");
 user
@@ -113,14 +115,14 @@ user
   .description("give a user the admin role (the analytics API and the dashboard)")
   .argument("<login>", "the username or email")
   .option("--role <role>", "the role to give", "admin")
-  .action(async (login: string, options: { role: string }) => runPromote(login, options));
+  .action(async (login: string, options: { role: string }) => (await import("./ops.js")).runPromote(login, options));
 
 program
   .command("purge")
   .description("delete codes, refusals and challenges older than RETENTION_DAYS (the hourly job of serve does the same)")
   .option("--days <n>", "keep this many days instead of RETENTION_DAYS", days)
   .option("--json", "print one JSON object")
-  .action(async (options: { days?: number; json?: boolean }) => runPurge(options));
+  .action(async (options: { days?: number; json?: boolean }) => (await import("./ops.js")).runPurge(options));
 
 try {
   await program.parseAsync(process.argv);

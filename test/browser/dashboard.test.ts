@@ -69,7 +69,7 @@ describe("the dashboard in headless Chromium, on a data set the test made", () =
     await shots.take(page, "not-an-admin");
 
     await signIn(page, "boss");
-    await page.waitForFunction(`document.querySelector('[data-figure="sent"]')?.textContent === "6"`);
+    await page.waitForSelector('[data-figure="sent"]:text-is("6")');
     expect({
       sent: await figure(page, "sent"),
       delivered: await figure(page, "delivered"),
@@ -127,14 +127,14 @@ describe("the dashboard in headless Chromium, on a data set the test made", () =
     // A filter: Costa Rica only.
     await page.fill("#filters [name=country]", "cr");
     await page.click("#filters button[type=submit]");
-    await page.waitForFunction(`document.querySelector('[data-figure="sent"]')?.textContent === "5"`);
+    await page.waitForSelector('[data-figure="sent"]:text-is("5")');
     expect(await figure(page, "conversion")).toBe("60.0%");
     await shots.take(page, "laptop-costa-rica");
 
     await page.setViewportSize({ width: 390, height: 844 });
     await page.fill("#filters [name=country]", "");
     await page.click("#filters button[type=submit]");
-    await page.waitForFunction(`document.querySelector('[data-figure="sent"]')?.textContent === "6"`);
+    await page.waitForSelector('[data-figure="sent"]:text-is("6")');
     const wide = await page.evaluate(
       "[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).map((e) => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)",
     );
