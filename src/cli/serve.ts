@@ -44,6 +44,11 @@ export async function runServe(options: { port?: number; host?: string; migrate?
   const host = options.host ?? vericode.config.host;
   const stopRetention = startRetention(vericode);
   let closing = false;
+  // While closing, each answer closes its connection: a keep-alive client does not hold the shutdown
+  // open, and its next request goes to another instance.
+  app.addHook("onSend", async (_request, reply) => {
+    if (closing) reply.header("connection", "close");
+  });
   const shutdown = async (signal: string): Promise<void> => {
     if (closing) return;
     closing = true;

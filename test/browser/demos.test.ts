@@ -47,7 +47,7 @@ describe("the demos in headless Chromium, against `vericode serve` with the cons
     const page = await (await browser.newContext(phone)).newPage();
     await walkThroughFlows(page, shots, { url: `${vericode.address}/`, username: "web-ana", ...WEB });
     // The whole walk, on a phone-sized screen, with no code ever printed for a test number.
-    expect(vericode.stderr()).not.toContain(WEB.code);
+    expect(vericode.output()).not.toContain(WEB.code);
   }, 120_000);
 
   it("walks every flow of the React demo (Vite build, preview server forwarding /api)", async (context) => {

@@ -42,7 +42,7 @@ export interface FakeTwilioOptions {
   apiSecret?: string;
 }
 
-type Fault = { kind: "status"; status: number; code: number | null; message: string } | { kind: "hang" };
+type Fault = { kind: "status"; status: number; code: number | null; message: string } | { kind: "hang" } | { kind: "slow"; ms: number };
 
 /** Twilio's test "To" numbers and the error each one produces. */
 const TO_ERRORS: Record<string, { code: number; message: (to: string) => string }> = {
@@ -117,6 +117,11 @@ export class FakeTwilio {
   }
 
   /** The next `count` requests never get an answer (until the server closes). */
+  /** The next message is accepted, but its answer comes `ms` later (a slow provider, a request in flight). */
+  slowNext(ms: number): void {
+    this.#faults.push({ kind: "slow", ms });
+  }
+
   hangNext(count = 1): void {
     for (let i = 0; i < count; i++) this.#faults.push({ kind: "hang" });
   }
@@ -245,6 +250,7 @@ export class FakeTwilio {
       this.#hanging.add(response);
       return;
     }
+    if (fault?.kind === "slow") await new Promise((resolve) => setTimeout(resolve, fault.ms));
     const now = new Date().toUTCString().replace("GMT", "+0000");
     sendJson(response, 201, {
       account_sid: this.accountSid,

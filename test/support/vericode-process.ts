@@ -10,8 +10,8 @@ export interface VericodeProcess {
   child: ChildProcess;
   /** http://127.0.0.1:<port> */
   address: string;
-  /** Every line the process wrote to stderr so far (its logs). */
-  stderr(): string;
+  /** Every line the process wrote so far: its logs (stdout) and anything on stderr. */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -35,6 +35,7 @@ export function serveProcess(env: Record<string, string>, args: string[] = []): 
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`vericode did not start: ${stderr}`)), 20_000);
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+      stderr += `${line}\n`;
       let entry: { event?: string; address?: string };
       try {
         entry = JSON.parse(line) as typeof entry;
@@ -43,7 +44,7 @@ export function serveProcess(env: Record<string, string>, args: string[] = []): 
       }
       if (entry.event === "listening" && entry.address !== undefined) {
         clearTimeout(timer);
-        resolve({ child, address: entry.address, stderr: () => stderr, stop });
+        resolve({ child, address: entry.address, output: () => stderr, stop });
       }
     });
     child.once("exit", (code) => reject(new Error(`vericode exited with ${code}: ${stderr}`)));
