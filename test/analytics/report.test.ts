@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reportQuery } from "../../src/analytics/range.js";
 import { Analytics } from "../../src/analytics/report.js";
+import { applyRetention } from "../../src/analytics/retention.js";
 import { VericodeError } from "../../src/errors.js";
 import type { KyselyStore } from "../../src/store/kysely-store.js";
 import { DIALECTS, type TestDatabase } from "../support/databases.js";
@@ -154,3 +155,35 @@ describe("a report's range and filters", () => {
     expect(() => reportQuery({ since: "60d", group_by: "hour" }, now)).toThrow(/not valid/);
   });
 });
+
+for (const dialect of DIALECTS) {
+  describe(`retention on ${dialect.name}, run by two instances at once`, () => {
+    it("rolls each day up once and deletes each record once", async (context) => {
+      const db = await dialect.make();
+      if (db === null) return context.skip();
+      const [a, b] = [await db.createStore(), await db.createStore()];
+      try {
+        await insertDataSet(a);
+        const later = NOW + 40 * DAY;
+        const runs = await Promise.all([
+          applyRetention({ store: a, analytics: new Analytics(a) }, 30, later),
+          applyRetention({ store: b, analytics: new Analytics(b) }, 30, later),
+        ]);
+        expect(runs[0].before.getTime()).toBe(runs[1].before.getTime());
+        // Every day from the first record to the cut-off (2026-11-13), the empty ones marked too.
+        expect(runs[0].rolledUp + runs[1].rolledUp).toBe(12);
+        expect(runs[0].codes + runs[1].codes).toBe(7);
+        expect(runs[0].refusals + runs[1].refusals).toBe(3);
+        expect(await a.db.selectFrom("report_rollups").select("day").execute()).toHaveLength(12);
+        // The figures survive in the roll-ups, counted once.
+        const summary = await new Analytics(b).summary({ from: DAY1, to: DAY1 + 2 * DAY, groupBy: "day" }, later);
+        expect(summary.totals).toMatchObject({ sent: 6, verified: 3, failed: 2, refused: 3, spend_usd: 0.241 });
+        expect(summary.time_to_verify).toEqual({ median_seconds: 30, p95_seconds: 90, verified: 3 });
+      } finally {
+        await a.close();
+        await b.close();
+        await db.drop();
+      }
+    });
+  });
+}
