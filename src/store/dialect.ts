@@ -34,7 +34,6 @@ export function createDialect(database: DatabaseConfig, options: DialectOptions 
     db.pragma("synchronous = NORMAL");
     db.pragma("busy_timeout = 5000");
     db.pragma("foreign_keys = ON");
-    for (const p of (process.env.XP ?? "").split(";").filter(Boolean)) db.pragma(p);
     return { name: "sqlite", dialect: new SqliteDialect({ database: withStatementCache(db) }), sqlite: db };
   }
   const pool = new pg.Pool({
