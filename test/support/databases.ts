@@ -13,7 +13,7 @@ let reachable: Promise<boolean> | undefined;
 /** Whether PostgreSQL answers. Under CI it must: a missing database is then a failure, never a skip. */
 export function postgresAvailable(): Promise<boolean> {
   reachable ??= (async () => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 2000 });
+    const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 10_000 });
     try {
       await client.connect();
       await client.end();
