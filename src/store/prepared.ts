@@ -152,21 +152,9 @@ export class SqliteRunner implements Runner {
   #commit(): void {
     const batch = this.#pending;
     this.#pending = [];
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    let outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[];
     try {
-      // IMMEDIATE takes the write lock first: two processes on one file cannot deadlock upgrading a read.
-      this.#db
-        .transaction(() => {
-          for (const { step } of batch) {
-            try {
-              // A nested better-sqlite3 transaction is a savepoint: released on success, rolled back on a throw.
-              outcomes.push({ ok: true, value: this.#db.transaction(() => this.#drive(step()))() });
-            } catch (error) {
-              outcomes.push({ ok: false, error });
-            }
-          }
-        })
-        .immediate();
+      outcomes = this.#together(batch);
     } catch (error) {
       // The commit itself failed (the file locked past busy_timeout, a full disk): nothing was written.
       for (const { reject } of batch) reject(error);
@@ -177,6 +165,41 @@ export class SqliteRunner implements Runner {
       if (outcome?.ok) resolve(outcome.value);
       else reject(outcome?.error);
     }
+  }
+
+  /**
+   * Runs a batch in one `BEGIN IMMEDIATE … COMMIT`. First all steps straight through; if one throws (a
+   * refusal that undoes its step), the whole attempt is rolled back and the batch runs again with each
+   * step in a savepoint, so that only the failing ones are undone. Steps are generators over the
+   * database's state, so running one again is running it for the first time.
+   */
+  #together(batch: { step: () => Step<unknown> }[]): ({ ok: true; value: unknown } | { ok: false; error: unknown })[] {
+    const straight = this.#db.transaction(() => batch.map(({ step }) => ({ ok: true as const, value: this.#drive(step()) })));
+    if (batch.length === 1) {
+      try {
+        return straight.immediate();
+      } catch (error) {
+        if (isBusy(error)) throw error;
+        return [{ ok: false, error }];
+      }
+    }
+    try {
+      return straight.immediate();
+    } catch (error) {
+      if (isBusy(error)) throw error;
+    }
+    return this.#db
+      .transaction(() =>
+        batch.map(({ step }) => {
+          try {
+            // A nested better-sqlite3 transaction is a savepoint: released on success, rolled back on a throw.
+            return { ok: true as const, value: this.#db.transaction(() => this.#drive(step()))() };
+          } catch (error) {
+            return { ok: false as const, error };
+          }
+        }),
+      )
+      .immediate();
   }
 
   async read<T>(step: () => Step<T>): Promise<T> {
@@ -199,6 +222,12 @@ export class SqliteRunner implements Runner {
     if (query.returnsRows) return { rows: prepared.all(...parameters) as Record<string, unknown>[], changes: 0 };
     return { rows: [], changes: prepared.run(...parameters).changes };
   }
+}
+
+/** SQLite's "database is locked" (another process held the write lock past busy_timeout). */
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
 }
 
 /** PostgreSQL (or any Kysely dialect): the compiled text run through Kysely's driver. */
