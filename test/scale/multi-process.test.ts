@@ -1,21 +1,12 @@
 import { randomBytes, randomInt } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TokenService } from "../../src/accounts/tokens.js";
 import { postgresAvailable, postgresDatabase, type TestDatabase } from "../support/databases.js";
 import { REDIS_URL, redisAvailable, redisNamespace } from "../support/redis.js";
-import { NO_LIMITS, TEST_SECRETS } from "../support/service.js";
+import { NO_LIMITS, TEST_SECRETS, testTokens } from "../support/service.js";
 import { FakeTwilio } from "../support/twilio-server.js";
 import { serveProcess, type VericodeProcess } from "../support/vericode-process.js";
 
-const tokens = new TokenService({
-  secret: TEST_SECRETS.JWT_SECRET,
-  publicKey: null,
-  jwksUrl: null,
-  issuer: "vericode",
-  audience: "vericode",
-  accessTtlSeconds: 900,
-  refreshTtlSeconds: 3600,
-});
+const tokens = testTokens();
 
 type Instance = VericodeProcess;
 const serve = serveProcess;

@@ -2,8 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TokenService } from "../../src/accounts/tokens.js";
-import { TEST_SECRETS } from "../support/service.js";
+import { TEST_SECRETS, testTokens } from "../support/service.js";
 import { FakeTwilio } from "../support/twilio-server.js";
 import { serveProcess } from "../support/vericode-process.js";
 
@@ -26,15 +25,7 @@ describe("vericode serve on SIGTERM", () => {
       DATABASE_URL: `sqlite:${join(folder, "vericode.db")}`,
       LOG_LEVEL: "info",
     });
-    const tokens = new TokenService({
-      secret: TEST_SECRETS.JWT_SECRET,
-      publicKey: null,
-      jwksUrl: null,
-      issuer: "vericode",
-      audience: "vericode",
-      accessTtlSeconds: 900,
-      refreshTtlSeconds: 3600,
-    });
+    const tokens = testTokens();
     // Twilio takes 1.5 s to answer this send: SIGTERM arrives while it is in flight.
     twilio.slowNext(1500);
     const inFlight = fetch(`${vericode.address}/api/v1/messaging/send-otp/`, {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { TokenService } from "../../src/accounts/tokens.js";
 import type { Channel, DeliveryOutcome } from "../../src/channels/channel.js";
 import type { Clock } from "../../src/clock.js";
 import { buildApp } from "../../src/http/app.js";
@@ -10,6 +11,19 @@ export const TEST_SECRETS = {
   JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789abcdef",
   OTP_SECRET: "test-otp-secret-0123456789abcdef0123456789abcdef",
 };
+
+/** A token service with the test secret, for tests that talk to a vericode process of their own. */
+export function testTokens(): TokenService {
+  return new TokenService({
+    secret: TEST_SECRETS.JWT_SECRET,
+    publicKey: null,
+    jwksUrl: null,
+    issuer: "vericode",
+    audience: "vericode",
+    accessTtlSeconds: 900,
+    refreshTtlSeconds: 3600,
+  });
+}
 
 /**
  * Protection off, for the tests of the core rules, which send to one number many times: no rate limit,

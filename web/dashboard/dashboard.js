@@ -113,7 +113,7 @@ function render(summary, series) {
   draw("chart-series", {
     type: "line",
     data: {
-      labels: series.points.map((p) => (hourly ? p.t.slice(5, 13).replace("T", " ") + "h" : p.t.slice(0, 10))),
+      labels: series.points.map((p) => (hourly ? `${p.t.slice(5, 13).replace("T", " ")}h` : p.t.slice(0, 10))),
       datasets: [
         { label: "sent", data: series.points.map((p) => p.sent), borderColor: COLORS.sent, backgroundColor: COLORS.sent, tension: 0.2 },
         {

@@ -1,4 +1,4 @@
-import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { type FormEvent, type ReactNode, useCallback, useEffect, useState } from "react";
 import type { Purpose, User } from "vericode/client";
 import { api, type Notice, noticeOf } from "./api.js";
 import { CodeStep } from "./CodeStep.js";
@@ -239,19 +239,33 @@ function SignInPanel({ shell, signedIn, onSignOut }: { shell: Shell; signedIn: b
   );
 }
 
-function PasswordlessPanel({ shell }: { shell: Shell }) {
+/**
+ * A flow that starts from a phone number alone (passwordless login, password reset): the number, the
+ * same answer whether or not it has an account, then the code step.
+ */
+function PhoneFlow(props: {
+  shell: Shell;
+  id: "passwordless" | "reset";
+  title: string;
+  startLabel: string;
+  start(phone: string): Promise<{ message: string }>;
+  submitLabel: string;
+  extra?: ReactNode;
+  finish(phone: string, code: string, form: FormData): Promise<void>;
+}) {
+  const { shell } = props;
   const [phone, setPhone] = useState<string | null>(null);
   const [message, setMessage] = useState("");
   return (
-    <section data-panel="passwordless">
-      <h2>Sign in with a code</h2>
+    <section data-panel={props.id}>
+      <h2>{props.title}</h2>
       <form
-        id="passwordless-form"
+        id={`${props.id}-form`}
         noValidate
         onSubmit={(event) => {
           const get = fields(event);
           shell.run(async () => {
-            const started = await api.startLogin(get("phone_number"));
+            const started = await props.start(get("phone_number"));
             setPhone(get("phone_number"));
             setMessage(started.message);
             shell.say(started.message);
@@ -262,20 +276,19 @@ function PasswordlessPanel({ shell }: { shell: Shell }) {
           Phone number <input name="phone_number" type="tel" autoComplete="tel" placeholder="+50688887777" required />
         </label>
         <button type="submit" disabled={shell.busy}>
-          Send me a login code
+          {props.startLabel}
         </button>
       </form>
       {phone !== null && (
         <CodeStep
-          id="passwordless-code"
-          submitLabel="Sign in"
+          id={`${props.id}-code`}
+          submitLabel={props.submitLabel}
           busy={shell.busy}
-          onSubmit={(code) =>
+          extra={props.extra}
+          onSubmit={(code, data) =>
             shell.run(async () => {
-              await api.finishLogin(phone, code);
+              await props.finish(phone, code, data);
               setPhone(null);
-              await shell.reloadUser();
-              shell.say("Signed in with a code.");
             })
           }
         >
@@ -286,57 +299,46 @@ function PasswordlessPanel({ shell }: { shell: Shell }) {
   );
 }
 
-function ResetPanel({ shell }: { shell: Shell }) {
-  const [phone, setPhone] = useState<string | null>(null);
-  const [message, setMessage] = useState("");
+function PasswordlessPanel({ shell }: { shell: Shell }) {
   return (
-    <section data-panel="reset">
-      <h2>Reset your password</h2>
-      <form
-        id="reset-form"
-        noValidate
-        onSubmit={(event) => {
-          const get = fields(event);
-          shell.run(async () => {
-            const started = await api.startPasswordReset(get("phone_number"));
-            setPhone(get("phone_number"));
-            setMessage(started.message);
-            shell.say(started.message);
-          });
-        }}
-      >
+    <PhoneFlow
+      shell={shell}
+      id="passwordless"
+      title="Sign in with a code"
+      startLabel="Send me a login code"
+      start={(phone) => api.startLogin(phone)}
+      submitLabel="Sign in"
+      finish={async (phone, code) => {
+        await api.finishLogin(phone, code);
+        await shell.reloadUser();
+        shell.say("Signed in with a code.");
+      }}
+    />
+  );
+}
+
+function ResetPanel({ shell }: { shell: Shell }) {
+  return (
+    <PhoneFlow
+      shell={shell}
+      id="reset"
+      title="Reset your password"
+      startLabel="Send me a reset code"
+      start={(phone) => api.startPasswordReset(phone)}
+      submitLabel="Set the new password"
+      extra={
         <label>
-          Phone number <input name="phone_number" type="tel" autoComplete="tel" placeholder="+50688887777" required />
+          New password <input name="new_password" type="password" autoComplete="new-password" required minLength={8} />
         </label>
-        <button type="submit" disabled={shell.busy}>
-          Send me a reset code
-        </button>
-      </form>
-      {phone !== null && (
-        <CodeStep
-          id="reset-code"
-          submitLabel="Set the new password"
-          busy={shell.busy}
-          extra={
-            <label>
-              New password <input name="new_password" type="password" autoComplete="new-password" required minLength={8} />
-            </label>
-          }
-          onSubmit={(code, data) =>
-            shell.run(async () => {
-              const done = await api.confirmPasswordReset(phone, code, String(data.get("new_password") ?? ""));
-              setPhone(null);
-              api.logout();
-              await shell.reloadUser();
-              shell.say(`${done.message} Sign in with the new password.`);
-              shell.openTab("signin");
-            })
-          }
-        >
-          {message}
-        </CodeStep>
-      )}
-    </section>
+      }
+      finish={async (phone, code, data) => {
+        const done = await api.confirmPasswordReset(phone, code, String(data.get("new_password") ?? ""));
+        api.logout();
+        await shell.reloadUser();
+        shell.say(`${done.message} Sign in with the new password.`);
+        shell.openTab("signin");
+      }}
+    />
   );
 }
 
