@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { KyselyStore } from "../store/kysely-store.js";
-import { type Prepared, prepare, type Runner, type Step, statement } from "../store/prepared.js";
+import { type Prepared, prepare, type Rows, type Runner, type Statement, type Step, statement } from "../store/prepared.js";
 import type { Store } from "../store/store.js";
 import { type Bucket, BucketFull, type Consumed, type Counter, type Limiter } from "./limiter.js";
 
@@ -135,20 +135,38 @@ export class SqlLimiter implements Limiter {
   }
 }
 
-/** One unit from each bucket, in key order; BucketFull (which undoes the transaction) when one is full. */
+/**
+ * One unit from each bucket in one statement (SQLite): the buckets that had room answer their key; when
+ * one did not, BucketFull, which undoes the transaction and so the units the others gave.
+ */
 function* takeEach(q: ReturnType<typeof statements>, ordered: readonly Bucket[], now: number): Step<void> {
-  for (const bucket of ordered) {
+  if (ordered.length === 1) {
+    const [bucket] = ordered as [Bucket];
     const taken = yield statement(q.take, { key: bucket.key, now, resetAt: now + bucket.windowMs, limit: bucket.limit });
-    if (taken.rows.length === 0) {
-      const [full] = (yield statement(q.read, { key: bucket.key })).rows;
-      throw new BucketFull(bucket.rule, Math.max(0, Number(full?.reset_at ?? now) - now));
-    }
+    if (taken.rows.length === 0) throw yield* bucketFull(q, bucket, now);
+    return;
   }
+  const values: Record<string, string | number> = { now };
+  ordered.forEach((bucket, i) => {
+    values[`k${i}`] = bucket.key;
+    values[`l${i}`] = bucket.limit;
+    values[`r${i}`] = now + bucket.windowMs;
+  });
+  const taken = new Set((yield statement(q.takeAllSqlite(ordered.length), values)).rows.map((row) => String(row.key)));
+  if (taken.size === ordered.length) return;
+  throw yield* bucketFull(q, ordered.find((bucket) => !taken.has(bucket.key)) as Bucket, now);
+}
+
+/** The refusal for a full bucket: its rule, and how long until its window ends. */
+function* bucketFull(q: ReturnType<typeof statements>, bucket: Bucket, now: number): Generator<Statement, BucketFull, Rows> {
+  const [full] = (yield statement(q.read, { key: bucket.key })).rows;
+  return new BucketFull(bucket.rule, Math.max(0, Number(full?.reset_at ?? now) - now));
 }
 
 function statements(store: KyselyStore) {
   const db = store.db;
   const takeAll = new Map<number, Prepared<Record<string, string | number>>>();
+  const takeAllSqlite = new Map<number, Prepared<Record<string, string | number>>>();
   return {
     /**
      * PostgreSQL: one unit from each of `n` buckets in one statement, or none: the statement fails with
@@ -176,6 +194,30 @@ function statements(store: KyselyStore) {
               else 1 / ((select count(*) from taken) - (select count(*) from taken)) end as taken`.compile(db),
         }));
         takeAll.set(n, query);
+      }
+      return query;
+    },
+    /**
+     * SQLite: one unit from each of `n` buckets in one statement; answers the keys it took a unit from
+     * (a full bucket is left as it is, and the caller undoes the rest).
+     */
+    takeAllSqlite(n: number): Prepared<Record<string, string | number>> {
+      let query = takeAllSqlite.get(n);
+      if (query === undefined) {
+        query = prepare<Record<string, string | number>>((p) => ({
+          compile: () =>
+            sql`with input (key, lim, reset_at) as (values ${sql.join(
+              Array.from({ length: n }, (_, i) => sql`(${p[`k${i}`]}, ${p[`l${i}`]}, ${p[`r${i}`]})`),
+            )})
+            insert into rate_limits (key, count, reset_at)
+            select key, 1, reset_at from input where true
+            on conflict (key) do update set
+              count = case when rate_limits.reset_at <= ${p.now} then 1 else rate_limits.count + 1 end,
+              reset_at = case when rate_limits.reset_at <= ${p.now} then excluded.reset_at else rate_limits.reset_at end
+            where rate_limits.reset_at <= ${p.now} or rate_limits.count < (select lim from input where input.key = rate_limits.key)
+            returning key`.compile(db),
+        }));
+        takeAllSqlite.set(n, query);
       }
       return query;
     },
