@@ -188,4 +188,38 @@ describe("configuration", () => {
     expect(config.port).toBe(5000);
     expect(config.otp.ttlSeconds).toBe(300);
   });
+
+  it("reads the operations and flow switches, and names their bad values", () => {
+    const defaults = load(SECRETS);
+    expect(defaults).toMatchObject({ retentionDays: 30, metricsToken: null, webDemo: true, requirePhoneVerification: false });
+    expect(
+      load({
+        ...SECRETS,
+        NODE_ENV: "production",
+        SMS_PROVIDER: "twilio",
+        TWILIO_ACCOUNT_SID: `AC${"0".repeat(32)}`,
+        TWILIO_AUTH_TOKEN: "t",
+        TWILIO_PHONE_NUMBER: "+15005550006",
+      }).webDemo,
+    ).toBe(false);
+    expect(
+      load({ ...SECRETS, RETENTION_DAYS: "7", METRICS_TOKEN: "m".repeat(24), WEB_DEMO: "false", REQUIRE_PHONE_VERIFICATION: "true" }),
+    ).toMatchObject({
+      retentionDays: 7,
+      metricsToken: "m".repeat(24),
+      webDemo: false,
+      requirePhoneVerification: true,
+    });
+    const text = problemsOf({
+      ...SECRETS,
+      RETENTION_DAYS: "0",
+      METRICS_TOKEN: "short",
+      WEB_DEMO: "yes",
+      REQUIRE_PHONE_VERIFICATION: "1",
+    }).join("\n");
+    expect(text).toContain('RETENTION_DAYS="0" is not allowed: expected a whole number from 1 to 3650.');
+    expect(text).toContain("METRICS_TOKEN is too short");
+    expect(text).toContain('WEB_DEMO="yes" is not allowed: use true or false.');
+    expect(text).toContain('REQUIRE_PHONE_VERIFICATION="1" is not allowed: use true or false.');
+  });
 });
