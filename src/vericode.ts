@@ -121,7 +121,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
       webOtpDomain: config.messages.webOtpDomain,
     }),
   });
-  const accounts = new Accounts({ store, tokens, clock, defaultCountry: config.defaultCountry, otp, log });
+  const accounts = new Accounts({ store, tokens, clock, defaultCountry: config.defaultCountry, otp, protection, log });
   return {
     config,
     store,

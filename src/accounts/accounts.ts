@@ -2,8 +2,9 @@ import type { CountryCode } from "libphonenumber-js/max";
 import type { Clock } from "../clock.js";
 import { VericodeError } from "../errors.js";
 import { newId } from "../ids.js";
+import type { Protection } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
-import type { OtpService, SendContext } from "../otp/otp-service.js";
+import { failClosed, type OtpService, type SendContext } from "../otp/otp-service.js";
 import { normalisePhone } from "../phone.js";
 import type { Store, UserRecord } from "../store/store.js";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./passwords.js";
@@ -29,6 +30,8 @@ export interface TokenPair {
   refresh: string;
 }
 
+const guardLimiter = failClosed("rate limiter");
+
 /** What the code-based flows answer whether or not the number has an account (enumeration-safe). */
 export const FLOW_STARTED = "If this number belongs to an account, a code is on its way.";
 
@@ -39,6 +42,7 @@ export class Accounts {
   readonly #clock: Clock;
   readonly #defaultCountry: CountryCode | null;
   readonly #otp: OtpService | null;
+  readonly #protection: Protection | null;
   readonly #log: Logger | null;
 
   constructor(options: {
@@ -47,6 +51,7 @@ export class Accounts {
     clock: Clock;
     defaultCountry: CountryCode | null;
     otp?: OtpService;
+    protection?: Protection;
     log?: Logger;
   }) {
     this.#store = options.store;
@@ -54,6 +59,7 @@ export class Accounts {
     this.#clock = options.clock;
     this.#defaultCountry = options.defaultCountry;
     this.#otp = options.otp ?? null;
+    this.#protection = options.protection ?? null;
     this.#log = options.log ?? null;
   }
 
@@ -64,6 +70,17 @@ export class Accounts {
    */
   async startFlow(purpose: "login" | "password_reset", phone: string, context: SendContext = {}): Promise<{ message: string }> {
     const number = this.#number(phone);
+    // Limited per client address before anything is looked up: the same for every number.
+    if (this.#protection !== null && context.ip) {
+      const now = this.#clock.now().getTime();
+      const consumed = await guardLimiter(this.#protection.limiter.consume(this.#protection.flowBuckets(context.ip), now));
+      if (!consumed.ok) {
+        throw new VericodeError("rate_limited", "Too many requests from this address. Try again later.", {
+          retryAfter: Math.max(1, Math.ceil(consumed.retryAfterMs / 1000)),
+          extra: { rule: consumed.rule },
+        });
+      }
+    }
     const user = await this.#store.findUserByVerifiedPhone(number);
     if (user !== null && this.#otp !== null) {
       const otp = this.#otp;

@@ -147,6 +147,15 @@ export class Protection {
     return buckets;
   }
 
+  /**
+   * The bucket a passwordless login or password reset start takes from, whether or not the number has an
+   * account: per client address, on the IP limit, apart from the sends' own.
+   */
+  flowBuckets(ip: string): Bucket[] {
+    const rate = this.#c.limits.ip;
+    return rate === null ? [] : [{ key: `flow:${ip}`, limit: rate.limit, windowMs: rate.windowMs, rule: "ip" }];
+  }
+
   /** The bucket a verification try takes a unit from: per number and purpose, whoever asks. */
   verifyBuckets(key: ChallengeKey): Bucket[] {
     const rate = this.#c.limits.verify;

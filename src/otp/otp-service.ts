@@ -506,7 +506,7 @@ function failure(id: string, outcome: Extract<DeliveryOutcome, { ok: false }>, c
  * A store that cannot be reached fails closed: 503, and nothing further happens (no send, no try).
  * `guard` covers the database, `guardLimiter` the rate limiter (Redis or the database).
  */
-function failClosed(what: string) {
+export function failClosed(what: string) {
   return async <T>(promise: Promise<T>): Promise<T> => {
     try {
       return await promise;

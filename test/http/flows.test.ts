@@ -185,3 +185,34 @@ describe("REQUIRE_PHONE_VERIFICATION=true", () => {
     expect(sent.statusCode).toBe(200);
   });
 });
+
+describe("the code flows' starts are limited per client address", () => {
+  let db: TestDatabase;
+  let service: TestService;
+  const channel = new RecordingChannel();
+
+  beforeAll(async () => {
+    db = sqliteDatabase();
+    service = await startService(db, { channel, env: { RATE_LIMIT_IP: "3/1h" } });
+  });
+  afterAll(async () => {
+    await service.close();
+    await db.drop();
+  });
+
+  it("answers 429 to an address past RATE_LIMIT_IP, the same whether or not the number has an account", async () => {
+    const start = (url: string, phone: string, remoteAddress = "203.0.113.9") =>
+      service.app.inject({ method: "POST", url, payload: { phone_number: phone }, remoteAddress });
+    expect((await start("/api/v1/auth/login/otp/", "+50689990001")).statusCode).toBe(202);
+    expect((await start("/api/v1/auth/password-reset/", "+50689990002")).statusCode).toBe(202);
+    expect((await start("/api/v1/auth/login/otp/", "+50689990003")).statusCode).toBe(202);
+    for (const url of ["/api/v1/auth/login/otp/", "/api/v1/auth/password-reset/"]) {
+      const refused = await start(url, "+50689990004");
+      expect(refused.statusCode).toBe(429);
+      expect(Number(refused.headers["retry-after"])).toBeGreaterThan(3000);
+      expect(refused.json()).toMatchObject({ code: "rate_limited", rule: "ip", success: false });
+    }
+    // Another address is not held back.
+    expect((await start("/api/v1/auth/login/otp/", "+50689990004", "198.51.100.7")).statusCode).toBe(202);
+  });
+});

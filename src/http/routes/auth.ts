@@ -96,9 +96,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = asy
       schema: {
         tags: ["auth"],
         summary: "Passwordless login, step 1: send a login code to an account's verified number",
-        description: "Always 202 with the same message, whether or not the number belongs to an account (no enumeration).",
+        description:
+          "Always 202 with the same message, whether or not the number belongs to an account (no enumeration). Limited per client address (RATE_LIMIT_IP, apart from the sends'): 429 rate_limited, the same for every number.",
         body: FlowStartBody,
-        response: { 202: FlowStarted, ...problems(400, 413, 415) },
+        response: { 202: FlowStarted, ...problems(400, 413, 415, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -126,9 +127,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = asy
       schema: {
         tags: ["auth"],
         summary: "Password reset, step 1: send a reset code to an account's verified number",
-        description: "Always 202 with the same message, whether or not the number belongs to an account (no enumeration).",
+        description:
+          "Always 202 with the same message, whether or not the number belongs to an account (no enumeration). Limited per client address (RATE_LIMIT_IP, apart from the sends'): 429 rate_limited, the same for every number.",
         body: FlowStartBody,
-        response: { 202: FlowStarted, ...problems(400, 413, 415) },
+        response: { 202: FlowStarted, ...problems(400, 413, 415, 429, 503) },
       },
     },
     async (request, reply) => {
