@@ -113,12 +113,14 @@ export class SqlLimiter implements Limiter {
         rows.set(String(row.key), { count: Number(row.count), resetAt: Number(row.reset_at) });
       }
     } else {
-      await this.#run.read(function* () {
-        for (const key of keys) {
-          const [row] = (yield statement(q.read, { key })).rows;
-          if (row !== undefined) rows.set(key, { count: Number(row.count), resetAt: Number(row.reset_at) });
-        }
+      // One statement for all the keys: one read of the file, no transaction of its own to begin and end.
+      const values: Record<string, string> = {};
+      keys.forEach((key, i) => {
+        values[`k${i}`] = key;
       });
+      for (const row of (await this.#run.one(statement(q.readSqlite(keys.length), values))).rows) {
+        rows.set(String(row.key), { count: Number(row.count), resetAt: Number(row.reset_at) });
+      }
     }
     return keys.map((key) => {
       const row = rows.get(key);
@@ -167,6 +169,7 @@ function statements(store: KyselyStore) {
   const db = store.db;
   const takeAll = new Map<number, Prepared<Record<string, string | number>>>();
   const takeAllSqlite = new Map<number, Prepared<Record<string, string | number>>>();
+  const readSqlite = new Map<number, Prepared<Record<string, string>>>();
   return {
     /**
      * PostgreSQL: one unit from each of `n` buckets in one statement, or none: the statement fails with
@@ -247,6 +250,24 @@ function statements(store: KyselyStore) {
         .where("count", ">", 0),
     ),
     read: prepare<{ key: string }>((p) => db.selectFrom("rate_limits").select(["count", "reset_at"]).where("key", "=", p.key)),
+    /** SQLite: `n` keys at once. */
+    readSqlite(n: number): Prepared<Record<string, string>> {
+      let query = readSqlite.get(n);
+      if (query === undefined) {
+        query = prepare<Record<string, string>>((p) =>
+          db
+            .selectFrom("rate_limits")
+            .select(["key", "count", "reset_at"])
+            .where(
+              "key",
+              "in",
+              Array.from({ length: n }, (_, i) => p[`k${i}`] as string),
+            ),
+        );
+        readSqlite.set(n, query);
+      }
+      return query;
+    },
     /** PostgreSQL: many keys at once, bound as one array. */
     readMany: prepare<{ keys: string[] }>((p) => ({
       compile: () => sql`select key, count, reset_at from rate_limits where key = any(${p.keys}::text[])`.compile(db),

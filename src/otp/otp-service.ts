@@ -216,7 +216,12 @@ export class OtpService {
     }
     if (used !== channel)
       await guard(this.#o.store.updateDelivery(id, { status: "pending", channel: used.name, fallbackFrom: channel.name }, Date.now()));
-    await guard(this.#record(id, outcome));
+    // The delivery answer and the breaker's count of a sent code are given together: with the limiter in
+    // the database they share one group commit.
+    await Promise.all([
+      guard(this.#record(id, outcome)),
+      outcome.ok && number !== null ? guardLimiter(protection.noteSent(number, now)) : null,
+    ]);
     // A refused or failed message cost nothing; a timed-out one may have gone out and is counted.
     const spent =
       outcome.ok && outcome.priceMicros != null
@@ -228,7 +233,6 @@ export class OtpService {
     this.#o.metrics?.sent(used.name, outcome.ok ? "sent" : outcome.kind, (performance.now() - started) / 1000, spent?.micros ?? null);
     const audit = { event: "otp.send", id, to: maskPhone(key.phoneNumber), purpose: key.purpose, channel: used.name };
     if (outcome.ok) {
-      if (number !== null) await guardLimiter(protection.noteSent(number, now));
       this.#o.log.info({ ...audit, outcome: "sent" }, "code sent");
       return sent;
     }
