@@ -21,6 +21,27 @@ export interface Reservation {
 }
 
 /**
+ * How long the breaker trusts what it read of a scope. The window it judges is over, so its counts no
+ * longer change; a pause another instance sets is seen here within this time. Every send to a busy country
+ * would otherwise read the same counters again.
+ */
+const BREAKER_FRESH_MS = 1000;
+/** Scopes (countries and number ranges) whose breaker state is kept at most. */
+const BREAKER_SEEN_MAX = 10_000;
+
+/** The breaker's figures for one scope, as read at `checkedAt`. */
+interface BreakerState {
+  /** The window judged. */
+  previous: number;
+  checkedAt: number;
+  /** When a pause ends; 0 when there is none. */
+  pauseUntil: number;
+  sent: number;
+  verified: number;
+  tripped: boolean;
+}
+
+/**
  * The protection rules around a send, in the order they apply (docs/protection.md): destination rules
  * (country, prefix, number type) and the conversion breaker, with SAFE_NUMBERS exempt; then the rate
  * limits in the shared limiter; then the spend budget. Pure decisions here, state in the limiter and store.
@@ -29,6 +50,8 @@ export class Protection {
   readonly #c: ProtectionConfig;
   readonly #limiter: Limiter;
   readonly #store: Store;
+  /** What the breaker last read per scope (see BREAKER_FRESH_MS). */
+  readonly #breakerSeen = new Map<string, BreakerState>();
 
   constructor(config: ProtectionConfig, limiter: Limiter, store: Store) {
     this.#c = config;
@@ -83,28 +106,60 @@ export class Protection {
     if (breaker === null || this.isSafe(phone)) return null;
     const previous = Math.floor(now / breaker.windowMs) - 1;
     const names = scopes(phone);
-    // One read for every scope: pause, sends, verifications and whether these figures tripped already.
-    const counters = await this.#limiter.read(
-      names.flatMap((scope) => [
-        `conv:pause:${scope}`,
-        `conv:sent:${scope}:${previous}`,
-        `conv:ok:${scope}:${previous}`,
-        `conv:tripped:${scope}:${previous}`,
-      ]),
-      now,
-    );
+    const states = names.map((scope) => {
+      const state = this.#breakerSeen.get(scope);
+      return state !== undefined && state.previous === previous && now >= state.checkedAt && now - state.checkedAt < BREAKER_FRESH_MS
+        ? state
+        : undefined;
+    });
+    const stale = names.filter((_, i) => states[i] === undefined);
+    if (stale.length > 0) {
+      // One read for every scope not seen in the last second: pause, sends, verifications and whether
+      // these figures tripped already.
+      const counters = await this.#limiter.read(
+        stale.flatMap((scope) => [
+          `conv:pause:${scope}`,
+          `conv:sent:${scope}:${previous}`,
+          `conv:ok:${scope}:${previous}`,
+          `conv:tripped:${scope}:${previous}`,
+        ]),
+        now,
+      );
+      for (const [i, scope] of stale.entries()) {
+        const [pause, sent, verified, tripped] = counters.slice(i * 4, i * 4 + 4);
+        const state: BreakerState = {
+          previous,
+          checkedAt: now,
+          pauseUntil: pause !== undefined && pause.count > 0 ? pause.resetAt : 0,
+          sent: sent?.count ?? 0,
+          verified: verified?.count ?? 0,
+          tripped: (tripped?.count ?? 0) > 0,
+        };
+        this.#remember(scope, state);
+        states[names.indexOf(scope)] = state;
+      }
+    }
     for (const [i, scope] of names.entries()) {
-      const [pause, sent, verified, tripped] = counters.slice(i * 4, i * 4 + 4);
-      if (pause !== undefined && pause.count > 0) return paused(pause.resetAt, now);
-      if (sent === undefined || verified === undefined || tripped === undefined) continue;
-      if (sent.count >= breaker.minSends && verified.count < breaker.minConversion * sent.count && tripped.count === 0) {
+      const state = states[i] as BreakerState;
+      if (state.pauseUntil > now) return paused(state.pauseUntil, now);
+      if (state.sent >= breaker.minSends && state.verified < breaker.minConversion * state.sent && !state.tripped) {
         // One window's figures trip the breaker once; the pause then runs its course.
         await this.#limiter.add([`conv:tripped:${scope}:${previous}`], 2 * breaker.windowMs, now);
         await this.#limiter.add([`conv:pause:${scope}`], breaker.pauseMs, now);
-        return paused(now + breaker.pauseMs, now);
+        state.tripped = true;
+        state.pauseUntil = now + breaker.pauseMs;
+        return paused(state.pauseUntil, now);
       }
     }
     return null;
+  }
+
+  /** Keeps what the breaker read of a scope, the most recent last; the oldest go past BREAKER_SEEN_MAX. */
+  #remember(scope: string, state: BreakerState): void {
+    const seen = this.#breakerSeen;
+    seen.delete(scope);
+    seen.set(scope, state);
+    if (seen.size > BREAKER_SEEN_MAX) seen.delete(seen.keys().next().value as string);
   }
 
   /** Counts a send that went out, for the breaker. */
