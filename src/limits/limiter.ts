@@ -40,6 +40,8 @@ export interface Limiter {
    * consume instead.
    */
   stepsFor?(buckets: readonly Bucket[], now: number, store: Store): (() => Step<void>) | null;
+  /** The statements of `add`, to run inside a transaction of `store`, on the same terms as `stepsFor`. */
+  addStepsFor?(keys: readonly string[], windowMs: number, now: number, store: Store): (() => Step<void>) | null;
   /** Throws when the limiter's store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,5 +1,6 @@
 import type { ChallengeKey } from "../otp/types.js";
 import type { PhoneInfo } from "../phone.js";
+import type { Step } from "../store/prepared.js";
 import type { Store } from "../store/store.js";
 import type { Bucket, Limiter } from "./limiter.js";
 import type { BudgetPeriod, ProtectionConfig, RateRule } from "./settings.js";
@@ -172,17 +173,27 @@ export class Protection {
     await this.#note("ok", phone, now);
   }
 
+  /**
+   * The count of a verification as statements of the verification's own transaction, when the limiter
+   * lives in that store and can (SQLite); null: call noteVerified once it is verified.
+   */
+  verifiedStepsFor(phone: PhoneInfo, now: number, store: Store): (() => Step<void>) | null {
+    const counters = this.#counters("ok", phone, now);
+    return counters === null ? null : (this.#limiter.addStepsFor?.(counters.keys, counters.ttl, now, store) ?? null);
+  }
+
   async #note(what: "sent" | "ok", phone: PhoneInfo, now: number): Promise<void> {
+    const counters = this.#counters(what, phone, now);
+    if (counters !== null) await this.#limiter.add(counters.keys, counters.ttl, now);
+  }
+
+  /** The breaker's counters of a send or a verification now; null when the breaker is off. */
+  #counters(what: "sent" | "ok", phone: PhoneInfo, now: number): { keys: string[]; ttl: number } | null {
     const breaker = this.#c.breaker;
-    if (breaker === null) return;
+    if (breaker === null) return null;
     const window = Math.floor(now / breaker.windowMs);
     // The counter lives to the end of the next window, when it is the one judged.
-    const ttl = (window + 2) * breaker.windowMs - now;
-    await this.#limiter.add(
-      scopes(phone).map((scope) => `conv:${what}:${scope}:${window}`),
-      ttl,
-      now,
-    );
+    return { keys: scopes(phone).map((scope) => `conv:${what}:${scope}:${window}`), ttl: (window + 2) * breaker.windowMs - now };
   }
 
   /** The buckets one send takes a unit from. */

@@ -53,6 +53,15 @@ export class SqlLimiter implements Limiter {
     return () => takeEach(q, ordered, now);
   }
 
+  /** SQLite: counting `keys` inside a transaction of this very database (a verification's own). */
+  addStepsFor(keys: readonly string[], windowMs: number, now: number, store: Store): (() => Step<void>) | null {
+    if (store !== this.#store || this.#store.dialect !== "sqlite" || keys.length === 0) return null;
+    const q = this.#q;
+    return function* () {
+      for (const key of keys) yield statement(q.add, { key, now, resetAt: now + windowMs });
+    };
+  }
+
   /**
    * PostgreSQL: every bucket in one statement, in autocommit, so the rows stay locked for the statement
    * only (one round trip, not a transaction of three). The statement aborts itself when a bucket is full,

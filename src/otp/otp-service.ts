@@ -295,6 +295,8 @@ export class OtpService {
     // One transaction: the try is counted first, atomically, so parallel guesses cannot outrun the
     // budget (the Ory Kratos lesson); then the code is compared in constant time with the live ones.
     const codeHash = hashCode(this.#o.secret, key, code);
+    // The breaker's count of a verification joins the try's transaction when the limiter shares the database.
+    const onVerified = number === null ? null : protection.verifiedStepsFor(number, now, store);
     let attempt: VerifyTry;
     try {
       attempt = await guard(
@@ -305,6 +307,7 @@ export class OtpService {
             maxAttempts: rules.maxAttempts,
             keepLive: LIVE_CODES_PER_CHALLENGE,
             markPhoneVerified: key.purpose === "registration" && number !== null,
+            ...(onVerified === null ? {} : { onVerified }),
           },
           (codes) => {
             const unexpired = codes.filter((record) => record.expiresAt > now);
@@ -325,7 +328,7 @@ export class OtpService {
     const audit = { event: "otp.verify", to: maskPhone(key.phoneNumber), purpose: key.purpose };
     if (attempt.kind === "refused") return this.#noTry(key, now);
     if (attempt.kind === "verified") {
-      if (number !== null) await guardLimiter(protection.noteVerified(number, now));
+      if (number !== null && onVerified === null) await guardLimiter(protection.noteVerified(number, now));
       this.#o.log.info({ ...audit, id: attempt.id, outcome: "verified" }, "code verified");
       return { ok: true, message: "Code verified.", verifiedAt: new Date(now) };
     }

@@ -176,6 +176,7 @@ export class KyselyStore implements Store {
         const marked = yield statement(q.markPhoneVerified, { user: key.userId, phone: key.phoneNumber, now });
         if (marked.changes === 1) yield statement(q.unverifyElsewhere, { user: key.userId, phone: key.phoneNumber, now });
       }
+      if (rule.onVerified !== undefined) yield* rule.onVerified();
       return { kind: "verified", id: picked.id };
     });
   }

@@ -35,6 +35,8 @@ export interface VerifyRule {
   keepLive: number;
   /** Registration: the verified number becomes the user's, in the same transaction. */
   markPhoneVerified: boolean;
+  /** Statements to run in the same transaction when the code is verified (the breaker's count). */
+  onVerified?: Prelude;
 }
 
 /** What a verification try needs of a live code. */
