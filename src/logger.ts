@@ -3,31 +3,83 @@ import pino from "pino";
 /** vericode logs through pino (Fastify's own logger), so one logger serves the core and HTTP. */
 export type Logger = pino.Logger;
 
-/**
- * Paths never written to a log at any level: codes, passwords, tokens and secrets. The console
- * channel's message text is the one deliberate exception, and it is refused in production.
- */
-export const REDACT_PATHS = [
-  "req.headers.authorization",
-  "req.headers.cookie",
-  'req.headers["x-twilio-signature"]',
-  "otp_code",
-  "code",
-  "password",
-  "new_password",
-  "access",
-  "refresh",
-  "token",
-  "*.otp_code",
-  "*.password",
-  "*.token",
-  "*.access",
-  "*.refresh",
-];
+const CENSOR = "[redacted]";
+/** Fields never written to a log, at the top of a line: codes, passwords, tokens. */
+const SECRET_FIELDS = new Set(["otp_code", "code", "password", "new_password", "access", "refresh", "token"]);
+/** The same one level down (`{ body: { otp_code } }`), except `code`, which nested names a problem's code. */
+const NESTED_SECRET_FIELDS = new Set(["otp_code", "password", "new_password", "access", "refresh", "token"]);
+/** Request headers never written: `req.headers.…`. */
+const SECRET_HEADERS = ["authorization", "cookie", "x-twilio-signature"];
 
-/** The options of every vericode logger: the level and the redaction of REDACT_PATHS. */
+/**
+ * What a log line may hold, scrubbed: codes, passwords, tokens and secrets at the top of the line and one
+ * level down, and the request's secret headers, become "[redacted]". The console channel's message text is
+ * the one deliberate exception, and it is refused in production. Copies only what it changes: a line with
+ * nothing to hide is written as it was given.
+ *
+ * pino's own `redact` option would do this with paths, but a path starting with a wildcard runs its
+ * redaction over every field of every line (measured: 26 KB of garbage and a tenth of a send's CPU).
+ */
+export function redactSecrets(line: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | null = null;
+  for (const key in line) {
+    if (!Object.hasOwn(line, key)) continue;
+    const value = line[key];
+    if (value === undefined) continue;
+    let scrubbed = value;
+    if (SECRET_FIELDS.has(key)) scrubbed = CENSOR;
+    else if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      scrubbed = scrubNested(value as Record<string, unknown>, key === "req");
+    }
+    if (scrubbed !== value) {
+      copy ??= { ...line };
+      copy[key] = scrubbed;
+    }
+  }
+  return copy ?? line;
+}
+
+function scrubNested(value: Record<string, unknown>, request: boolean): Record<string, unknown> {
+  let copy: Record<string, unknown> | null = null;
+  for (const key of NESTED_SECRET_FIELDS) {
+    if (Object.hasOwn(value, key) && value[key] !== undefined) {
+      copy ??= shallowCopy(value);
+      copy[key] = CENSOR;
+    }
+  }
+  const headers = request ? value.headers : undefined;
+  if (typeof headers === "object" && headers !== null) {
+    const present = SECRET_HEADERS.filter((name) => Object.hasOwn(headers, name));
+    if (present.length > 0) {
+      const scrubbed: Record<string, unknown> = { ...(headers as Record<string, unknown>) };
+      for (const name of present) scrubbed[name] = CENSOR;
+      copy ??= shallowCopy(value);
+      copy.headers = scrubbed;
+    }
+  }
+  return copy ?? value;
+}
+
+/** A copy an error serializer still reads as the error it was (its class, message and stack). */
+function shallowCopy(value: Record<string, unknown>): Record<string, unknown> {
+  if (!(value instanceof Error)) return { ...value };
+  return Object.assign(Object.create(Object.getPrototypeOf(value) as object) as Record<string, unknown>, value, {
+    message: value.message,
+    stack: value.stack,
+  });
+}
+
+/**
+ * The options of every vericode logger: the level, and redactSecrets on every line. pino's `redact`, with
+ * exact paths only (no cost on lines without those fields), covers what a child logger is bound to, which
+ * pino does not pass through the line formatter.
+ */
 export function loggerOptions(level: string): pino.LoggerOptions {
-  return { level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } };
+  return {
+    level,
+    formatters: { log: redactSecrets },
+    redact: { paths: [...SECRET_FIELDS, ...SECRET_HEADERS.map((name) => `req.headers[${JSON.stringify(name)}]`)], censor: CENSOR },
+  };
 }
 
 /** A pino logger with redaction; `fd` 2 sends the lines to stderr (CLI commands keep stdout for results). */

@@ -1,0 +1,88 @@
+import { Writable } from "node:stream";
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { loggerOptions, redactSecrets } from "../src/logger.js";
+
+/** A logger with production's options whose lines are kept, parsed. */
+function capture(): { log: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split("\n").filter(Boolean)) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { log: pino(loggerOptions("debug"), sink), lines };
+}
+
+describe("log redaction", () => {
+  it("hides codes, passwords and tokens at the top of a line", () => {
+    const { log, lines } = capture();
+    log.info(
+      { otp_code: "123456", code: "654321", password: "p4ss", new_password: "n3w", access: "a.b.c", refresh: "r.s.t", token: "t" },
+      "x",
+    );
+    expect(lines[0]).toMatchObject({
+      otp_code: "[redacted]",
+      code: "[redacted]",
+      password: "[redacted]",
+      new_password: "[redacted]",
+      access: "[redacted]",
+      refresh: "[redacted]",
+      token: "[redacted]",
+      msg: "x",
+    });
+  });
+
+  it("hides them one level down, and the request's secret headers", () => {
+    const { log, lines } = capture();
+    log.info({
+      body: { otp_code: "123456", phone_number: "+50688887777", password: "p4ss", token: "t", access: "a", refresh: "r" },
+      req: { method: "POST", headers: { authorization: "Bearer x.y.z", cookie: "s=1", "x-twilio-signature": "sig", accept: "*/*" } },
+    });
+    expect(lines[0]?.body).toEqual({
+      otp_code: "[redacted]",
+      phone_number: "+50688887777",
+      password: "[redacted]",
+      token: "[redacted]",
+      access: "[redacted]",
+      refresh: "[redacted]",
+    });
+    expect(lines[0]?.req).toEqual({
+      method: "POST",
+      headers: { authorization: "[redacted]", cookie: "[redacted]", "x-twilio-signature": "[redacted]", accept: "*/*" },
+    });
+  });
+
+  it("a nested `code` is a problem's code and stays; other headers than the request's are not touched", () => {
+    const { log, lines } = capture();
+    log.warn({ problem: { code: "otp_invalid" }, res: { headers: { authorization: "kept" } } }, "refused");
+    expect(lines[0]).toMatchObject({ problem: { code: "otp_invalid" }, res: { headers: { authorization: "kept" } } });
+  });
+
+  it("an error keeps its class, message and stack, without its secret fields", () => {
+    const { log, lines } = capture();
+    const error = Object.assign(new TypeError("bad token"), { token: "t.o.k", status: 401 });
+    log.error({ err: error }, "failed");
+    const logged = lines[0]?.err as Record<string, unknown>;
+    expect(logged).toMatchObject({ type: "TypeError", message: "bad token", token: "[redacted]", status: 401 });
+    expect(String(logged.stack)).toContain("TypeError: bad token");
+    // The error itself is left as it was.
+    expect(error.token).toBe("t.o.k");
+  });
+
+  it("hides secrets a child logger is bound to", () => {
+    const { log, lines } = capture();
+    log.child({ token: "t.o.k", reqId: "r1" }).info("child");
+    expect(lines[0]).toMatchObject({ token: "[redacted]", reqId: "r1", msg: "child" });
+  });
+
+  it("copies nothing when there is nothing to hide, and never changes what it was given", () => {
+    const clean = { event: "otp.send", to: "********7777", nested: { id: "otp_1" } };
+    expect(redactSecrets(clean)).toBe(clean);
+    const given = { event: "x", body: { otp_code: "123456" } };
+    const scrubbed = redactSecrets(given);
+    expect(scrubbed).toEqual({ event: "x", body: { otp_code: "[redacted]" } });
+    expect(given.body.otp_code).toBe("123456");
+  });
+});
