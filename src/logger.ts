@@ -82,7 +82,58 @@ export function loggerOptions(level: string): pino.LoggerOptions {
   };
 }
 
-/** A pino logger with redaction; `fd` 2 sends the lines to stderr (CLI commands keep stdout for results). */
+/**
+ * A pino logger with redaction; `fd` 2 sends the lines to stderr, synchronously (CLI commands keep stdout
+ * for results); the service's lines go to stdout a turn of the event loop at a time.
+ */
 export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
-  return pino(loggerOptions(level), pino.destination({ fd, sync: fd === 2 }));
+  if (fd === 2) return pino(loggerOptions(level), pino.destination({ fd, sync: true }));
+  return pino(loggerOptions(level), new TurnWriter(pino.destination({ fd, sync: false })));
+}
+
+/**
+ * Hands the lines written during one turn of the event loop to the destination as one string. sonic-boom
+ * appends each line to the text waiting for the write in flight and measures that whole text again for
+ * every line (up to 16 KB each time: measured 14 KB of garbage per send); given a turn's lines at once it
+ * does so once per turn. Lines still waiting are written before the process exits.
+ */
+type Destination = pino.DestinationStream & { flushSync(): void; flush(callback?: (error?: Error) => void): void };
+
+export class TurnWriter {
+  readonly #destination: Destination;
+  #lines: string[] = [];
+  #scheduled = false;
+
+  constructor(destination: Destination) {
+    this.#destination = destination;
+    process.once("exit", () => this.flushSync());
+  }
+
+  write(line: string): boolean {
+    this.#lines.push(line);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#handOver);
+    }
+    return true;
+  }
+
+  readonly #handOver = (): void => {
+    this.#scheduled = false;
+    if (this.#lines.length === 0) return;
+    const text = this.#lines.length === 1 ? (this.#lines[0] as string) : this.#lines.join("");
+    this.#lines = [];
+    this.#destination.write(text);
+  };
+
+  /** pino's `logger.flush()`: everything given so far, written. */
+  flush(callback?: (error?: Error) => void): void {
+    this.#handOver();
+    this.#destination.flush(callback);
+  }
+
+  flushSync(): void {
+    this.#handOver();
+    this.#destination.flushSync();
+  }
 }
