@@ -23,7 +23,12 @@ describe("migrations", () => {
       await sql`insert into rate_limits values ('number:+50688887777', 3, 99)`.execute(db);
       const { error, results } = await migrator.migrateToLatest();
       expect(error).toBeUndefined();
-      expect(results?.map((r) => r.migrationName)).toEqual(["0004-without-rowid", "0005-users-phone", "0006-report-days"]);
+      expect(results?.map((r) => r.migrationName)).toEqual([
+        "0004-without-rowid",
+        "0005-users-phone",
+        "0006-report-days",
+        "0007-partial-provider-index",
+      ]);
       const tables = await sql<{
         name: string;
         sql: string;
@@ -47,6 +52,24 @@ describe("migrations", () => {
       // And back down, the rows stay.
       expect((await migrator.migrateTo("0003-fallback")).error).toBeUndefined();
       expect((await sql`select count(*) as n from otp_challenges`.execute(db)).rows).toEqual([{ n: 1 }]);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it("0007 keeps only the codes with a provider's message id in its index, and status callbacks still use it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vericode-migrations-"));
+    dirs.push(dir);
+    const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new BetterSqlite3(join(dir, "m.db")) }) });
+    try {
+      expect((await new Migrator({ db, provider: migrationProvider }).migrateToLatest()).error).toBeUndefined();
+      const [index] = (await sql<{ sql: string }>`select sql from sqlite_master where name = 'otp_codes_provider_message_idx'`.execute(db))
+        .rows;
+      expect(index?.sql.toLowerCase()).toContain("where");
+      const plan = await sql<{ detail: string }>`explain query plan select id from otp_codes where provider_message_id = ${"SM1"}`.execute(
+        db,
+      );
+      expect(plan.rows.map((row) => row.detail).join(" ")).toContain("otp_codes_provider_message_idx");
     } finally {
       await db.destroy();
     }

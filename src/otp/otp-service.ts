@@ -123,7 +123,7 @@ export class OtpService {
 
     const expiresAt = now + rules.ttlSeconds * 1000;
     const code = fixedCode ?? generateCode(this.#o.codeLength);
-    const id = newId("otp");
+    const id = newId("otp", now);
     const record: OtpRecord = {
       ...key,
       id,
@@ -243,7 +243,7 @@ export class OtpService {
   async #refuse(refusal: Refusal, key: ChallengeKey, number: PhoneInfo | null, ip: string | null, now: number): Promise<SendResult> {
     await guard(
       this.#o.store.recordRefusal({
-        id: newId("ref"),
+        id: newId("ref", now),
         createdAt: now,
         rule: refusal.rule,
         code: refusal.code,

@@ -5,6 +5,7 @@ import * as m0003 from "./0003-fallback.js";
 import * as m0004 from "./0004-without-rowid.js";
 import * as m0005 from "./0005-users-phone.js";
 import * as m0006 from "./0006-report-days.js";
+import * as m0007 from "./0007-partial-provider-index.js";
 
 /** Every migration, in order, collected in code so that a bundled or installed package finds them all. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0004-without-rowid": m0004,
   "0005-users-phone": m0005,
   "0006-report-days": m0006,
+  "0007-partial-provider-index": m0007,
 };
 
 export const migrationProvider: MigrationProvider = {
