@@ -46,8 +46,9 @@ export async function runServe(options: { port?: number; host?: string; migrate?
   let closing = false;
   // While closing, each answer closes its connection: a keep-alive client does not hold the shutdown
   // open, and its next request goes to another instance.
-  app.addHook("onSend", async (_request, reply) => {
+  app.addHook("onSend", (_request, reply, payload, done) => {
     if (closing) reply.header("connection", "close");
+    done(null, payload);
   });
   const shutdown = async (signal: string): Promise<void> => {
     if (closing) return;
