@@ -28,6 +28,7 @@ describe("migrations", () => {
         "0005-users-phone",
         "0006-report-days",
         "0007-partial-provider-index",
+        "0008-rate-limit-lim",
       ]);
       const tables = await sql<{
         name: string;
@@ -48,7 +49,9 @@ describe("migrations", () => {
           created_at: 5,
         },
       ]);
-      expect((await sql`select * from rate_limits`.execute(db)).rows).toEqual([{ key: "number:+50688887777", count: 3, reset_at: 99 }]);
+      expect((await sql`select * from rate_limits`.execute(db)).rows).toEqual([
+        { key: "number:+50688887777", count: 3, reset_at: 99, lim: null },
+      ]);
       // And back down, the rows stay.
       expect((await migrator.migrateTo("0003-fallback")).error).toBeUndefined();
       expect((await sql`select count(*) as n from otp_challenges`.execute(db)).rows).toEqual([{ n: 1 }]);

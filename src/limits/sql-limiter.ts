@@ -211,22 +211,21 @@ function statements(store: KyselyStore) {
     },
     /**
      * SQLite: one unit from each of `n` buckets in one statement; answers the keys it took a unit from
-     * (a full bucket is left as it is, and the caller undoes the rest).
+     * (a full bucket is left as it is, and the caller undoes the rest). Each row is proposed with its
+     * bucket's limit, which the conflict clause reads as `excluded.lim`.
      */
     takeAllSqlite(n: number): Prepared<Record<string, string | number>> {
       let query = takeAllSqlite.get(n);
       if (query === undefined) {
         query = prepare<Record<string, string | number>>((p) => ({
           compile: () =>
-            sql`with input (key, lim, reset_at) as (values ${sql.join(
-              Array.from({ length: n }, (_, i) => sql`(${p[`k${i}`]}, ${p[`l${i}`]}, ${p[`r${i}`]})`),
-            )})
-            insert into rate_limits (key, count, reset_at)
-            select key, 1, reset_at from input where true
+            sql`insert into rate_limits (key, count, reset_at, lim) values ${sql.join(
+              Array.from({ length: n }, (_, i) => sql`(${p[`k${i}`]}, 1, ${p[`r${i}`]}, ${p[`l${i}`]})`),
+            )}
             on conflict (key) do update set
               count = case when rate_limits.reset_at <= ${p.now} then 1 else rate_limits.count + 1 end,
               reset_at = case when rate_limits.reset_at <= ${p.now} then excluded.reset_at else rate_limits.reset_at end
-            where rate_limits.reset_at <= ${p.now} or rate_limits.count < (select lim from input where input.key = rate_limits.key)
+            where rate_limits.reset_at <= ${p.now} or rate_limits.count < excluded.lim
             returning key`.compile(db),
         }));
         takeAllSqlite.set(n, query);

@@ -1,3 +1,5 @@
+import type { ColumnType } from "kysely";
+
 /** Table shapes as the drivers see them (after the dialect's type conversion): times are epoch milliseconds. */
 export interface UsersTable {
   id: string;
@@ -40,6 +42,8 @@ export interface RateLimitsTable {
   key: string;
   count: number;
   reset_at: number;
+  /** The limit the row was inserted under (the multi-bucket take on SQLite). */
+  lim: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface SmsBudgetTable {
