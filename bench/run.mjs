@@ -109,6 +109,7 @@ async function stop(child) {
 }
 
 const progress = (text) => process.stderr.write(`bench: ${text}\n`);
+const mean = (a, b) => (a + b) / 2;
 
 async function ceiling() {
   progress("ceiling");
@@ -189,11 +190,16 @@ function writeCodes(list) {
 
 const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
 
+// The ceiling is measured before and after each database's runs, and each ratio is taken to the mean of
+// the two that bracket it: the machine's speed drifts within a run (the ceiling alone moved between
+// 29,000 and 43,000 req/s from one run to the next on the 2-core machine of docs/benchmarks.md).
 const results = { date: new Date().toISOString(), connections: CONNECTIONS, duration: DURATION, node: process.version };
-results.ceiling = await ceiling();
+results.ceilings = [await ceiling()];
 const dir = mkdtempSync(join(tmpdir(), "vericode-bench-"));
 results.services = [await service("sqlite", `sqlite:${join(dir, "bench.db")}`)];
 rmSync(dir, { recursive: true, force: true });
+results.ceilings.push(await ceiling());
+results.services[0].ceiling = mean(results.ceilings[0].requests, results.ceilings[1].requests);
 
 const schema = `bench_${randomBytes(4).toString("hex")}`;
 try {
@@ -201,7 +207,10 @@ try {
   await admin.connect();
   await admin.query(`create schema ${schema}`);
   await admin.end();
-  results.services.push(await service("postgres", `${POSTGRES_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`));
+  const postgres = await service("postgres", `${POSTGRES_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`);
+  results.ceilings.push(await ceiling());
+  postgres.ceiling = mean(results.ceilings[1].requests, results.ceilings[2].requests);
+  results.services.push(postgres);
 } catch (error) {
   console.error(`PostgreSQL run skipped: ${error.message}`);
 } finally {
@@ -214,21 +223,22 @@ try {
 }
 
 const rows = [["scenario", "req/s", "p50 ms", "p99 ms", "peak RSS MiB", "of ceiling", "non-2xx", "target"]];
-const c = results.ceiling;
-rows.push([
-  "ceiling (bare Fastify, same JSON)",
-  fmt(c.requests),
-  fmt(c.p50, 1),
-  fmt(c.p99, 1),
-  fmt(c.memory),
-  "100%",
-  String(c.non2xx),
-  "",
-]);
+for (const [i, c] of results.ceilings.entries()) {
+  rows.push([
+    `ceiling ${i + 1} (bare Fastify, same JSON)`,
+    fmt(c.requests),
+    fmt(c.p50, 1),
+    fmt(c.p99, 1),
+    fmt(c.memory),
+    "",
+    String(c.non2xx),
+    "",
+  ]);
+}
 for (const s of results.services) {
   for (const kind of ["send", "verify"]) {
     const r = s[kind];
-    const ratio = r.requests / c.requests;
+    const ratio = r.requests / s.ceiling;
     const ok = ratio >= TARGETS[kind] && r.p99 < TARGETS.p99 && r.non2xx === 0;
     rows.push([
       `${kind}-otp on ${s.name}`,
@@ -246,6 +256,9 @@ const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length
 for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("  "));
 console.log(
   `\n${CONNECTIONS} connections, ${DURATION} s per send run; verify runs verify every code the send run produced, each once, with the right code.`,
+);
+console.log(
+  `Ratios are to the mean of the ceilings measured just before and just after each database's runs (${results.services.map((s) => `${s.name}: ${fmt(s.ceiling)}`).join(", ")}).`,
 );
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 writeFileSync(join(ROOT, "bench", "results", "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
