@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
@@ -84,5 +86,32 @@ describe("log redaction", () => {
     const scrubbed = redactSecrets(given);
     expect(scrubbed).toEqual({ event: "x", body: { otp_code: "[redacted]" } });
     expect(given.body.otp_code).toBe("123456");
+  });
+
+  it("the service's logger writes every line, those of the last turn too, when the process exits at once", () => {
+    // The built logger (npm test builds first), as `vericode serve` uses it: lines reach the file
+    // descriptor a turn of the event loop at a time, and whatever waits is written on exit.
+    const logger = join(import.meta.dirname, "..", "dist", "logger.js");
+    const script = `import(${JSON.stringify(logger)}).then(({ createLogger }) => {
+      const log = createLogger("info");
+      for (let i = 0; i < 2000; i++) log.info({ i, token: "t.o.k" }, "line");
+      log.error({ event: "last" }, "last words");
+      process.exit(3);
+    });`;
+    let out = "";
+    try {
+      execFileSync(process.execPath, ["-e", script], { encoding: "utf8" });
+    } catch (error) {
+      expect((error as { status: number }).status).toBe(3);
+      out = (error as { stdout: string }).stdout;
+    }
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toHaveLength(2001);
+    expect(lines.slice(0, 2000).map((line) => line.i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+    expect(lines.every((line) => line.token === undefined || line.token === "[redacted]")).toBe(true);
+    expect(lines[2000]).toMatchObject({ event: "last", msg: "last words" });
   });
 });
