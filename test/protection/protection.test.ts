@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { VericodeError } from "../../src/errors.js";
 import type { KyselyStore } from "../../src/store/kysely-store.js";
@@ -198,6 +198,22 @@ for (const backend of BACKENDS) {
       expect((await otp().sendOtp("+50688889999", user(), "login")).ok).toBe(true);
       clock.advance(1800);
       expect((await otp().sendOtp("+50686660006", user(), "login")).ok).toBe(true);
+    });
+
+    it("the breaker reads a busy country's counters once a second, not once per send", async () => {
+      if (skip) return;
+      await start({ CONVERSION_BREAKER_MIN_SENDS: "4", CONVERSION_BREAKER_MIN_RATE: "50" });
+      const limiter = (service as TestService).vericode.protection.limiter;
+      const reads = vi.spyOn(limiter, "read");
+      // Same country and number range (+5068777…), same second: one read.
+      for (const phone of ["+50687770001", "+50687770002", "+50687770003"])
+        expect((await otp().sendOtp(phone, user(), "login")).ok).toBe(true);
+      expect(reads).toHaveBeenCalledTimes(1);
+      // A second later the counters are read again.
+      clock.advance(1);
+      expect((await otp().sendOtp("+50687770004", user(), "login")).ok).toBe(true);
+      expect(reads).toHaveBeenCalledTimes(2);
+      reads.mockRestore();
     });
 
     it("a country whose codes are used keeps sending", async () => {
