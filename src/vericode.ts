@@ -13,7 +13,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { TWILIO_STATUS_PATH } from "./otp/delivery.js";
 import { OtpService } from "./otp/otp-service.js";
-import { KyselyStore } from "./store/kysely-store.js";
+import { SqlStore } from "./store/sql-store.js";
 import type { Store } from "./store/store.js";
 
 export interface VericodeOptions {
@@ -74,7 +74,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
   const log = options.logger ?? createLogger(config.logLevel);
   for (const warning of config.warnings) log.warn({ event: "config.warning" }, warning);
   const clock = options.clock ?? systemClock;
-  const store = new KyselyStore(config.database, options.databaseSchema === undefined ? {} : { schema: options.databaseSchema });
+  const store = new SqlStore(config.database, options.databaseSchema === undefined ? {} : { schema: options.databaseSchema });
   let migrations: string[] = [];
   try {
     if (options.migrate !== false) migrations = await store.migrate();
@@ -129,7 +129,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     accounts,
     tokens,
     protection,
-    analytics: new Analytics(store),
+    analytics: new Analytics(store.reportAccess()),
     metrics,
     log,
     clock,

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
-import { KyselyStore } from "../src/store/kysely-store.js";
+import { SqlStore } from "../src/store/sql-store.js";
 import { insertDataSet } from "./analytics/data.js";
 import { keepProcessLog } from "./support/logs.js";
 import { TEST_SECRETS } from "./support/service.js";
@@ -134,7 +134,7 @@ describe("the vericode CLI's operator commands", () => {
     const dir = mkdtempSync(join(tmpdir(), "vericode-cli-ops-"));
     path = join(dir, "ops.db");
     env = { ...TEST_SECRETS, DATABASE_URL: `sqlite:${path}` };
-    const store = new KyselyStore({ kind: "sqlite", path });
+    const store = new SqlStore({ kind: "sqlite", path });
     await store.migrate();
     await insertDataSet(store);
     await store.createUser({ id: "usr_ops", username: "olga", email: null, passwordHash: "x", phoneNumber: null, createdAt: Date.now() });
@@ -170,7 +170,7 @@ describe("the vericode CLI's operator commands", () => {
     const promoted = await vericode(["user", "promote", "Olga"], env);
     expect(promoted.code).toBe(0);
     expect(promoted.stdout).toContain("olga (usr_ops) now has the role admin");
-    const store = new KyselyStore({ kind: "sqlite", path });
+    const store = new SqlStore({ kind: "sqlite", path });
     expect((await store.findUserById("usr_ops"))?.role).toBe("admin");
     await store.close();
     expect(await vericode(["user", "promote", "nobody"], env)).toMatchObject({ code: 1, stderr: expect.stringContaining("not_found") });

@@ -45,7 +45,7 @@ describe("SqlLimiter housekeeping", () => {
     const store = await db.createStore();
     const limiter = new SqlLimiter(store);
     const T0 = Date.UTC(2026, 0, 1);
-    const rows = async () => Number((await sql<{ n: number }>`select count(*) as n from rate_limits`.execute(store.db)).rows[0]?.n);
+    const rows = async () => Number((await sql<{ n: number }>`select count(*) as n from rate_limits`.execute(db.sql())).rows[0]?.n);
     try {
       await limiter.consume([{ key: "a", limit: 5, windowMs: 1000, rule: "test" }], T0);
       await limiter.consume([{ key: "b", limit: 5, windowMs: 1000, rule: "test" }], T0 + 30_000);

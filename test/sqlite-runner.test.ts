@@ -1,84 +1,89 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
-import { describe, expect, it } from "vitest";
-import { once, SqliteRunner, type Step } from "../src/store/prepared.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { once, type Step, undo } from "../src/store/prepared.js";
+import { DatabaseLocked, SqliteRunner, StatementCache } from "../src/store/sqlite/runner.js";
 
 interface Db {
   t: { x: number };
 }
 
-describe("SqliteRunner: the transactions of one turn commit together", () => {
-  function setup() {
-    const sqlite = new BetterSqlite3(":memory:");
-    sqlite.exec("create table t (x integer not null)");
-    const db = new Kysely<Db>({ dialect: new SqliteDialect({ database: sqlite }) });
-    const insert = (x: number) => once(db.insertInto("t").values({ x }));
-    const rows = () => (sqlite.prepare("select x from t order by x").all() as { x: number }[]).map((r) => r.x);
-    let commits = 0;
-    const runner = new SqliteRunner(sqlite);
-    const original = sqlite.transaction.bind(sqlite);
-    // Count the outer transactions (nested ones are savepoints).
-    let depth = 0;
-    sqlite.transaction = ((fn: (...args: unknown[]) => unknown) => {
-      const wrapped = original((...args: unknown[]) => {
-        depth += 1;
-        try {
-          return fn(...args);
-        } finally {
-          depth -= 1;
-        }
-      });
-      const count = (run: () => unknown) => () => {
-        if (depth === 0) commits += 1;
-        return run();
-      };
-      return Object.assign(
-        count(() => wrapped()),
-        { immediate: count(() => wrapped.immediate()) },
-      );
-    }) as typeof sqlite.transaction;
-    return { runner, insert, rows, commits: () => commits };
-  }
+const folders: string[] = [];
+afterEach(() => {
+  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+});
 
-  it("commits a turn's steps once, and undoes only the step that throws", async () => {
+/** A runner on a file, with a count of its commits and of the times each step started. */
+function setup(options: { lockWaitMs?: number } = {}) {
+  const folder = mkdtempSync(join(tmpdir(), "vericode-runner-"));
+  folders.push(folder);
+  const path = join(folder, "r.db");
+  const sqlite = new BetterSqlite3(path);
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("busy_timeout = 5");
+  sqlite.exec("create table t (x integer not null)");
+  let commits = 0;
+  const prepare = sqlite.prepare.bind(sqlite);
+  sqlite.prepare = ((text: string) => {
+    const statement = prepare(text);
+    if (text !== "COMMIT") return statement;
+    const run = statement.run.bind(statement);
+    return Object.assign(statement, {
+      run: () => {
+        commits += 1;
+        return run();
+      },
+    });
+  }) as typeof sqlite.prepare;
+  const db = new Kysely<Db>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const insert = (x: number) => once(db.insertInto("t").values({ x }));
+  const rows = () => (sqlite.prepare("select x from t order by x").all() as { x: number }[]).map((r) => r.x);
+  const runner = new SqliteRunner(sqlite, new StatementCache(sqlite), options);
+  return { path, runner, insert, rows, commits: () => commits };
+}
+
+describe("SqliteRunner: the transactions of one turn commit together", () => {
+  it("commits a turn's steps once, runs each step once, and undoes only the step that throws or ends with undo", async () => {
     const { runner, insert, rows, commits } = setup();
     const refused = new Error("refused");
+    const started: string[] = [];
     const results = await Promise.allSettled([
       runner.transaction(function* (): Step<string> {
+        started.push("a");
         yield insert(1);
         return "a";
       }),
       runner.transaction(function* (): Step<string> {
+        started.push("b");
         yield insert(2);
         throw refused;
       }),
       runner.transaction(function* (): Step<string> {
+        started.push("c");
         yield insert(3);
-        return "c";
+        return undo("c");
+      }),
+      runner.transaction(function* (): Step<string> {
+        started.push("d");
+        yield insert(4);
+        return "d";
       }),
     ]);
     expect(results).toEqual([
       { status: "fulfilled", value: "a" },
       { status: "rejected", reason: refused },
       { status: "fulfilled", value: "c" },
+      { status: "fulfilled", value: "d" },
     ]);
-    expect(rows()).toEqual([1, 3]);
-    // One attempt straight through (rolled back by the refusal), then one with savepoints.
-    expect(commits()).toBe(2);
-
-    await Promise.all([
-      runner.transaction(function* () {
-        yield insert(4);
-      }),
-      runner.transaction(function* () {
-        yield insert(5);
-      }),
-    ]);
-    expect(rows()).toEqual([1, 3, 4, 5]);
-    expect(commits()).toBe(3);
+    expect(rows()).toEqual([1, 4]);
+    expect(started).toEqual(["a", "b", "c", "d"]);
+    expect(commits()).toBe(1);
   });
 
-  it("a lone step that throws is undone and rejected", async () => {
+  it("a lone step that throws or ends with undo leaves nothing", async () => {
     const { runner, insert, rows } = setup();
     await expect(
       runner.transaction(function* () {
@@ -86,6 +91,50 @@ describe("SqliteRunner: the transactions of one turn commit together", () => {
         throw new Error("no");
       }),
     ).rejects.toThrow("no");
+    expect(
+      await runner.transaction(function* (): Step<number> {
+        yield insert(8);
+        return undo(8);
+      }),
+    ).toBe(8);
     expect(rows()).toEqual([]);
+  });
+
+  it("waits for another process's lock between turns of the event loop, then commits", async () => {
+    const { path, runner, insert, rows } = setup();
+    const other = new BetterSqlite3(path);
+    other.exec("BEGIN IMMEDIATE");
+    expect(() => runner.probeWrite()).toThrow();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    const write = runner.transaction(function* () {
+      yield insert(1);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    other.exec("COMMIT");
+    await write;
+    clearInterval(ticker);
+    other.close();
+    expect(rows()).toEqual([1]);
+    // The event loop kept turning while the write waited for the lock.
+    expect(ticks).toBeGreaterThan(10);
+    expect(() => runner.probeWrite()).not.toThrow();
+  });
+
+  it("gives up with DatabaseLocked when the lock outlasts the wait, and leaves nothing", async () => {
+    const { path, runner, insert, rows } = setup({ lockWaitMs: 100 });
+    const other = new BetterSqlite3(path);
+    other.exec("BEGIN IMMEDIATE");
+    const write = runner.transaction(function* () {
+      yield insert(1);
+    });
+    await expect(write).rejects.toBeInstanceOf(DatabaseLocked);
+    other.exec("ROLLBACK");
+    other.close();
+    expect(rows()).toEqual([]);
+    await runner.transaction(function* () {
+      yield insert(2);
+    });
+    expect(rows()).toEqual([2]);
   });
 });

@@ -1,5 +1,6 @@
-import type { Step } from "../store/prepared.js";
-import type { Store } from "../store/store.js";
+import type { Bucket, Consumed, Counter, CounterStore } from "../store/store.js";
+
+export type { Bucket, Consumed, Counter } from "../store/store.js";
 
 /**
  * Rate limits as counters in a store shared by every instance (the database or Redis), so that a limit
@@ -7,25 +8,14 @@ import type { Store } from "../store/store.js";
  * `limit` units until `resetAt`, then a fresh window. Every operation is atomic in its store; `consume`
  * is all or nothing across its buckets.
  */
-export interface Bucket {
-  /** The counter's name: `number:+50688887777`, `ip:203.0.113.9`… */
-  readonly key: string;
-  readonly limit: number;
-  readonly windowMs: number;
-  /** The rule a refusal is reported under (`number`, `ip`…). */
-  readonly rule: string;
-}
-
-export type Consumed = { ok: true } | { ok: false; rule: string; retryAfterMs: number };
-
-export interface Counter {
-  count: number;
-  /** Epoch ms when the window ends; the counter reads 0 from then on. */
-  resetAt: number;
-}
-
 export interface Limiter {
   readonly name: "sql" | "redis";
+  /**
+   * The store whose tables hold the counters, when this limiter counts in the service's own database
+   * (the SQL limiter); null for Redis. A send or a try then hands its buckets to that store, which takes
+   * them in the same atomic step as the send or the try.
+   */
+  readonly store: CounterStore | null;
   /** Takes one unit from every bucket, or none when any is full; says which rule refused and for how long. */
   consume(buckets: readonly Bucket[], now: number): Promise<Consumed>;
   /** Gives back the unit a consume took (the send it allowed was refused further on). */
@@ -34,25 +24,7 @@ export interface Limiter {
   add(keys: readonly string[], windowMs: number, now: number): Promise<void>;
   /** The live counters of `keys` (absent or ended ones read as zero). */
   read(keys: readonly string[], now: number): Promise<Counter[]>;
-  /**
-   * The statements of `consume` to run inside a transaction of `store` (a send's or a try's), when this
-   * limiter lives in that very database and can: they throw BucketFull when a bucket is full. Null: call
-   * consume instead.
-   */
-  stepsFor?(buckets: readonly Bucket[], now: number, store: Store): (() => Step<void>) | null;
-  /** The statements of `add`, to run inside a transaction of `store`, on the same terms as `stepsFor`. */
-  addStepsFor?(keys: readonly string[], windowMs: number, now: number, store: Store): (() => Step<void>) | null;
   /** Throws when the limiter's store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
-}
-
-/** Thrown inside a transaction to undo the units taken so far when a later bucket is full. */
-export class BucketFull extends Error {
-  constructor(
-    readonly rule: string,
-    readonly retryAfterMs: number,
-  ) {
-    super(`rate limit ${rule} reached`);
-  }
 }

@@ -1,7 +1,6 @@
-import type { ChallengeKey } from "../otp/types.js";
 import type { PhoneInfo } from "../phone.js";
-import type { Step } from "../store/prepared.js";
-import type { Store } from "../store/store.js";
+import type { ChallengeKey } from "../store/records.js";
+import type { BudgetHold, BudgetStore, SendOpened, SendTake, TryTake } from "../store/store.js";
 import type { Bucket, Limiter } from "./limiter.js";
 import type { BudgetPeriod, ProtectionConfig, RateRule } from "./settings.js";
 
@@ -15,10 +14,23 @@ export interface Refusal {
   retryAfter?: number;
 }
 
-/** A budget reservation made before a send, settled once the provider has answered. */
-export interface Reservation {
-  period: string;
-  micros: number;
+/**
+ * What protection lets a send take: what the store takes in the send's own step (the buckets, when the
+ * limiter counts in the store, and the budget's hold), and what a limiter elsewhere (Redis) took already,
+ * which goes back if the store refuses the send.
+ */
+export interface Admission {
+  take: SendTake;
+  takenElsewhere: readonly Bucket[];
+  /** The budget's hold, settled once the provider has answered; null when there is no budget. */
+  hold: BudgetHold | null;
+}
+
+/** What protection lets a try take: the store's part, and whether the breaker's count is left to the caller. */
+export interface TryAdmission {
+  take: TryTake;
+  /** The breaker counts a verification after it, through the limiter (Redis): call noteVerified. */
+  noteAfter: boolean;
 }
 
 /**
@@ -50,18 +62,78 @@ interface BreakerState {
 export class Protection {
   readonly #c: ProtectionConfig;
   readonly #limiter: Limiter;
-  readonly #store: Store;
+  readonly #store: BudgetStore;
+  /** The limiter counts in the service's own database: its buckets go to the store with the send or try. */
+  readonly #inStore: boolean;
   /** What the breaker last read per scope (see BREAKER_FRESH_MS). */
   readonly #breakerSeen = new Map<string, BreakerState>();
 
-  constructor(config: ProtectionConfig, limiter: Limiter, store: Store) {
+  constructor(config: ProtectionConfig, limiter: Limiter, store: BudgetStore) {
     this.#c = config;
     this.#limiter = limiter;
     this.#store = store;
+    this.#inStore = limiter.store !== null && (limiter.store as object) === (store as object);
   }
 
   get limiter(): Limiter {
     return this.#limiter;
+  }
+
+  /**
+   * The rules before a send, in order: destination, breaker, rate limits, budget. A limiter in the
+   * service's database leaves its buckets to the store (one atomic step with the send); any other takes
+   * them here. Test numbers are never sent: no rule applies to them.
+   */
+  async admitSend(
+    key: ChallengeKey,
+    phone: PhoneInfo | null,
+    ip: string | null,
+    now: number,
+  ): Promise<{ ok: true; admission: Admission } | { ok: false; refusal: Refusal }> {
+    // The destination rules and the breaker are about phone numbers; an email address has its limits.
+    const early = phone === null ? null : (this.destination(phone) ?? (await this.breaker(phone, now)));
+    if (early !== null) return { ok: false, refusal: early };
+    const buckets = this.sendBuckets(key, phone, ip);
+    // Email costs nothing per message: only SMS, WhatsApp and calls draw on the budget.
+    const hold = phone === null ? null : this.budgetHold(phone, now);
+    if (this.#inStore) return { ok: true, admission: { take: { buckets, budget: hold }, takenElsewhere: [], hold } };
+    const consumed = await this.#limiter.consume(buckets, now);
+    if (!consumed.ok) return { ok: false, refusal: limitRefusal(consumed.rule, consumed.retryAfterMs) };
+    return { ok: true, admission: { take: { budget: hold }, takenElsewhere: buckets, hold } };
+  }
+
+  /** A send the store refused: the units a limiter elsewhere took go back (the store's own never stayed). */
+  async giveBack(admission: Admission, now: number): Promise<void> {
+    if (admission.takenElsewhere.length > 0) await this.#limiter.release(admission.takenElsewhere, now);
+  }
+
+  /** The refusal for a store's `limited` or `over_budget`. */
+  refusalOf(opened: Extract<SendOpened, { kind: "limited" | "over_budget" }>, now: number): Refusal {
+    return opened.kind === "limited" ? limitRefusal(opened.rule, opened.retryAfterMs) : this.#budgetRefusal(now);
+  }
+
+  /**
+   * The limit on tries per number and purpose, and the breaker's count of a verification: handed to the
+   * store with the try when the limiter counts there, else taken here (and counted after, by the caller).
+   */
+  async admitTry(
+    key: ChallengeKey,
+    phone: PhoneInfo | null,
+    now: number,
+    options: { exempt: boolean },
+  ): Promise<{ ok: true; admission: TryAdmission } | { ok: false; rule: string; retryAfterMs: number }> {
+    // Test numbers take nothing from the try limit.
+    const buckets = options.exempt ? [] : this.verifyBuckets(key);
+    if (this.#inStore) {
+      const counts = phone === null ? null : this.#counters("ok", phone, now);
+      const countOnVerified = counts === null ? null : { keys: counts.keys, windowMs: counts.ttl };
+      return { ok: true, admission: { take: { buckets, countOnVerified }, noteAfter: false } };
+    }
+    if (buckets.length > 0) {
+      const consumed = await this.#limiter.consume(buckets, now);
+      if (!consumed.ok) return consumed;
+    }
+    return { ok: true, admission: { take: {}, noteAfter: phone !== null } };
   }
 
   isSafe(phone: PhoneInfo): boolean {
@@ -173,15 +245,6 @@ export class Protection {
     await this.#note("ok", phone, now);
   }
 
-  /**
-   * The count of a verification as statements of the verification's own transaction, when the limiter
-   * lives in that store and can (SQLite); null: call noteVerified once it is verified.
-   */
-  verifiedStepsFor(phone: PhoneInfo, now: number, store: Store): (() => Step<void>) | null {
-    const counters = this.#counters("ok", phone, now);
-    return counters === null ? null : (this.#limiter.addStepsFor?.(counters.keys, counters.ttl, now, store) ?? null);
-  }
-
   async #note(what: "sent" | "ok", phone: PhoneInfo, now: number): Promise<void> {
     const counters = this.#counters(what, phone, now);
     if (counters !== null) await this.#limiter.add(counters.keys, counters.ttl, now);
@@ -230,31 +293,31 @@ export class Protection {
       : [{ key: `verify:${key.phoneNumber}:${key.purpose}`, limit: rate.limit, windowMs: rate.windowMs, rule: "verify" }];
   }
 
-  /** Reserves the send's estimated price; null when there is no budget to keep. */
-  async reserve(phone: PhoneInfo, now: number): Promise<{ ok: true; reservation: Reservation | null } | { ok: false; refusal: Refusal }> {
+  /** The hold a send takes on the budget (its estimated price); null when there is no budget to keep. */
+  budgetHold(phone: PhoneInfo, now: number): BudgetHold | null {
     const budget = this.#c.budget;
-    if (budget === null) return { ok: true, reservation: null };
-    const micros = this.estimateMicros(phone);
-    const period = budgetPeriod(budget.period, now);
-    if (await this.#store.reserveBudget(period, micros, budget.capMicros, now)) return { ok: true, reservation: { period, micros } };
-    const end = periodEnd(budget.period, now);
+    if (budget === null) return null;
+    return { period: budgetPeriod(budget.period, now), micros: this.estimateMicros(phone), capMicros: budget.capMicros };
+  }
+
+  #budgetRefusal(now: number): Refusal {
+    const budget = this.#c.budget;
+    const period = budget?.period ?? "total";
+    const end = periodEnd(period, now);
     return {
-      ok: false,
-      refusal: {
-        code: "budget_exceeded",
-        rule: "budget",
-        message:
-          budget.period === "total"
-            ? "The SMS budget of this service is spent. No more codes can be sent."
-            : `The SMS budget of this service is spent for this ${budget.period}. Try again after it renews.`,
-        ...(end === null ? {} : { retryAfter: Math.max(1, Math.ceil((end - now) / 1000)) }),
-      },
+      code: "budget_exceeded",
+      rule: "budget",
+      message:
+        period === "total"
+          ? "The SMS budget of this service is spent. No more codes can be sent."
+          : `The SMS budget of this service is spent for this ${period}. Try again after it renews.`,
+      ...(end === null ? {} : { retryAfter: Math.max(1, Math.ceil((end - now) / 1000)) }),
     };
   }
 
   /** Ends a reservation: the provider's price when known, else the estimate; nothing when nothing went out. */
   async settle(
-    reservation: Reservation | null,
+    reservation: BudgetHold | null,
     codeId: string,
     spent: { micros: number; final: boolean } | null,
     now: number,
@@ -293,6 +356,17 @@ export function numberPrefix(e164: string): string {
 
 function scopes(phone: PhoneInfo): string[] {
   return [`country:${phone.country ?? `+${phone.callingCode}`}`, `prefix:${numberPrefix(phone.e164)}`];
+}
+
+/** The refusal for a full bucket: its rule, and whole seconds until its window ends. */
+export function limitRefusal(rule: string, retryAfterMs: number): Refusal {
+  const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  return {
+    code: "rate_limited",
+    rule,
+    message: `Too many codes requested (${rule} limit). Try again in ${retryAfter} seconds.`,
+    retryAfter,
+  };
 }
 
 function paused(until: number, now: number): Refusal {

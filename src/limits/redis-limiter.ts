@@ -60,6 +60,7 @@ interface Scripts {
  */
 export class RedisLimiter implements Limiter {
   readonly name = "redis";
+  readonly store = null;
   readonly #redis: Redis & Scripts;
   readonly #prefix: string;
 

@@ -5,16 +5,16 @@ import { normaliseEmail } from "../email.js";
 import { VericodeError } from "../errors.js";
 import type { Messages } from "../i18n/messages.js";
 import { newId } from "../ids.js";
-import { type Bucket, BucketFull } from "../limits/limiter.js";
-import { numberPrefix, type Protection, type Refusal, type Reservation } from "../limits/protection.js";
+import { type Admission, numberPrefix, type Protection, type Refusal } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
-import type { Prelude, Store, VerifyTry } from "../store/store.js";
+import type { CodeStore, SendOpened, SendRule, VerifyTry } from "../store/store.js";
 import { findMatchingHash, generateCode, hashCode } from "./code.js";
 import {
   cooldownMs,
   LIVE_CODES_PER_CHALLENGE,
+  type NoTryReason,
   noTryReason,
   type OtpRules,
   secondsUntil,
@@ -24,7 +24,7 @@ import {
 import { type ChallengeKey, isPurpose, type OtpRecord, type SendResult, type UserRef, type VerifyResult } from "./types.js";
 
 export interface OtpServiceOptions {
-  store: Store;
+  store: CodeStore;
   /** The configured channels by name; `sms` at least. */
   channels: ReadonlyMap<ChannelName, Channel>;
   /** CHANNEL_FALLBACK: after a channel in this list is refused or fails, the ones after it are tried. */
@@ -67,6 +67,23 @@ const VERIFY_OUTCOME: Partial<Record<string, string>> = {
   invalid_phone_number: "invalid_number",
 };
 
+/** A send's destination, read and checked: its challenge, and the number (null for an email address). */
+interface Target {
+  key: ChallengeKey;
+  phone: PhoneInfo | null;
+}
+
+/** A send that passed protection: what it took, the record to store, and the code (only in memory). */
+interface Opening {
+  target: Target;
+  channel: Channel;
+  record: OtpRecord;
+  code: string;
+  admission: Admission;
+  ip: string | null;
+  now: number;
+}
+
 /**
  * Sends and verifies one-time codes. Expected outcomes (wrong code, cooldown, provider refusal) resolve
  * as values; it throws VericodeError for misuse (a bad purpose) and when the database fails.
@@ -79,168 +96,182 @@ export class OtpService {
   }
 
   /**
-   * Sends a new code for (phone, user, purpose), as the seed's `send_otp(phone, user, purpose)`. The
-   * protection rules run first (docs/protection.md); `context.ip` feeds the per-address limit.
+   * Sends a new code for (phone, user, purpose), as the seed's `send_otp(phone, user, purpose)`, in four
+   * steps: admit (the protection rules, docs/protection.md), open (the challenge and the record, with
+   * what admit took, in one atomic step), deliver (the channel, and the fallbacks), settle (the record's
+   * delivery, the breaker's count, the budget). `context.ip` feeds the per-address limit.
    */
   async sendOtp(phone: string, user: UserRef, purpose: string, context: SendContext = {}): Promise<SendResult> {
-    const { store, clock, rules, protection } = this.#o;
     const channelName = context.channel ?? "sms";
-    const target = this.#challenge(phone, user, purpose, channelName === "email");
+    const target = this.#target(phone, user, purpose, channelName === "email");
     if ("invalid" in target) return { ...invalidDestination(target.invalid, phone), id: null };
-    const { key, phone: number } = target;
     const channel = this.#o.channels.get(channelName);
     if (channel === undefined) {
       return { ok: false, code: "channel_unavailable", message: `The ${channelName} channel is not configured on this service.`, id: null };
     }
-    const fixedCode = this.#o.testNumbers.get(key.phoneNumber);
-    const now = clock.now().getTime();
+    const now = this.#o.clock.now().getTime();
     const ip = context.ip ?? null;
+    const fixedCode = this.#o.testNumbers.get(target.key.phoneNumber);
 
-    // Test numbers are never sent: no limit, no rule and no budget applies to them.
-    let buckets: Bucket[] = [];
-    let prelude: Prelude | null = null;
-    let reservation: Reservation | null = null;
-    if (fixedCode === undefined) {
-      // The destination rules and the breaker are about phone numbers; an email address has its limits.
-      const early = number === null ? null : (protection.destination(number) ?? (await guardLimiter(protection.breaker(number, now))));
-      if (early !== null) return this.#refuse(early, key, number, ip, now);
-      buckets = protection.sendBuckets(key, number, ip);
-      // A limiter in this very database counts inside the send's own transaction (one commit); any other
-      // counts first, on its own.
-      prelude = protection.limiter.stepsFor?.(buckets, now, store) ?? null;
-      if (prelude === null) {
-        const consumed = await guardLimiter(protection.limiter.consume(buckets, now));
-        if (!consumed.ok) return this.#refuse(limitRefusal(consumed.rule, consumed.retryAfterMs, now), key, number, ip, now);
-      }
-      // Email costs nothing per message: only SMS, WhatsApp and calls draw on the budget.
-      const reserved = number === null ? { ok: true as const, reservation: null } : await guard(protection.reserve(number, now));
-      if (!reserved.ok) {
-        if (prelude === null) await guardLimiter(protection.limiter.release(buckets, now));
-        return this.#refuse(reserved.refusal, key, number, ip, now);
-      }
-      reservation = reserved.reservation;
+    const admitted = await this.#admit(target, ip, now, fixedCode !== undefined);
+    if (!admitted.ok) return this.#refuse(admitted.refusal, target, ip, now);
+    const opening = this.#opening(target, channel, admitted.admission, fixedCode, ip, now);
+    const opened = await guard(
+      this.#o.store.beginSend(opening.record, now, this.#sendRule(fixedCode !== undefined), admitted.admission.take),
+    );
+    if (opened.kind !== "opened") {
+      // The one compensation: what a limiter outside the store took goes back (the store's own never stayed).
+      await guardLimiter(this.#o.protection.giveBack(admitted.admission, now));
+      return this.#refuse(this.#openRefusal(opened, now), target, ip, now);
     }
+    const sent = {
+      ok: true as const,
+      id: opening.record.id,
+      message: "Code sent.",
+      expiresAt: new Date(opening.record.expiresAt),
+      resendAfter: new Date(now + cooldownMs(opened.sendCount, this.#o.rules)),
+    };
+    // A test number's code is never sent.
+    if (fixedCode !== undefined) return sent;
+    const delivery = await this.#deliver(opening, context);
+    await this.#settle(opening, delivery);
+    if (delivery.outcome.ok) return sent;
+    return failure(opening.record.id, delivery.outcome, this.#o.rules.resendCooldownSeconds);
+  }
 
-    const expiresAt = now + rules.ttlSeconds * 1000;
+  /** Step 1: the protection rules. Test numbers are never sent: no limit, no rule and no budget applies. */
+  async #admit(
+    target: Target,
+    ip: string | null,
+    now: number,
+    testNumber: boolean,
+  ): Promise<{ ok: true; admission: Admission } | { ok: false; refusal: Refusal }> {
+    if (testNumber) return { ok: true, admission: { take: {}, takenElsewhere: [], hold: null } };
+    return guardLimiter(this.#o.protection.admitSend(target.key, target.phone, ip, now));
+  }
+
+  /** The record a send stores (the code's HMAC only) and the code itself, which lives in memory until sent. */
+  #opening(target: Target, channel: Channel, admission: Admission, fixedCode: string | undefined, ip: string | null, now: number): Opening {
+    const { key, phone } = target;
     const code = fixedCode ?? generateCode(this.#o.codeLength);
-    const id = newId("otp", now);
     const record: OtpRecord = {
       ...key,
-      id,
+      id: newId("otp", now),
       codeHash: hashCode(this.#o.secret, key, code),
       channel: fixedCode === undefined ? channel.name : "test",
       // A test number's code is never sent: it is live at once.
       status: fixedCode === undefined ? "pending" : "sent",
       createdAt: now,
-      expiresAt,
+      expiresAt: now + this.#o.rules.ttlSeconds * 1000,
       verifiedAt: null,
       providerMessageId: null,
       providerErrorCode: null,
       deliveryStatus: fixedCode === undefined ? null : "not_sent",
-      country: number === null ? null : (number.country ?? `+${number.callingCode}`),
-      priceMicros: reservation?.micros ?? null,
+      country: phone === null ? null : (phone.country ?? `+${phone.callingCode}`),
+      priceMicros: admission.hold?.micros ?? null,
       priceFinal: false,
       fallbackFrom: null,
     };
-    let opened: { attempts: number; sendCount: number } | null;
-    try {
-      opened = await guard(
-        store.beginSend(
-          record,
-          now,
-          {
-            baseCooldownMs: rules.resendCooldownSeconds * 1000,
-            maxCooldownMs: Math.max(rules.resendCooldownSeconds, rules.resendCooldownMaxSeconds) * 1000,
-            sendsToMax: sendsToMaxCooldown(rules),
-            exempt: fixedCode !== undefined,
-            keepLive: LIVE_CODES_PER_CHALLENGE,
-          },
-          prelude ?? undefined,
-        ),
-      );
-    } catch (error) {
-      if (!(error instanceof BucketFull)) throw error;
-      // A limit refused inside the send's transaction: nothing was taken; the budget's reservation goes back.
-      await guard(protection.settle(reservation, id, null, now));
-      return this.#refuse(limitRefusal(error.rule, error.retryAfterMs, now), key, number, ip, now);
-    }
-    if (opened === null) {
-      // Refused by the challenge's own cooldown or lock: what the limits and the budget took goes back
-      // (a prelude's units went back with the transaction).
-      if (prelude === null) await guardLimiter(protection.limiter.release(buckets, now));
-      await guard(protection.settle(reservation, id, null, now));
-      const state = await guard(store.getChallenge(key));
-      const refusal = state === null ? { reason: "cooldown", retryAfter: 1 } : sendRefusal(state, rules, now);
-      const message =
-        refusal.reason === "locked"
-          ? `Too many wrong codes for this number. Try again in ${refusal.retryAfter} seconds.`
-          : `A code was sent moments ago. You can ask for another in ${refusal.retryAfter} seconds.`;
-      return this.#refuse({ code: "rate_limited", rule: refusal.reason, message, retryAfter: refusal.retryAfter }, key, number, ip, now);
-    }
-    const resendAfter = new Date(now + cooldownMs(opened.sendCount, rules));
-    const sent = { ok: true as const, id, message: "Code sent.", expiresAt: new Date(expiresAt), resendAfter };
-    if (fixedCode !== undefined) return sent;
+    return { target, channel, record, code, admission, ip, now };
+  }
 
-    const locale = this.#o.messages.resolve({
+  #sendRule(exempt: boolean): SendRule {
+    const { rules } = this.#o;
+    return {
+      baseCooldownMs: rules.resendCooldownSeconds * 1000,
+      maxCooldownMs: Math.max(rules.resendCooldownSeconds, rules.resendCooldownMaxSeconds) * 1000,
+      sendsToMax: sendsToMaxCooldown(rules),
+      exempt,
+      keepLive: LIVE_CODES_PER_CHALLENGE,
+    };
+  }
+
+  /** Step 2's refusals: a full bucket or the budget, or the challenge's own cooldown or lock. */
+  #openRefusal(opened: Exclude<SendOpened, { kind: "opened" }>, now: number): Refusal {
+    if (opened.kind !== "refused") return this.#o.protection.refusalOf(opened, now);
+    const refusal =
+      opened.challenge === null ? { reason: "cooldown" as const, retryAfter: 1 } : sendRefusal(opened.challenge, this.#o.rules, now);
+    const message =
+      refusal.reason === "locked"
+        ? `Too many wrong codes for this number. Try again in ${refusal.retryAfter} seconds.`
+        : `A code was sent moments ago. You can ask for another in ${refusal.retryAfter} seconds.`;
+    return { code: "rate_limited", rule: refusal.reason, message, retryAfter: refusal.retryAfter };
+  }
+
+  /**
+   * Step 3: the message through its channel. CHANNEL_FALLBACK: a refusal or failure at send time tries the
+   * next channel; a timeout or a throttle does not (the first message may still arrive).
+   */
+  async #deliver(opening: Opening, context: SendContext): Promise<{ used: Channel; outcome: DeliveryOutcome; seconds: number }> {
+    const { record, code, channel, target } = opening;
+    const { messages, rules } = this.#o;
+    const locale = messages.resolve({
       requested: context.locale ?? null,
       acceptLanguage: context.acceptLanguage ?? null,
-      country: number?.country ?? null,
+      country: target.phone?.country ?? null,
     });
     const message = {
-      to: key.phoneNumber,
+      to: record.phoneNumber,
       // The WebOTP line belongs to text messages only.
       body:
         channel.name === "email" || channel.name === "voice"
-          ? this.#o.messages.text(locale, key.purpose, code, rules.ttlSeconds)
-          : this.#o.messages.sms(locale, key.purpose, code, rules.ttlSeconds),
+          ? messages.text(locale, record.purpose, code, rules.ttlSeconds)
+          : messages.sms(locale, record.purpose, code, rules.ttlSeconds),
       ttlSeconds: rules.ttlSeconds,
-      reference: id,
+      reference: record.id,
       deadline: Date.now() + this.#o.sendTimeoutMs,
       code,
       locale,
-      purpose: key.purpose,
+      purpose: record.purpose,
     };
     let used = channel;
     const started = performance.now();
     let outcome = await used.send(message);
-    // CHANNEL_FALLBACK: a refusal or failure at send time tries the next channel; a timeout or a throttle
-    // does not (the first message may still arrive).
     for (const next of this.#fallbacks(channel.name)) {
       if (outcome.ok || (outcome.kind !== "rejected" && outcome.kind !== "failed")) break;
       this.#o.log.warn(
-        { event: "otp.fallback", id, from: used.name, to: next.name, providerCode: outcome.providerCode },
+        { event: "otp.fallback", id: record.id, from: used.name, to: next.name, providerCode: outcome.providerCode },
         `${used.name} failed: trying ${next.name}`,
       );
       used = next;
       outcome = await used.send(message);
     }
-    if (used !== channel)
-      await guard(this.#o.store.updateDelivery(id, { status: "pending", channel: used.name, fallbackFrom: channel.name }, Date.now()));
-    // The delivery answer and the breaker's count of a sent code are given together: with the limiter in
-    // the database they share one group commit.
+    if (used !== channel) {
+      await guard(
+        this.#o.store.updateDelivery(record.id, { status: "pending", channel: used.name, fallbackFrom: channel.name }, Date.now()),
+      );
+    }
+    return { used, outcome, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /**
+   * Step 4: what the provider answered, on the record; the breaker's count of a sent code (both share one
+   * group commit when the limiter is in the database); the budget's hold settled; metrics and audit.
+   */
+  async #settle(opening: Opening, delivery: { used: Channel; outcome: DeliveryOutcome; seconds: number }): Promise<void> {
+    const { record, target, admission, now } = opening;
+    const { outcome, used } = delivery;
+    const { protection } = this.#o;
     await Promise.all([
-      guard(this.#record(id, outcome)),
-      outcome.ok && number !== null ? guardLimiter(protection.noteSent(number, now)) : null,
+      guard(this.#record(record.id, outcome)),
+      outcome.ok && target.phone !== null ? guardLimiter(protection.noteSent(target.phone, now)) : null,
     ]);
     // A refused or failed message cost nothing; a timed-out one may have gone out and is counted.
     const spent =
       outcome.ok && outcome.priceMicros != null
         ? { micros: outcome.priceMicros, final: true }
         : outcome.ok || outcome.kind === "timeout"
-          ? { micros: reservation?.micros ?? 0, final: false }
+          ? { micros: admission.hold?.micros ?? 0, final: false }
           : null;
-    await guard(protection.settle(reservation, id, spent, now));
-    this.#o.metrics?.sent(used.name, outcome.ok ? "sent" : outcome.kind, (performance.now() - started) / 1000, spent?.micros ?? null);
-    const audit = { event: "otp.send", id, to: maskPhone(key.phoneNumber), purpose: key.purpose, channel: used.name };
-    if (outcome.ok) {
-      this.#o.log.info({ ...audit, outcome: "sent" }, "code sent");
-      return sent;
-    }
-    this.#o.log.warn({ ...audit, outcome: outcome.kind, providerCode: outcome.providerCode }, "code not sent");
-    return failure(id, outcome, rules.resendCooldownSeconds);
+    await guard(protection.settle(admission.hold, record.id, spent, now));
+    this.#o.metrics?.sent(used.name, outcome.ok ? "sent" : outcome.kind, delivery.seconds, spent?.micros ?? null);
+    const audit = { event: "otp.send", id: record.id, to: maskPhone(record.phoneNumber), purpose: record.purpose, channel: used.name };
+    if (outcome.ok) this.#o.log.info({ ...audit, outcome: "sent" }, "code sent");
+    else this.#o.log.warn({ ...audit, outcome: outcome.kind, providerCode: outcome.providerCode }, "code not sent");
   }
 
-  async #refuse(refusal: Refusal, key: ChallengeKey, number: PhoneInfo | null, ip: string | null, now: number): Promise<SendResult> {
+  async #refuse(refusal: Refusal, target: Target, ip: string | null, now: number): Promise<SendResult> {
+    const { key, phone } = target;
     await guard(
       this.#o.store.recordRefusal({
         id: newId("ref", now),
@@ -249,14 +280,14 @@ export class OtpService {
         code: refusal.code,
         purpose: key.purpose,
         userId: key.userId,
-        country: number === null ? null : (number.country ?? `+${number.callingCode}`),
-        phonePrefix: number === null ? null : numberPrefix(number.e164),
+        country: phone === null ? null : (phone.country ?? `+${phone.callingCode}`),
+        phonePrefix: phone === null ? null : numberPrefix(phone.e164),
         ip,
       }),
     );
     this.#o.metrics?.refused(refusal.rule);
     this.#o.log.info(
-      { event: "otp.refused", to: maskPhone(key.phoneNumber), purpose: key.purpose, rule: refusal.rule, code: refusal.code },
+      { event: "otp.refused", to: maskPhone(key.phoneNumber), purpose: key.purpose, rule: refusal.rule, errorCode: refusal.code },
       "send refused",
     );
     return {
@@ -276,68 +307,55 @@ export class OtpService {
     return result;
   }
 
+  /** A try in three steps: admit (the try limit), try (counted, then compared, in one atomic step), conclude. */
   async #verify(phone: string, code: string, user: UserRef, purpose: string): Promise<VerifyResult> {
     const { store, clock, rules, protection } = this.#o;
-    const target = this.#challenge(phone, user, purpose, typeof phone === "string" && phone.includes("@"));
+    const target = this.#target(phone, user, purpose, typeof phone === "string" && phone.includes("@"));
     if ("invalid" in target) return invalidDestination(target.invalid, phone);
     const { key, phone: number } = target;
     if (typeof code !== "string") throw new TypeError("code must be a string of digits");
     const now = clock.now().getTime();
 
-    // Tries per number and purpose, counted in the try's own transaction when the limiter shares the database.
-    const verifyBuckets = this.#o.testNumbers.has(key.phoneNumber) ? [] : protection.verifyBuckets(key);
-    const prelude = protection.limiter.stepsFor?.(verifyBuckets, now, store) ?? null;
-    if (prelude === null && verifyBuckets.length > 0) {
-      const allowed = await guardLimiter(protection.limiter.consume(verifyBuckets, now));
-      if (!allowed.ok) return tooManyTries(allowed.rule, allowed.retryAfterMs, now);
-    }
-
-    // One transaction: the try is counted first, atomically, so parallel guesses cannot outrun the
-    // budget (the Ory Kratos lesson); then the code is compared in constant time with the live ones.
+    const admitted = await guardLimiter(protection.admitTry(key, number, now, { exempt: this.#o.testNumbers.has(key.phoneNumber) }));
+    if (!admitted.ok) return tooManyTries(admitted.rule, admitted.retryAfterMs, now);
+    // Counted first, atomically, so parallel guesses cannot outrun the budget (the Ory Kratos lesson); then
+    // compared in constant time with the live codes.
     const codeHash = hashCode(this.#o.secret, key, code);
-    // The breaker's count of a verification joins the try's transaction when the limiter shares the database.
-    const onVerified = number === null ? null : protection.verifiedStepsFor(number, now, store);
-    let attempt: VerifyTry;
-    try {
-      attempt = await guard(
-        store.tryVerify(
-          key,
-          now,
-          {
-            maxAttempts: rules.maxAttempts,
-            keepLive: LIVE_CODES_PER_CHALLENGE,
-            markPhoneVerified: key.purpose === "registration" && number !== null,
-            ...(onVerified === null ? {} : { onVerified }),
-          },
-          (codes) => {
-            const unexpired = codes.filter((record) => record.expiresAt > now);
-            return unexpired[
-              findMatchingHash(
-                codeHash,
-                unexpired.map((record) => record.codeHash),
-              )
-            ];
-          },
-          prelude ?? undefined,
-        ),
-      );
-    } catch (error) {
-      if (!(error instanceof BucketFull)) throw error;
-      return tooManyTries(error.rule, error.retryAfterMs, now);
-    }
+    const rule = {
+      maxAttempts: rules.maxAttempts,
+      keepLive: LIVE_CODES_PER_CHALLENGE,
+      markPhoneVerified: key.purpose === "registration" && number !== null,
+    };
+    const match = (codes: { expiresAt: number; codeHash: string; id: string }[]) => {
+      const unexpired = codes.filter((record) => record.expiresAt > now);
+      return unexpired[
+        findMatchingHash(
+          codeHash,
+          unexpired.map((record) => record.codeHash),
+        )
+      ];
+    };
+    const attempt = await guard(store.tryVerify(key, now, rule, match, admitted.admission.take));
+    if (attempt.kind === "verified" && admitted.admission.noteAfter && number !== null)
+      await guardLimiter(protection.noteVerified(number, now));
+    return this.#conclude(key, attempt, now);
+  }
+
+  /** What a try's outcome means to the caller; a spent budget locks the challenge. */
+  async #conclude(key: ChallengeKey, attempt: VerifyTry, now: number): Promise<VerifyResult> {
+    const { rules } = this.#o;
     const audit = { event: "otp.verify", to: maskPhone(key.phoneNumber), purpose: key.purpose };
-    if (attempt.kind === "refused") return this.#noTry(key, now);
-    if (attempt.kind === "verified") {
-      if (number !== null && onVerified === null) await guardLimiter(protection.noteVerified(number, now));
-      this.#o.log.info({ ...audit, id: attempt.id, outcome: "verified" }, "code verified");
-      return { ok: true, message: "Code verified.", verifiedAt: new Date(now) };
+    switch (attempt.kind) {
+      case "limited":
+        return tooManyTries(attempt.rule, attempt.retryAfterMs, now);
+      case "refused":
+        return noTryResult(noTryReason(attempt.challenge, rules, now));
+      case "verified":
+        this.#o.log.info({ ...audit, id: attempt.id, outcome: "verified" }, "code verified");
+        return { ok: true, message: "Code verified.", verifiedAt: new Date(now) };
     }
     const { codes } = attempt;
-    if (!codes.some((record) => record.expiresAt > now)) {
-      return codes.length > 0
-        ? { ok: false, code: "otp_expired", message: "The code has expired. Ask for a new one." }
-        : { ok: false, code: "otp_not_found", message: "There is no pending code for this number. Ask for a new one." };
-    }
+    if (!codes.some((record) => record.expiresAt > now)) return noTryResult({ code: codes.length > 0 ? "otp_expired" : "otp_not_found" });
     const attemptsRemaining = rules.maxAttempts - attempt.attempts;
     if (attemptsRemaining > 0) {
       this.#o.log.info({ ...audit, outcome: "invalid", attemptsRemaining }, "wrong code");
@@ -351,21 +369,9 @@ export class OtpService {
     // The budget is spent: every live code of the challenge dies, and no new one is sent until the
     // newest would have expired, so resending cannot buy more guesses.
     const lockedUntil = Math.max(...codes.map((record) => record.expiresAt));
-    await guard(store.lockChallenge(key, lockedUntil, now));
+    await guard(this.#o.store.lockChallenge(key, lockedUntil, now));
     this.#o.log.warn({ ...audit, outcome: "locked" }, "too many wrong codes: challenge locked");
     return lockedResult(secondsUntil(lockedUntil, now));
-  }
-
-  async #noTry(key: ChallengeKey, now: number): Promise<VerifyResult> {
-    const reason = noTryReason(await guard(this.#o.store.getChallenge(key)), this.#o.rules, now);
-    switch (reason.code) {
-      case "otp_attempts_exceeded":
-        return lockedResult(reason.retryAfter);
-      case "otp_expired":
-        return { ok: false, code: "otp_expired", message: "The code has expired. Ask for a new one." };
-      default:
-        return { ok: false, code: "otp_not_found", message: "There is no pending code for this number. Ask for a new one." };
-    }
   }
 
   /** The channels to try after `name` fails: those after it in CHANNEL_FALLBACK that are configured. */
@@ -401,12 +407,7 @@ export class OtpService {
   }
 
   /** The challenge a send or a try counts against: a phone number in E.164, or a lower-cased email address. */
-  #challenge(
-    destination: string,
-    user: UserRef,
-    purpose: string,
-    email: boolean,
-  ): { key: ChallengeKey; phone: PhoneInfo | null } | { invalid: "phone" | "email" } {
+  #target(destination: string, user: UserRef, purpose: string, email: boolean): Target | { invalid: "phone" | "email" } {
     if (!isPurpose(purpose)) throw new TypeError(`purpose must be registration, login or password_reset (got ${JSON.stringify(purpose)})`);
     const userId = typeof user === "string" ? user : user?.id;
     if (typeof userId !== "string" || userId === "") throw new TypeError("user must be a non-empty id or an object with an id");
@@ -420,14 +421,16 @@ export class OtpService {
   }
 }
 
-function limitRefusal(rule: string, retryAfterMs: number, now: number): Refusal {
-  const retryAfter = secondsUntil(now + retryAfterMs, now);
-  return {
-    code: "rate_limited",
-    rule,
-    message: `Too many codes requested (${rule} limit). Try again in ${retryAfter} seconds.`,
-    retryAfter,
-  };
+/** Why no try could be counted, as the caller's answer. */
+function noTryResult(reason: NoTryReason): VerifyResult {
+  switch (reason.code) {
+    case "otp_attempts_exceeded":
+      return lockedResult(reason.retryAfter);
+    case "otp_expired":
+      return { ok: false, code: "otp_expired", message: "The code has expired. Ask for a new one." };
+    default:
+      return { ok: false, code: "otp_not_found", message: "There is no pending code for this number. Ask for a new one." };
+  }
 }
 
 function tooManyTries(rule: string, retryAfterMs: number, now: number): VerifyResult {
@@ -518,8 +521,7 @@ export function failClosed(what: string) {
     try {
       return await promise;
     } catch (error) {
-      // A full bucket counted inside the store's transaction is an answer, not an outage.
-      if (error instanceof BucketFull) throw error;
+      if (error instanceof VericodeError) throw error;
       throw new VericodeError("service_unavailable", `The service cannot reach its ${what}. Try again shortly.`, {
         retryAfter: 5,
         cause: error,

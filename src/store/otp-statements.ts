@@ -1,7 +1,6 @@
 import { type Kysely, sql } from "kysely";
-import { DELIVERY_RANK } from "../otp/delivery.js";
-import type { OtpStatus } from "../otp/types.js";
 import { type Prepared, prepare } from "./prepared.js";
+import { DELIVERY_RANK, type OtpStatus } from "./records.js";
 import type { Database } from "./schema.js";
 
 // Constants go into the SQL as literals: SQLite plans `status in ('pending', 'sent')` once, but builds a
@@ -9,7 +8,7 @@ import type { Database } from "./schema.js";
 const LIVE = [sql.lit<OtpStatus>("pending"), sql.lit<OtpStatus>("sent")];
 
 /** One compiled statement per value of `keep` (a small constant): LIMIT is written as a literal too. */
-function perKeep<P extends object>(build: (keep: number) => Prepared<P>): (keep: number) => Prepared<P> {
+export function perKeep<P extends object>(build: (keep: number) => Prepared<P>): (keep: number) => Prepared<P> {
   const compiled = new Map<number, Prepared<P>>();
   return (keep) => {
     if (!Number.isSafeInteger(keep) || keep < 1) throw new RangeError(`keep must be a positive integer (got ${keep})`);
@@ -22,7 +21,7 @@ function perKeep<P extends object>(build: (keep: number) => Prepared<P>): (keep:
   };
 }
 
-interface OpenValues extends Challenge {
+export interface OpenValues extends Challenge {
   now: number;
   expiresAt: number;
   baseMs: number;
@@ -31,7 +30,7 @@ interface OpenValues extends Challenge {
   exempt: number;
 }
 
-interface CodeValues {
+export interface CodeValues {
   id: string;
   codeHash: string;
   channel: string;
@@ -49,7 +48,7 @@ interface CodeValues {
  * Creates the challenge, or renews it only if the cooldown is over and it is not locked. A challenge
  * that is over (expired, verified or locked) starts again with no tries spent. No row: refused.
  */
-function openChallenge(p: OpenValues) {
+export function openChallenge(p: OpenValues) {
   return sql`insert into otp_challenges
     (phone_number, purpose, user_id, attempts, send_count, last_sent_at, expires_at, locked_until, verified_at, created_at)
   values (${p.phone}, ${p.purpose}, ${p.user}, 0, 1, ${p.now}, ${p.expiresAt}, null, null, ${p.now})
@@ -88,7 +87,7 @@ export interface DeliveryValues {
   deliveryStatus: string | null;
 }
 
-interface Challenge {
+export interface Challenge {
   phone: string;
   purpose: string;
   user: string;
@@ -97,46 +96,8 @@ interface Challenge {
 /** The statements of sends and tries, compiled once per store (see prepared.ts). */
 export function otpStatements(db: Kysely<Database>) {
   return {
-    /**
-     * Creates the challenge, or renews it only if the cooldown is over and it is not locked. A challenge
-     * that is over (expired, verified or locked) starts again with no tries spent. No row: refused.
-     */
+    /** See openChallenge above. */
     openChallenge: prepare<OpenValues>((p) => ({ compile: () => openChallenge(p).compile(db) })),
-
-    /**
-     * PostgreSQL: the whole of `beginSend` in one statement (one round trip instead of four): open the
-     * challenge, insert the code only if it opened, and supersede the live codes beyond the newest `keep`
-     * (the statement sees the codes as they were before it, so the newest keep - 1 of those stay).
-     */
-    beginSendPg: perKeep((keep) =>
-      prepare<OpenValues & CodeValues>((p) => ({
-        compile: () =>
-          sql`with opened as (${openChallenge(p)}),
-          inserted as (
-            insert into otp_codes (id, user_id, phone_number, purpose, code_hash, channel, status, created_at, expires_at,
-              verified_at, provider_message_id, provider_error_code, delivery_status, updated_at, country, price_micros, price_final)
-            select ${p.id}::text, ${p.user}::text, ${p.phone}::text, ${p.purpose}::text, ${p.codeHash}::text, ${p.channel}::text,
-              ${p.status}::text, ${p.createdAt}::bigint, ${p.expiresAt}::bigint, ${p.verifiedAt}::bigint, ${p.providerMessageId}::text,
-              ${p.providerErrorCode}::text, ${p.deliveryStatus}::text, ${p.createdAt}::bigint, ${p.country}::text, ${p.priceMicros}::bigint, 0
-            from opened
-            returning id
-          ),
-          superseded as (
-            update otp_codes set status = 'superseded', updated_at = ${p.now}::bigint
-            where phone_number = ${p.phone}::text and purpose = ${p.purpose}::text and user_id = ${p.user}::text
-              and status in ('pending', 'sent')
-              and exists (select 1 from opened where opened.send_count > ${sql.lit(keep)})
-              and id not in (
-                select id from otp_codes
-                where phone_number = ${p.phone}::text and purpose = ${p.purpose}::text and user_id = ${p.user}::text
-                  and status in ('pending', 'sent')
-                order by created_at desc, id desc limit ${sql.lit(keep - 1)}
-              )
-            returning id
-          )
-          select attempts, send_count from opened`.compile(db),
-      })),
-    ),
 
     insertCode: prepare<{
       id: string;
@@ -198,6 +159,16 @@ export function otpStatements(db: Kysely<Database>) {
           .where("status", "in", LIVE)
           .where("id", "not in", newest);
       }),
+    ),
+
+    /** The challenge as it is, for the reason of a refusal. */
+    challengeState: prepare<Challenge>((p) =>
+      db
+        .selectFrom("otp_challenges")
+        .select(["attempts", "send_count", "last_sent_at", "expires_at", "locked_until", "verified_at"])
+        .where("phone_number", "=", p.phone)
+        .where("purpose", "=", p.purpose)
+        .where("user_id", "=", p.user),
     ),
 
     /** Counts one try, guarded by the budget; locks the challenge's row on PostgreSQL. No row: refused. */

@@ -1,15 +1,15 @@
-import type BetterSqlite3 from "better-sqlite3";
-import { type Compilable, CompiledQuery, type Kysely } from "kysely";
+import { type Compilable, CompiledQuery } from "kysely";
 
 /**
- * The hot path's statements, built once with Kysely and run without rebuilding them.
+ * The hot path's statements, built once with Kysely and run without rebuilding them. Private to store/.
  *
  * Kysely builds and compiles a query on every call, which costs more than SQLite takes to run it. A
  * `Prepared` query is compiled once with named slots for its values; a `Runner` binds the values and runs
- * it. Multi-statement steps are written once, as generators that yield statements and receive their rows,
- * and each runner drives them its own way: on SQLite synchronously inside one `BEGIN IMMEDIATE`
- * transaction (better-sqlite3 is synchronous, so nothing else can interleave), on PostgreSQL inside a
- * Kysely transaction.
+ * it. Multi-statement work is written once, as a `Step`: a generator that yields statements, receives
+ * their rows and returns its result. Each dialect's runner drives steps its own way (sqlite/runner.ts,
+ * postgres/runner.ts). A step that must leave no trace (a refusal) returns `undo(result)`: the runner
+ * rolls back what that step wrote, and only that, and resolves the result. Steps never throw for an
+ * expected outcome, and a runner never runs a step twice.
  */
 export interface Prepared<P> {
   readonly sql: string;
@@ -17,6 +17,8 @@ export interface Prepared<P> {
   readonly slots: readonly ({ readonly name: keyof P & string } | { readonly value: unknown })[];
   /** The statement returns rows (a SELECT or a RETURNING clause). */
   readonly returnsRows: boolean;
+  /** The statement only reads (a plain SELECT): it needs no write lock. */
+  readonly readOnly: boolean;
 }
 
 export interface Rows<R = Record<string, unknown>> {
@@ -33,8 +35,26 @@ export interface Statement {
   readonly lockKey?: string;
 }
 
-/** A step: yields statements, receives each one's rows, returns its result. */
-export type Step<T> = Generator<Statement, T, Rows>;
+const UNDONE: unique symbol = Symbol("undone");
+
+/** A step's result whose writes are rolled back (see `undo`). */
+export interface Undone<T> {
+  readonly [UNDONE]: T;
+}
+
+/** A step: yields statements, receives each one's rows, returns its result (or `undo(result)`). */
+export type Step<T> = Generator<Statement, T | Undone<T>, Rows>;
+
+/** Ends a step with `result` and rolls back everything the step wrote: a refusal leaves no trace. */
+export function undo<T>(result: T): Undone<T> {
+  return { [UNDONE]: result };
+}
+
+/** Splits a step's return value into its result and whether its writes must be rolled back. */
+export function outcome<T>(value: T | Undone<T>): { result: T; undone: boolean } {
+  if (typeof value === "object" && value !== null && UNDONE in value) return { result: (value as Undone<T>)[UNDONE], undone: true };
+  return { result: value as T, undone: false };
+}
 
 export function statement<P extends object>(query: Prepared<P>, values: P, lockKey?: string): Statement {
   return { query: query as unknown as Prepared<never>, values, ...(lockKey === undefined ? {} : { lockKey }) };
@@ -52,11 +72,23 @@ export function prepare<P extends object>(build: (values: P) => Compilable): Pre
   const slots = compiled.parameters.map((value) =>
     typeof value === "string" && value.startsWith(MARK) ? { name: value.slice(MARK.length) as keyof P & string } : { value },
   );
-  const head = compiled.sql.trimStart().slice(0, 6).toLowerCase();
-  return { sql: compiled.sql, slots, returnsRows: head === "select" || /\breturning\b/i.test(compiled.sql) };
+  return { sql: compiled.sql, slots, ...kind(compiled.sql) };
 }
 
-function bind(query: Prepared<never>, values: object): unknown[] {
+/** A one-off statement from a built query (its values fixed), for work that is not on the hot path. */
+export function once(query: Compilable): Statement {
+  const compiled = query.compile();
+  const prepared: Prepared<never> = { sql: compiled.sql, slots: compiled.parameters.map((value) => ({ value })), ...kind(compiled.sql) };
+  return { query: prepared, values: {} };
+}
+
+function kind(text: string): { returnsRows: boolean; readOnly: boolean } {
+  const head = text.trimStart().slice(0, 6).toLowerCase();
+  return { returnsRows: head === "select" || /\breturning\b/i.test(text), readOnly: head === "select" };
+}
+
+/** The statement's values in the order of its parameters. */
+export function bind(query: Prepared<never>, values: object): unknown[] {
   const source = values as Record<string, unknown>;
   return query.slots.map((slot) => {
     if (!("name" in slot)) return slot.value;
@@ -66,10 +98,15 @@ function bind(query: Prepared<never>, values: object): unknown[] {
   });
 }
 
+/** The compiled text and bound values of a statement, for a Kysely driver. */
+export function compiled({ query, values }: Statement): CompiledQuery {
+  return CompiledQuery.raw(query.sql, bind(query, values));
+}
+
 export interface Runner {
-  /** Runs one statement on its own. */
+  /** Runs one statement on its own (a write in a transaction of its own). */
   one<R = Record<string, unknown>>(query: Statement): Promise<Rows<R>>;
-  /** Runs a step in one transaction: all of it or none of it. */
+  /** Runs a step in one transaction: all of it, or none of it when it throws or ends with `undo`. */
   transaction<T>(step: () => Step<T>): Promise<T>;
   /** Runs a step that only reads, in one consistent snapshot (no write lock on SQLite). */
   read<T>(step: () => Step<T>): Promise<T>;
@@ -119,156 +156,4 @@ export class GroupCommit {
   async settled(): Promise<void> {
     await this.#writing;
   }
-}
-
-/** SQLite: synchronous, each step one `BEGIN IMMEDIATE` transaction, prepared statements kept. */
-export class SqliteRunner implements Runner {
-  readonly #db: BetterSqlite3.Database;
-  readonly #statements = new Map<string, BetterSqlite3.Statement>();
-  /** Steps waiting for this turn's commit. */
-  #pending: { step: () => Step<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
-
-  constructor(db: BetterSqlite3.Database) {
-    this.#db = db;
-  }
-
-  async one<R>(query: Statement): Promise<Rows<R>> {
-    return this.#run(query) as Rows<R>;
-  }
-
-  /**
-   * Runs the step in a transaction of its own, but commits with the others of the same turn of the event
-   * loop: the steps given while requests are being read run one after another, each in a savepoint (its
-   * failure undoes it alone), inside one `BEGIN IMMEDIATE … COMMIT`. One WAL commit, and the pages they
-   * share written once, instead of one per request; each caller resumes once the commit is done.
-   */
-  transaction<T>(step: () => Step<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ step, resolve: resolve as (value: unknown) => void, reject });
-      if (this.#pending.length === 1) setImmediate(() => this.#commit());
-    });
-  }
-
-  #commit(): void {
-    const batch = this.#pending;
-    this.#pending = [];
-    let outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[];
-    try {
-      outcomes = this.#together(batch);
-    } catch (error) {
-      // The commit itself failed (the file locked past busy_timeout, a full disk): nothing was written.
-      for (const { reject } of batch) reject(error);
-      return;
-    }
-    for (const [i, { resolve, reject }] of batch.entries()) {
-      const outcome = outcomes[i];
-      if (outcome?.ok) resolve(outcome.value);
-      else reject(outcome?.error);
-    }
-  }
-
-  /**
-   * Runs a batch in one `BEGIN IMMEDIATE … COMMIT`. First all steps straight through; if one throws (a
-   * refusal that undoes its step), the whole attempt is rolled back and the batch runs again with each
-   * step in a savepoint, so that only the failing ones are undone. Steps are generators over the
-   * database's state, so running one again is running it for the first time.
-   */
-  #together(batch: { step: () => Step<unknown> }[]): ({ ok: true; value: unknown } | { ok: false; error: unknown })[] {
-    const straight = this.#db.transaction(() => batch.map(({ step }) => ({ ok: true as const, value: this.#drive(step()) })));
-    if (batch.length === 1) {
-      try {
-        return straight.immediate();
-      } catch (error) {
-        if (isBusy(error)) throw error;
-        return [{ ok: false, error }];
-      }
-    }
-    try {
-      return straight.immediate();
-    } catch (error) {
-      if (isBusy(error)) throw error;
-    }
-    return this.#db
-      .transaction(() =>
-        batch.map(({ step }) => {
-          try {
-            // A nested better-sqlite3 transaction is a savepoint: released on success, rolled back on a throw.
-            return { ok: true as const, value: this.#db.transaction(() => this.#drive(step()))() };
-          } catch (error) {
-            return { ok: false as const, error };
-          }
-        }),
-      )
-      .immediate();
-  }
-
-  async read<T>(step: () => Step<T>): Promise<T> {
-    return this.#db.transaction(() => this.#drive(step())).deferred();
-  }
-
-  #drive<T>(steps: Step<T>): T {
-    let next = steps.next();
-    while (!next.done) next = steps.next(this.#run(next.value));
-    return next.value;
-  }
-
-  #run({ query, values }: Statement): Rows {
-    let prepared = this.#statements.get(query.sql);
-    if (prepared === undefined) {
-      prepared = this.#db.prepare(query.sql);
-      this.#statements.set(query.sql, prepared);
-    }
-    const parameters = bind(query, values);
-    if (query.returnsRows) return { rows: prepared.all(...parameters) as Record<string, unknown>[], changes: 0 };
-    return { rows: [], changes: prepared.run(...parameters).changes };
-  }
-}
-
-/** SQLite's "database is locked" (another process held the write lock past busy_timeout). */
-function isBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
-}
-
-/** PostgreSQL (or any Kysely dialect): the compiled text run through Kysely's driver. */
-export class KyselyRunner implements Runner {
-  readonly #db: Kysely<unknown>;
-
-  constructor(db: Kysely<unknown>) {
-    this.#db = db;
-  }
-
-  async one<R>(query: Statement): Promise<Rows<R>> {
-    return (await execute(this.#db, query)) as Rows<R>;
-  }
-
-  async read<T>(step: () => Step<T>): Promise<T> {
-    return this.transaction(step);
-  }
-
-  async transaction<T>(step: () => Step<T>): Promise<T> {
-    return this.#db.transaction().execute(async (trx) => {
-      const steps = step();
-      let next = steps.next();
-      while (!next.done) next = steps.next(await execute(trx, next.value));
-      return next.value;
-    });
-  }
-}
-
-async function execute(db: Kysely<unknown>, { query, values }: Statement): Promise<Rows> {
-  const result = await db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(query.sql, bind(query, values)));
-  return { rows: result.rows, changes: Number(result.numAffectedRows ?? 0n) };
-}
-
-/** A one-off statement from a built query (its values fixed), for steps that are not on the hot path. */
-export function once(query: Compilable): Statement {
-  const compiled = query.compile();
-  const head = compiled.sql.trimStart().slice(0, 6).toLowerCase();
-  const prepared: Prepared<never> = {
-    sql: compiled.sql,
-    slots: compiled.parameters.map((value) => ({ value })),
-    returnsRows: head === "select" || /\breturning\b/i.test(compiled.sql),
-  };
-  return { query: prepared, values: {} };
 }

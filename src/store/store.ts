@@ -1,19 +1,24 @@
-import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus } from "../otp/types.js";
-import type { Step } from "./prepared.js";
+import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus } from "./records.js";
 
-export interface UserRecord {
-  id: string;
-  username: string | null;
-  email: string | null;
-  passwordHash: string;
-  phoneNumber: string | null;
-  phoneVerified: boolean;
-  role: string;
-  tokenVersion: number;
-  createdAt: number;
+/**
+ * What the core keeps, split by role: codes (sends, tries, delivery), counters (rate limits), the spend
+ * budget, users and maintenance. One class implements them all on SQLite and PostgreSQL (sql-store.ts);
+ * every method is one atomic step on the database. Expected outcomes (a refusal, a full bucket, a wrong
+ * code) are values; a method throws only for misuse or when the database fails.
+ */
+export type Store = CodeStore & CounterStore & BudgetStore & UserStore & MaintenanceStore & StoreLifecycle;
+
+export interface StoreLifecycle {
+  /** Which database this is, for `/readyz` and logs. Nothing branches on it outside store/. */
+  readonly dialect: "sqlite" | "postgres";
+  /** Applies pending migrations; resolves the names of those it ran. */
+  migrate(): Promise<string[]>;
+  /** Throws when the database cannot be reached, or cannot take a write now (SQLite locked by another process). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
 }
 
-export type NewUser = Omit<UserRecord, "phoneVerified" | "role" | "tokenVersion">;
+// ---- Codes -----------------------------------------------------------------------------------------
 
 export interface SendRule {
   /**
@@ -29,14 +34,44 @@ export interface SendRule {
   keepLive: number;
 }
 
+/** A hold on the spend budget: `micros` of `period`, unless spent + reserved would pass `capMicros`. */
+export interface BudgetHold {
+  period: string;
+  micros: number;
+  capMicros: number;
+}
+
+/** What a send takes besides opening its challenge, all in the same atomic step. */
+export interface SendTake {
+  /** One unit from each (the rate limits, when the limiter counts in this store). */
+  buckets?: readonly Bucket[];
+  /** The budget to reserve. */
+  budget?: BudgetHold | null;
+}
+
+export type SendOpened =
+  | { kind: "opened"; attempts: number; sendCount: number }
+  /** A bucket was full: nothing was taken or stored. */
+  | { kind: "limited"; rule: string; retryAfterMs: number }
+  /** The budget could not take the hold: nothing was taken or stored. */
+  | { kind: "over_budget" }
+  /** The challenge's cooldown or lock refused the send: nothing was taken or stored. */
+  | { kind: "refused"; challenge: ChallengeState | null };
+
 export interface VerifyRule {
   maxAttempts: number;
   /** How many of the challenge's newest live codes are compared. */
   keepLive: number;
   /** Registration: the verified number becomes the user's, in the same transaction. */
   markPhoneVerified: boolean;
-  /** Statements to run in the same transaction when the code is verified (the breaker's count). */
-  onVerified?: Prelude;
+}
+
+/** What a try takes or counts besides the try itself, in the same atomic step. */
+export interface TryTake {
+  /** One unit from each before the try (the rate limits, when the limiter counts in this store). */
+  buckets?: readonly Bucket[];
+  /** Counters to add to when the code verifies (the conversion breaker's, when it counts in this store). */
+  countOnVerified?: { keys: readonly string[]; windowMs: number } | null;
 }
 
 /** What a verification try needs of a live code. */
@@ -47,8 +82,10 @@ export interface LiveCode {
 }
 
 export type VerifyTry =
-  /** No try was counted: the budget is spent, the challenge is over, or there is none. */
-  | { kind: "refused" }
+  /** A bucket was full: no try was counted. */
+  | { kind: "limited"; rule: string; retryAfterMs: number }
+  /** No try was counted: the budget is spent, the challenge is over, or there is none (its state says which). */
+  | { kind: "refused"; challenge: ChallengeState | null }
   /** The try was counted and no code matched; `codes` are the live ones compared, expired ones included. */
   | { kind: "mismatch"; attempts: number; codes: LiveCode[] }
   | { kind: "verified"; id: string };
@@ -62,12 +99,6 @@ export interface DeliveryUpdate {
   channel?: string;
   fallbackFrom?: string;
 }
-
-/**
- * Statements that run first in the same transaction as a send or a try (the SQL limiter's buckets on
- * SQLite): one commit for both, and when the send is refused or the prelude throws, neither happened.
- */
-export type Prelude = () => Step<void>;
 
 /** A send refused by a protection rule, as the audit trail keeps it. */
 export interface RefusalRecord {
@@ -85,45 +116,19 @@ export interface RefusalRecord {
   ip: string | null;
 }
 
-/** The end of a budget reservation: what was really spent, and whether it is the provider's own figure. */
-export interface BudgetSettlement {
-  period: string;
-  reservedMicros: number;
-  spentMicros: number;
-  /** The record whose price this is. */
-  codeId: string;
-  final: boolean;
-}
-
-/**
- * Everything the core keeps. Every method is one atomic step on the database; the ones the security
- * guarantees rest on (beginSend, tryVerify) say what callers must gate on.
- */
-export interface PurgeResult {
-  codes: number;
-  refusals: number;
-  challenges: number;
-}
-
-export interface Store {
-  readonly dialect: "sqlite" | "postgres";
-  /** Applies pending migrations; resolves the names of those it ran. */
-  migrate(): Promise<string[]>;
-  /** Throws when the database cannot be reached. */
-  ping(): Promise<void>;
-  close(): Promise<void>;
-
+export interface CodeStore {
   /**
-   * Opens a send on the record's challenge when its cooldown is over and it is not locked, and stores
-   * the record, in one transaction whose first statement is a conditional upsert, so two parallel sends
-   * cannot both pass the cooldown. A challenge whose codes have all expired, or that was verified or
-   * locked, starts again with no tries spent; its live codes beyond the newest `keepLive` are superseded.
-   * Resolves null when the send is refused: nothing is stored and callers must send nothing.
+   * Opens a send on the record's challenge and stores the record, in one atomic step: first one unit
+   * from each of `take.buckets` and the budget's hold, then a conditional upsert of the challenge that
+   * passes only when its cooldown is over and it is not locked, so two parallel sends cannot both pass.
+   * A challenge whose codes have all expired, or that was verified or locked, starts again with no tries
+   * spent; its live codes beyond the newest `keepLive` are superseded. Anything but `opened` means nothing
+   * was taken or stored: callers must send nothing.
    */
-  beginSend(record: OtpRecord, now: number, rule: SendRule, prelude?: Prelude): Promise<{ attempts: number; sendCount: number } | null>;
+  beginSend(record: OtpRecord, now: number, rule: SendRule, take?: SendTake): Promise<SendOpened>;
   getChallenge(key: ChallengeKey): Promise<ChallengeState | null>;
   /**
-   * One verification try, in one transaction. The try is counted against the challenge first (parallel
+   * One verification try, in one atomic step. The try is counted against the challenge first (parallel
    * guesses cannot outrun the budget); then `match` picks among the newest live codes; a picked code is
    * marked verified with an UPDATE guarded by its status and expiry, the challenge closes and its other
    * live codes are retired, so a code verifies at most once and a challenge at most once.
@@ -133,7 +138,7 @@ export interface Store {
     now: number,
     rule: VerifyRule,
     match: (codes: LiveCode[]) => LiveCode | undefined,
-    prelude?: Prelude,
+    take?: TryTake,
   ): Promise<VerifyTry>;
   /** Ends the challenge after too many wrong tries: its live codes die; no send until `until`. */
   lockChallenge(key: ChallengeKey, until: number, now: number): Promise<void>;
@@ -144,26 +149,87 @@ export interface Store {
    */
   recordDeliveryStatus(providerMessageId: string, status: string, errorCode: string | null, now: number): Promise<boolean>;
   findCode(id: string): Promise<OtpRecord | null>;
+  recordRefusal(refusal: RefusalRecord): Promise<void>;
+}
 
-  /** Reserves `micros` of the period's budget unless spent + reserved would pass `capMicros`: one atomic step. */
-  reserveBudget(period: string, micros: number, capMicros: number, now: number): Promise<boolean>;
+// ---- Counters (the SQL limiter's) -----------------------------------------------------------------
+
+/**
+ * A rate limit's counter: a fixed window that starts at its first hit, at most `limit` units until it
+ * ends, then a fresh window.
+ */
+export interface Bucket {
+  /** The counter's name: `number:+50688887777`, `ip:203.0.113.9`… */
+  readonly key: string;
+  readonly limit: number;
+  readonly windowMs: number;
+  /** The rule a refusal is reported under (`number`, `ip`…). */
+  readonly rule: string;
+}
+
+export type Consumed = { ok: true } | { ok: false; rule: string; retryAfterMs: number };
+
+export interface Counter {
+  count: number;
+  /** Epoch ms when the window ends; the counter reads 0 from then on. */
+  resetAt: number;
+}
+
+export interface CounterStore {
+  /** Takes one unit from every bucket, or none when any is full: says which rule refused and for how long. */
+  takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed>;
+  /** Gives back the unit a take took (the send it allowed was refused further on). */
+  giveBackUnits(buckets: readonly Bucket[], now: number): Promise<void>;
+  /** Counts without a limit; a new window lasts `windowMs`. Written with this turn's other counts. */
+  addCounts(keys: readonly string[], windowMs: number, now: number): Promise<void>;
+  /** The live counters of `keys` (absent or ended ones read as zero). */
+  readCounters(keys: readonly string[], now: number): Promise<Counter[]>;
+}
+
+// ---- Budget ----------------------------------------------------------------------------------------
+
+/** The end of a budget reservation: what was really spent, and whether it is the provider's own figure. */
+export interface BudgetSettlement {
+  period: string;
+  reservedMicros: number;
+  spentMicros: number;
+  /** The record whose price this is. */
+  codeId: string;
+  final: boolean;
+}
+
+export interface BudgetStore {
+  /** Reserves the hold unless spent + reserved would pass its cap: one atomic step. */
+  reserveBudget(hold: BudgetHold, now: number): Promise<boolean>;
   /** Ends a reservation: the reserved amount leaves, the spent amount (0 when nothing went out) is added. */
   settleBudget(settlement: BudgetSettlement, now: number): Promise<void>;
   /** Spent and reserved so far in the period. */
   budget(period: string): Promise<{ spentMicros: number; reservedMicros: number }>;
-  recordRefusal(refusal: RefusalRecord): Promise<void>;
+}
 
-  /** Resolves null when the username or email is taken (the field that clashed is returned instead). */
+// ---- Users -----------------------------------------------------------------------------------------
+
+export interface UserRecord {
+  id: string;
+  username: string | null;
+  email: string | null;
+  passwordHash: string;
+  phoneNumber: string | null;
+  phoneVerified: boolean;
+  role: string;
+  tokenVersion: number;
+  createdAt: number;
+}
+
+export type NewUser = Omit<UserRecord, "phoneVerified" | "role" | "tokenVersion">;
+
+export interface UserStore {
+  /** Resolves the field that clashed instead when the username or email is taken. */
   createUser(user: NewUser): Promise<UserRecord | { conflict: "username" | "email" }>;
   findUserById(id: string): Promise<UserRecord | null>;
-  /**
-   * Deletes codes, refusals and challenges created before `before`, in batches (oldest first), so that
-   * sends are never held up for long. Idempotent; several instances may run it at once.
-   */
-  purge(before: number, options?: { batch?: number }): Promise<PurgeResult>;
+  findUserByLogin(login: { username?: string; email?: string }): Promise<UserRecord | null>;
   /** Sets the role of the user with this username or email; null when there is none. */
   setRole(login: string, role: string, now: number): Promise<UserRecord | null>;
-  findUserByLogin(login: { username?: string; email?: string }): Promise<UserRecord | null>;
   /**
    * Sets the user's number and marks it verified, and unmarks it on any other account (a number is one
    * account's); resolves false when the user is not local.
@@ -173,4 +239,21 @@ export interface Store {
   findUserByVerifiedPhone(phoneNumber: string): Promise<UserRecord | null>;
   /** Sets a new password hash and revokes every refresh token issued so far (token_version + 1). */
   setPassword(userId: string, passwordHash: string, now: number): Promise<boolean>;
+}
+
+// ---- Maintenance -----------------------------------------------------------------------------------
+
+export interface PurgeResult {
+  codes: number;
+  refusals: number;
+  challenges: number;
+}
+
+export interface MaintenanceStore {
+  /**
+   * Deletes codes, refusals and challenges created before `before`, in small batches (oldest first), each
+   * its own short transaction, so that a running service never waits long on it. Idempotent; several
+   * instances may run it at once.
+   */
+  purge(before: number, options?: { batch?: number }): Promise<PurgeResult>;
 }

@@ -1,4 +1,4 @@
-import type { KyselyStore } from "../../src/store/kysely-store.js";
+import type { SqlStore } from "../../src/store/sql-store.js";
 
 /** 2026-11-01T00:00:00Z, the first day of the data set. */
 export const DAY1 = Date.UTC(2026, 10, 1);
@@ -117,7 +117,7 @@ export const REFUSALS = [
   { day: 1, rule: "country", purpose: "login", country: "US" },
 ];
 
-export async function insertDataSet(store: KyselyStore, suffix = ""): Promise<void> {
+export async function insertDataSet(store: SqlStore, suffix = ""): Promise<void> {
   await store.db
     .insertInto("otp_codes")
     .values(

@@ -3,14 +3,14 @@ import { reportQuery } from "../../src/analytics/range.js";
 import { Analytics } from "../../src/analytics/report.js";
 import { applyRetention } from "../../src/analytics/retention.js";
 import { VericodeError } from "../../src/errors.js";
-import type { KyselyStore } from "../../src/store/kysely-store.js";
+import type { SqlStore } from "../../src/store/sql-store.js";
 import { DIALECTS, type TestDatabase } from "../support/databases.js";
 import { DAY, DAY1, insertDataSet, NOW } from "./data.js";
 
 for (const dialect of DIALECTS) {
   describe(`reports on ${dialect.name}`, () => {
     let db: TestDatabase | null = null;
-    let store: KyselyStore;
+    let store: SqlStore;
     let analytics: Analytics;
 
     beforeAll(async () => {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KyselyStore } from "../../src/store/kysely-store.js";
+import { SqlStore } from "../../src/store/sql-store.js";
 import { insertDataSet } from "../analytics/data.js";
 import { chromiumAvailable, launchChromium, Screenshots } from "../support/browser.js";
 import { TEST_SECRETS } from "../support/service.js";
@@ -25,7 +25,7 @@ describe("the dashboard in headless Chromium, on a data set the test made", () =
     folder = mkdtempSync(join(tmpdir(), "vericode-dashboard-"));
     env = { ...TEST_SECRETS, DATABASE_URL: `sqlite:${join(folder, "vericode.db")}`, SMS_BUDGET_USD: "10", LOG_LEVEL: "info" };
     vericode = await serveProcess(env);
-    const store = new KyselyStore({ kind: "sqlite", path: join(folder, "vericode.db") });
+    const store = new SqlStore({ kind: "sqlite", path: join(folder, "vericode.db") });
     await insertDataSet(store);
     await store.close();
     for (const username of ["boss", "clerk"]) {

@@ -1,6 +1,6 @@
 import { describe, expect } from "vitest";
 import type { ChallengeKey, OtpRecord } from "../../src/otp/types.js";
-import type { Store } from "../../src/store/store.js";
+import type { SendOpened, Store } from "../../src/store/store.js";
 import { conformance } from "./harness.js";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -38,10 +38,13 @@ const rule = { baseCooldownMs: 30_000, maxCooldownMs: 30_000, sendsToMax: 1, exe
 const verifyRule = { maxAttempts: 5, keepLive: 3, markPhoneVerified: false };
 const HASH = "ab".repeat(32);
 
+/** An opened send's figures; null for any refusal. */
+const openedOf = (result: SendOpened) => (result.kind === "opened" ? { attempts: result.attempts, sendCount: result.sendCount } : null);
+
 /** A send of a new code on the challenge at `at` (expiring ten minutes later unless told). */
 function sendAt(store: Store, k: ChallengeKey, at: number, overrides: Partial<OtpRecord> = {}, exempt = false) {
   const code = record(k, { createdAt: at, expiresAt: at + 10 * MINUTE, ...overrides });
-  return store.beginSend(code, at, { ...rule, exempt }).then((opened) => ({ opened, code }));
+  return store.beginSend(code, at, { ...rule, exempt }).then((result) => ({ opened: openedOf(result), result, code }));
 }
 
 /** A try whose code matches the record with this hash, or none ("wrong"). */
@@ -129,7 +132,7 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
         asked = true;
         return undefined;
       });
-      expect(last).toEqual({ kind: "refused" });
+      expect(last).toMatchObject({ kind: "refused" });
       expect(asked).toBe(false);
       expect((await store.getChallenge(k))?.attempts).toBe(5);
     });
@@ -151,20 +154,20 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
       expect(await store.findCode(code.id)).toMatchObject({ status: "verified", verifiedAt: T0 + 1 });
       expect((await store.findCode(older.id))?.status).toBe("superseded");
       expect((await store.getChallenge(k))?.verifiedAt).toBe(T0 + 1);
-      expect(await tryCode(store, k, T0 + 2)).toEqual({ kind: "refused" });
+      expect(await tryCode(store, k, T0 + 2)).toMatchObject({ kind: "refused" });
     });
 
     test("refuses when there is no challenge or it has expired, and never verifies an expired code", async () => {
       const k = key();
-      expect(await tryCode(store, k, T0)).toEqual({ kind: "refused" });
+      expect(await tryCode(store, k, T0)).toMatchObject({ kind: "refused" });
       await sendAt(store, k, T0);
-      expect(await tryCode(store, k, T0 + 10 * MINUTE)).toEqual({ kind: "refused" });
+      expect(await tryCode(store, k, T0 + 10 * MINUTE)).toMatchObject({ kind: "refused" });
       // Even a match callback that picks an expired code cannot consume it.
       const k2 = key();
       const { code } = await sendAt(store, k2, T0, { expiresAt: T0 + MINUTE });
       await sendAt(store, k2, T0 + MINUTE, { expiresAt: T0 + 11 * MINUTE }, true);
       const picked = await store.tryVerify(k2, T0 + 2 * MINUTE, verifyRule, (codes) => codes.find((c) => c.id === code.id));
-      expect(picked).toEqual({ kind: "refused" });
+      expect(picked).toMatchObject({ kind: "refused" });
       expect((await store.findCode(code.id))?.status).toBe("pending");
     });
 
@@ -178,13 +181,94 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
     });
   });
 
+  describe("what a send and a try take, in the same atomic step", () => {
+    const bucketOf = (limit: number, rule = "number") => ({ key: `${rule}:${++counter}`, limit, windowMs: 10 * MINUTE, rule });
+    const period = () => `p${++counter}`;
+
+    test("a send takes its buckets and its budget hold with the code, or none of them", async () => {
+      const k = key();
+      const number = bucketOf(2);
+      const hold = { period: period(), micros: 40_000, capMicros: 100_000 };
+      const take = { buckets: [number], budget: hold };
+      const first = record(k, { createdAt: T0 });
+      expect(await store.beginSend(first, T0, rule, take)).toEqual({ kind: "opened", attempts: 0, sendCount: 1 });
+      expect(await store.readCounters([number.key], T0)).toEqual([{ count: 1, resetAt: T0 + 10 * MINUTE }]);
+      expect(await store.budget(hold.period)).toEqual({ spentMicros: 0, reservedMicros: 40_000 });
+
+      // Refused by the challenge's cooldown: the unit and the hold go back, nothing is stored.
+      const early = record(k, { createdAt: T0 + 1 });
+      const refused = await store.beginSend(early, T0 + 1, rule, take);
+      expect(refused).toMatchObject({ kind: "refused", challenge: { sendCount: 1, lastSentAt: T0 } });
+      expect(await store.findCode(early.id)).toBeNull();
+      expect(await store.readCounters([number.key], T0 + 1)).toEqual([{ count: 1, resetAt: T0 + 10 * MINUTE }]);
+      expect(await store.budget(hold.period)).toEqual({ spentMicros: 0, reservedMicros: 40_000 });
+
+      // Over budget: the unit goes back, nothing is stored.
+      const other = key();
+      const big = record(other, { createdAt: T0 + 2 });
+      const over = await store.beginSend(big, T0 + 2, rule, { buckets: [number], budget: { ...hold, micros: 70_000 } });
+      expect(over).toEqual({ kind: "over_budget" });
+      expect(await store.findCode(big.id)).toBeNull();
+      expect(await store.readCounters([number.key], T0 + 2)).toEqual([{ count: 1, resetAt: T0 + 10 * MINUTE }]);
+      expect(await store.getChallenge(other)).toBeNull();
+    });
+
+    test("a full bucket refuses the send with its rule and wait, and takes nothing from the others", async () => {
+      const open = bucketOf(5, "user");
+      const full = bucketOf(1, "ip");
+      expect(await store.takeUnits([full], T0)).toEqual({ ok: true });
+      const k = key();
+      const code = record(k, { createdAt: T0 + 1000 });
+      const hold = { period: period(), micros: 10, capMicros: 100 };
+      expect(await store.beginSend(code, T0 + 1000, rule, { buckets: [open, full], budget: hold })).toEqual({
+        kind: "limited",
+        rule: "ip",
+        retryAfterMs: 10 * MINUTE - 1000,
+      });
+      expect(await store.findCode(code.id)).toBeNull();
+      expect(await store.getChallenge(k)).toBeNull();
+      expect(await store.readCounters([open.key], T0 + 1000)).toEqual([{ count: 0, resetAt: T0 + 1000 }]);
+      expect(await store.budget(hold.period)).toEqual({ spentMicros: 0, reservedMicros: 0 });
+    });
+
+    test("of 20 parallel sends to 20 challenges through a bucket of 5, exactly 5 open", async () => {
+      const shared = bucketOf(5, "global");
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => store.beginSend(record(key(), { createdAt: T0 }), T0, rule, { buckets: [shared] })),
+      );
+      expect(results.filter((r) => r.kind === "opened")).toHaveLength(5);
+      expect(results.filter((r) => r.kind === "limited")).toHaveLength(15);
+      expect(await store.readCounters([shared.key], T0)).toEqual([{ count: 5, resetAt: T0 + 10 * MINUTE }]);
+    });
+
+    test("a try takes its bucket whatever it finds, and counts a verification only when it verifies", async () => {
+      const k = key();
+      await sendAt(store, k, T0);
+      const tries = bucketOf(2, "verify");
+      const counted = { keys: [`conv:ok:${++counter}`], windowMs: MINUTE };
+      const take = { buckets: [tries], countOnVerified: counted };
+      const wrong = await store.tryVerify(k, T0 + 1, verifyRule, () => undefined, take);
+      expect(wrong).toMatchObject({ kind: "mismatch", attempts: 1 });
+      expect(await store.readCounters(counted.keys, T0 + 1)).toEqual([{ count: 0, resetAt: T0 + 1 }]);
+      const right = await store.tryVerify(k, T0 + 2, verifyRule, (codes) => codes[0], take);
+      expect(right).toMatchObject({ kind: "verified" });
+      expect(await store.readCounters(counted.keys, T0 + 2)).toEqual([{ count: 1, resetAt: T0 + 2 + MINUTE }]);
+      expect(await store.tryVerify(k, T0 + 3, verifyRule, (codes) => codes[0], take)).toEqual({
+        kind: "limited",
+        rule: "verify",
+        retryAfterMs: 10 * MINUTE - 2,
+      });
+      expect(await store.readCounters([tries.key], T0 + 3)).toEqual([{ count: 2, resetAt: T0 + 1 + 10 * MINUTE }]);
+    });
+  });
+
   describe("lockChallenge", () => {
     test("kills live codes, refuses tries and sends until the lock ends, then starts afresh", async () => {
       const k = key();
       const { code } = await sendAt(store, k, T0);
       await store.lockChallenge(k, T0 + 10 * MINUTE, T0);
       expect((await store.findCode(code.id))?.status).toBe("locked");
-      expect(await tryCode(store, k, T0 + 1)).toEqual({ kind: "refused" });
+      expect(await tryCode(store, k, T0 + 1)).toMatchObject({ kind: "refused" });
       expect((await sendAt(store, k, T0 + 5 * MINUTE)).opened).toBeNull();
       expect((await sendAt(store, k, T0 + 10 * MINUTE)).opened).toEqual({ attempts: 0, sendCount: 1 });
     });

@@ -2,7 +2,6 @@ import { sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { VericodeError } from "../../src/errors.js";
-import type { KyselyStore } from "../../src/store/kysely-store.js";
 import { DIALECTS, sqliteDatabase, type TestDatabase } from "../support/databases.js";
 import { redisAvailable, redisNamespace } from "../support/redis.js";
 import { NO_LIMITS, RecordingChannel, startService, type TestService } from "../support/service.js";
@@ -58,13 +57,12 @@ for (const backend of BACKENDS) {
     }
     const otp = () => (service as TestService).vericode.otp;
     const refusals = async () => {
-      const store = (service as TestService).vericode.store as KyselyStore;
       return (
         await sql<{
           rule: string;
           code: string;
           phone_prefix: string;
-        }>`select rule, code, phone_prefix from otp_refusals order by rule`.execute(store.db)
+        }>`select rule, code, phone_prefix from otp_refusals order by rule`.execute((db as TestDatabase).sql())
       ).rows;
     };
 
@@ -292,9 +290,9 @@ describe("store", () => {
     const db = sqliteDatabase();
     const store = await db.createStore();
     try {
-      expect(await store.reserveBudget("total", 300, 200, T0)).toBe(false);
-      expect(await store.reserveBudget("total", 200, 200, T0)).toBe(true);
-      expect(await store.reserveBudget("total", 1, 200, T0)).toBe(false);
+      expect(await store.reserveBudget({ period: "total", micros: 300, capMicros: 200 }, T0)).toBe(false);
+      expect(await store.reserveBudget({ period: "total", micros: 200, capMicros: 200 }, T0)).toBe(true);
+      expect(await store.reserveBudget({ period: "total", micros: 1, capMicros: 200 }, T0)).toBe(false);
       expect(await store.budget("total")).toEqual({ spentMicros: 0, reservedMicros: 200 });
     } finally {
       await store.close();

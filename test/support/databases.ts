@@ -2,8 +2,11 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
-import { KyselyStore } from "../../src/store/kysely-store.js";
+import type { Database } from "../../src/store/schema.js";
+import { SqlStore } from "../../src/store/sql-store.js";
 
 /** PostgreSQL of the test machine (trust auth, database `test`); override with TEST_POSTGRES_URL. */
 export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -33,7 +36,9 @@ export interface TestDatabase {
   url: string;
   /** PostgreSQL only: the schema of this test database. */
   schema?: string;
-  createStore(): Promise<KyselyStore>;
+  createStore(): Promise<SqlStore>;
+  /** A connection of the test's own to the same database, to look at (or seed) its tables directly. */
+  sql(): Kysely<Database>;
   drop(): Promise<void>;
 }
 
@@ -41,15 +46,21 @@ export interface TestDatabase {
 export function sqliteDatabase(): TestDatabase {
   const dir = mkdtempSync(join(tmpdir(), "vericode-test-"));
   const url = `sqlite:${join(dir, "test.db")}`;
+  let raw: Kysely<Database> | null = null;
   return {
     name: "sqlite",
     url,
+    sql() {
+      raw ??= new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite3(join(dir, "test.db")) }) });
+      return raw;
+    },
     async createStore() {
-      const store = new KyselyStore({ kind: "sqlite", path: join(dir, "test.db") });
+      const store = new SqlStore({ kind: "sqlite", path: join(dir, "test.db") });
       await store.migrate();
       return store;
     },
     async drop() {
+      await raw?.destroy();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -63,16 +74,26 @@ export async function postgresDatabase(): Promise<TestDatabase> {
   await admin.query(`create schema ${schema}`);
   await admin.end();
   const url = `${POSTGRES_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  let raw: Kysely<Database> | null = null;
   return {
     name: "postgres",
     url,
     schema,
+    sql() {
+      raw ??= new Kysely<Database>({
+        dialect: new PostgresDialect({
+          pool: new pg.Pool({ connectionString: POSTGRES_URL, max: 2, options: `-c search_path=${schema}` }),
+        }),
+      });
+      return raw;
+    },
     async createStore() {
-      const store = new KyselyStore({ kind: "postgres", url: POSTGRES_URL }, { schema });
+      const store = new SqlStore({ kind: "postgres", url: POSTGRES_URL }, { schema });
       await store.migrate();
       return store;
     },
     async drop() {
+      await raw?.destroy();
       const client = new pg.Client({ connectionString: POSTGRES_URL });
       await client.connect();
       await client.query(`drop schema if exists ${schema} cascade`);

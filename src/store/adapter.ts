@@ -1,0 +1,63 @@
+import type { Kysely } from "kysely";
+import type { DatabaseConfig } from "../config.js";
+import type { CodeValues, OpenValues } from "./otp-statements.js";
+import { PostgresAdapter } from "./postgres/adapter.js";
+import type { GroupCommit, Rows, Runner, Statement } from "./prepared.js";
+import type { Database } from "./schema.js";
+import type { SharedStatements } from "./shared-statements.js";
+import { SqliteAdapter } from "./sqlite/adapter.js";
+import type { Bucket, Consumed, Counter, SendOpened, SendRule, SendTake, TryTake, VerifyTry } from "./store.js";
+
+/** A send as the adapter opens it: the challenge's values, the code's, the rule and what it takes. */
+export interface SendInput {
+  open: OpenValues;
+  code: CodeValues;
+  rule: SendRule;
+  take: SendTake;
+  now: number;
+}
+
+/**
+ * One database, as Kysely's DialectAdapter is one SQL dialect: the connection, the runner that drives
+ * steps on it, and the few operations whose best form differs. SQLite runs in the process, so a send's
+ * buckets, budget hold and code share one transaction at no cost; on PostgreSQL each statement is a round
+ * trip, so the same work is a handful of single statements, each undone by the adapter when a later one
+ * refuses. sqlite/ and postgres/ hold one each; nothing outside store/ knows which is in use.
+ */
+export interface DialectAdapter {
+  readonly name: "sqlite" | "postgres";
+  readonly db: Kysely<Database>;
+  readonly runner: Runner;
+  /** Writes nobody waits on to decide anything (delivery answers, counts), one transaction per turn. */
+  readonly groupCommit: GroupCommit;
+  readonly statements: SharedStatements;
+  /** See CodeStore.beginSend. */
+  beginSend(input: SendInput): Promise<SendOpened>;
+  /** Runs a try (`step`) with what it takes and counts (see CodeStore.tryVerify). */
+  tryVerify(step: () => Generator<Statement, VerifyTry, Rows>, take: TryTake, now: number): Promise<VerifyTry>;
+  /** See CounterStore.takeUnits. */
+  takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed>;
+  /** See CounterStore.readCounters: one statement for all the keys. */
+  readCounters(keys: readonly string[], now: number): Promise<Counter[]>;
+  /** Runs the migrations (`run` gets the schema the bookkeeping tables live in). */
+  migrating<T>(run: (schema: string | undefined) => Promise<T>): Promise<T>;
+  /** Throws when the database cannot be reached or cannot take a write now. */
+  ping(): Promise<void>;
+  /** The column a unique-constraint violation names, or null when the error is not one. */
+  uniqueViolation(error: unknown): { column: string | null } | null;
+  close(): Promise<void>;
+}
+
+export interface AdapterOptions {
+  /** PostgreSQL only: the schema to work in (tests give each run its own). */
+  schema?: string;
+  /** PostgreSQL only: connections in the pool. @default 20 */
+  poolSize?: number;
+  /** SQLite only: how long a write waits for another process's lock before it fails. @default 5000 */
+  lockWaitMs?: number;
+}
+
+/** Opens the configured database: the one place that picks SQLite or PostgreSQL. */
+export function openAdapter(database: DatabaseConfig, options: AdapterOptions = {}): DialectAdapter {
+  return database.kind === "sqlite" ? new SqliteAdapter(database.path, options) : new PostgresAdapter(database.url, options);
+}

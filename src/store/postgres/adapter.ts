@@ -1,0 +1,234 @@
+import { Kysely, PostgresDialect, sql } from "kysely";
+import pg from "pg";
+import type { AdapterOptions, DialectAdapter, SendInput } from "../adapter.js";
+import { bucketValues, inKeyOrder, perCount } from "../counter-statements.js";
+import { type CodeValues, type OpenValues, openChallenge, perKeep } from "../otp-statements.js";
+import { GroupCommit, type Prepared, prepare, type Rows, type Statement, statement } from "../prepared.js";
+import type { Database } from "../schema.js";
+import { countersOf, type SharedStatements, sharedStatements } from "../shared-statements.js";
+import { challengeFrom } from "../steps.js";
+import type { Bucket, BudgetHold, Consumed, Counter, SendOpened, TryTake, VerifyTry } from "../store.js";
+import { PostgresRunner } from "./runner.js";
+
+const PG_INT8 = 20;
+/** PostgreSQL's SQLSTATE for division by zero: the all-or-nothing take's way to abort itself. */
+const DIVISION_BY_ZERO = "22012";
+/** Expired windows are swept at most this often: the table stays about the size of the live windows. */
+const SWEEP_EVERY_MS = 60_000;
+
+/**
+ * PostgreSQL through `pg`: each statement is a round trip, so a send is three single statements in
+ * autocommit (the buckets, the budget hold, then the challenge and code together), each given back by
+ * this adapter when a later one refuses. Row locks last one statement, not a transaction.
+ */
+export class PostgresAdapter implements DialectAdapter {
+  readonly name = "postgres";
+  readonly db: Kysely<Database>;
+  readonly runner: PostgresRunner;
+  readonly groupCommit: GroupCommit;
+  readonly statements: SharedStatements;
+  readonly #own: ReturnType<typeof postgresStatements>;
+  #sweptAt = 0;
+
+  constructor(url: string, options: AdapterOptions = {}) {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 20,
+      connectionTimeoutMillis: 5000,
+      ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
+      // BIGINT columns hold epoch milliseconds and counts: safe as JavaScript numbers.
+      types: {
+        getTypeParser: ((oid: number, format?: "text" | "binary") =>
+          oid === PG_INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    });
+    // An idle client's error (server restart) must not crash the process; the next query reports it.
+    pool.on("error", () => {});
+    this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    this.runner = new PostgresRunner(this.db as Kysely<unknown>);
+    this.groupCommit = new GroupCommit(this.runner);
+    this.statements = sharedStatements(this.db);
+    this.#own = postgresStatements(this.db);
+  }
+
+  async beginSend(input: SendInput): Promise<SendOpened> {
+    const { open, code, rule, take, now } = input;
+    const buckets = inKeyOrder(take.buckets ?? []);
+    const hold = take.budget ?? null;
+    if (buckets.length > 0) {
+      const consumed = await this.takeUnits(buckets, now);
+      if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
+    }
+    if (hold !== null && !(await this.#reserve(hold, now))) {
+      await this.#giveBack(buckets, null, now);
+      return { kind: "over_budget" };
+    }
+    // One statement, one round trip: open the challenge, store the code, supersede the oldest.
+    const [row] = (await this.runner.one(statement(this.#own.beginSend(rule.keepLive), { ...open, ...code }))).rows;
+    if (row !== undefined) return { kind: "opened", attempts: Number(row.attempts), sendCount: Number(row.send_count) };
+    await this.#giveBack(buckets, hold, now);
+    const [state] = (await this.runner.one(statement(this.statements.codes.challengeState, open))).rows;
+    return { kind: "refused", challenge: state === undefined ? null : challengeFrom(state) };
+  }
+
+  async tryVerify(step: () => Generator<Statement, VerifyTry, Rows>, take: TryTake, now: number): Promise<VerifyTry> {
+    const buckets = take.buckets ?? [];
+    if (buckets.length > 0) {
+      const consumed = await this.takeUnits(buckets, now);
+      if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
+    }
+    const tried = await this.runner.transaction(step);
+    const counts = take.countOnVerified ?? null;
+    if (tried.kind === "verified" && counts !== null) {
+      // Counting decides nothing at once: it joins this turn's group commit.
+      const { add } = this.statements.counters;
+      await this.groupCommit.add(
+        ...counts.keys.map((key) => statement(add, { key, now, resetAt: now + counts.windowMs }, `rate_limits:${key}`)),
+      );
+    }
+    return tried;
+  }
+
+  /**
+   * Every bucket in one statement, in autocommit, so the rows stay locked for the statement only. The
+   * statement aborts itself when a bucket is full, which undoes the units it took; then one read says
+   * which bucket and until when.
+   */
+  async takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed> {
+    if (buckets.length === 0) return { ok: true };
+    if (now - this.#sweptAt >= SWEEP_EVERY_MS) {
+      this.#sweptAt = now;
+      await this.runner.one(statement(this.statements.counters.sweep, { now }));
+    }
+    const ordered = inKeyOrder(buckets);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.runner.one(statement(this.#own.takeAll(ordered.length), bucketValues(ordered, now)));
+        return { ok: true };
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== DIVISION_BY_ZERO) throw error;
+      }
+      const counters = await this.readCounters(
+        ordered.map((bucket) => bucket.key),
+        now,
+      );
+      const full = ordered.findIndex((bucket, i) => (counters[i]?.count ?? 0) >= bucket.limit);
+      const bucket = ordered[full];
+      // A unit freed between the two statements: try once more, then count it as full.
+      if (bucket !== undefined) return { ok: false, rule: bucket.rule, retryAfterMs: Math.max(0, (counters[full]?.resetAt ?? now) - now) };
+      if (attempt >= 1) return { ok: false, rule: ordered[0]?.rule ?? "global", retryAfterMs: 1000 };
+    }
+  }
+
+  async readCounters(keys: readonly string[], now: number): Promise<Counter[]> {
+    return countersOf(keys, (await this.runner.one(statement(this.#own.readMany, { keys: [...keys] }))).rows, now);
+  }
+
+  async migrating<T>(run: (schema: string | undefined) => Promise<T>): Promise<T> {
+    // The bookkeeping tables must be looked for in our own schema: Kysely would otherwise take another
+    // schema's kysely_migration table (same database, other search_path) for ours.
+    const current = await sql<{ schema: string }>`select current_schema() as schema`.execute(this.db);
+    return run(current.rows[0]?.schema);
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  uniqueViolation(error: unknown): { column: string | null } | null {
+    const { code, detail, constraint } = (error ?? {}) as { code?: unknown; detail?: unknown; constraint?: unknown };
+    if (code !== "23505") return null;
+    const text = `${typeof constraint === "string" ? constraint : ""} ${typeof detail === "string" ? detail : ""}`;
+    const match = /\((\w+)\)=/.exec(text) ?? /_(\w+)_key/.exec(text);
+    return { column: match?.[1] ?? null };
+  }
+
+  async close(): Promise<void> {
+    await this.groupCommit.settled();
+    await this.db.destroy();
+  }
+
+  async #reserve(hold: BudgetHold, now: number): Promise<boolean> {
+    if (hold.micros > hold.capMicros) return false;
+    const reserved = await this.runner.one(statement(this.statements.budget.reserve, { ...hold, cap: hold.capMicros, now }));
+    return reserved.rows.length === 1;
+  }
+
+  /** Undoes a send's earlier statements when a later one refused: its units and its budget hold go back. */
+  async #giveBack(buckets: readonly Bucket[], hold: BudgetHold | null, now: number): Promise<void> {
+    if (buckets.length === 0 && hold === null) return;
+    const { counters, budget } = this.statements;
+    await this.runner.transaction(function* () {
+      for (const bucket of buckets) yield statement(counters.giveBack, { key: bucket.key, now });
+      if (hold !== null) yield statement(budget.settle, { period: hold.period, reserved: hold.micros, spent: 0, now });
+    });
+  }
+}
+
+function postgresStatements(db: Kysely<Database>) {
+  return {
+    /**
+     * The whole of a send in one statement (one round trip instead of four): open the challenge, insert the
+     * code only if it opened, and supersede the live codes beyond the newest `keep` (the statement sees the
+     * codes as they were before it, so the newest keep - 1 of those stay).
+     */
+    beginSend: perKeep((keep) =>
+      prepare<OpenValues & CodeValues>((p) => ({
+        compile: () =>
+          sql`with opened as (${openChallenge(p)}),
+          inserted as (
+            insert into otp_codes (id, user_id, phone_number, purpose, code_hash, channel, status, created_at, expires_at,
+              verified_at, provider_message_id, provider_error_code, delivery_status, updated_at, country, price_micros, price_final)
+            select ${p.id}::text, ${p.user}::text, ${p.phone}::text, ${p.purpose}::text, ${p.codeHash}::text, ${p.channel}::text,
+              ${p.status}::text, ${p.createdAt}::bigint, ${p.expiresAt}::bigint, ${p.verifiedAt}::bigint, ${p.providerMessageId}::text,
+              ${p.providerErrorCode}::text, ${p.deliveryStatus}::text, ${p.createdAt}::bigint, ${p.country}::text, ${p.priceMicros}::bigint, 0
+            from opened
+            returning id
+          ),
+          superseded as (
+            update otp_codes set status = 'superseded', updated_at = ${p.now}::bigint
+            where phone_number = ${p.phone}::text and purpose = ${p.purpose}::text and user_id = ${p.user}::text
+              and status in ('pending', 'sent')
+              and exists (select 1 from opened where opened.send_count > ${sql.lit(keep)})
+              and id not in (
+                select id from otp_codes
+                where phone_number = ${p.phone}::text and purpose = ${p.purpose}::text and user_id = ${p.user}::text
+                  and status in ('pending', 'sent')
+                order by created_at desc, id desc limit ${sql.lit(keep - 1)}
+              )
+            returning id
+          )
+          select attempts, send_count from opened`.compile(db),
+      })),
+    ),
+    /**
+     * One unit from each of `n` buckets in one statement, or none: the statement fails with
+     * division_by_zero when a bucket is full (rows are taken in key order, the same every time: no deadlock).
+     */
+    takeAll: perCount(
+      (n): Prepared<Record<string, string | number>> =>
+        prepare<Record<string, string | number>>((p) => ({
+          compile: () =>
+            sql`with input (key, lim, reset_at, ord) as (values ${sql.join(
+              Array.from({ length: n }, (_, i) => sql`(${p[`k${i}`]}::text, ${p[`l${i}`]}::bigint, ${p[`r${i}`]}::bigint, ${sql.lit(i)})`),
+            )}),
+            taken as (
+            insert into rate_limits (key, count, reset_at)
+            select key, 1, reset_at from input order by ord
+            on conflict (key) do update set
+              count = case when rate_limits.reset_at <= ${p.now} then 1 else rate_limits.count + 1 end,
+              reset_at = case when rate_limits.reset_at <= ${p.now} then excluded.reset_at else rate_limits.reset_at end
+            where rate_limits.reset_at <= ${p.now} or rate_limits.count < (select lim from input where input.key = rate_limits.key)
+            returning key
+            )
+            -- All or nothing: when a bucket was full, divide by zero, which aborts the statement and undoes it.
+            select case when (select count(*) from taken) = ${sql.lit(n)} then 1
+              else 1 / ((select count(*) from taken) - (select count(*) from taken)) end as taken`.compile(db),
+        })),
+    ),
+    /** Many keys at once, bound as one array. */
+    readMany: prepare<{ keys: string[] }>((p) => ({
+      compile: () => sql`select key, count, reset_at from rate_limits where key = any(${p.keys}::text[])`.compile(db),
+    })),
+  };
+}

@@ -1,0 +1,351 @@
+import { type Kysely, Migrator, type Selectable, sql } from "kysely";
+import type { DatabaseConfig } from "../config.js";
+import { type AdapterOptions, type DialectAdapter, openAdapter } from "./adapter.js";
+import { migrationProvider } from "./migrations/index.js";
+import { once, type Runner, statement } from "./prepared.js";
+import { type ChallengeKey, type ChallengeState, DELIVERY_RANK, type OtpRecord, type OtpStatus, type Purpose } from "./records.js";
+import type { Database, OtpCodesTable, UsersTable } from "./schema.js";
+import { challengeFrom, markPhoneVerifiedStep, tryStep } from "./steps.js";
+import type {
+  Bucket,
+  BudgetHold,
+  BudgetSettlement,
+  Consumed,
+  Counter,
+  DeliveryUpdate,
+  LiveCode,
+  NewUser,
+  PurgeResult,
+  RefusalRecord,
+  SendOpened,
+  SendRule,
+  SendTake,
+  Store,
+  TryTake,
+  UserRecord,
+  VerifyRule,
+  VerifyTry,
+} from "./store.js";
+
+/** Rows a purge deletes per transaction: a few milliseconds of the write lock each. */
+const PURGE_BATCH = 1000;
+
+/**
+ * Every role of the Store on SQL: the statements both databases share are here, the ones whose best form
+ * differs (a send, a try's takes, the counters' take) are the adapter's (sqlite/, postgres/). Every write
+ * goes through the adapter's runner, so on SQLite none of them waits synchronously for another process.
+ */
+export class SqlStore implements Store {
+  readonly #a: DialectAdapter;
+  readonly #db: Kysely<Database>;
+
+  constructor(database: DatabaseConfig, options: AdapterOptions = {}) {
+    this.#a = openAdapter(database, options);
+    this.#db = this.#a.db;
+  }
+
+  /** TEMPORARY until the report store lands from main: the old Analytics reads through these. */
+  reportAccess(): { db: Kysely<Database>; runner: Runner } {
+    return { db: this.#db, runner: this.#a.runner };
+  }
+
+  get dialect(): "sqlite" | "postgres" {
+    return this.#a.name;
+  }
+
+  async migrate(): Promise<string[]> {
+    const { error, results = [] } = await this.#a.migrating((schema) =>
+      new Migrator({
+        db: this.#db,
+        provider: migrationProvider,
+        ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+      }).migrateToLatest(),
+    );
+    if (error !== undefined) {
+      const failed = results.find((r) => r.status === "Error")?.migrationName ?? "unknown";
+      throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    return results.filter((r) => r.status === "Success").map((r) => r.migrationName);
+  }
+
+  ping(): Promise<void> {
+    return this.#a.ping();
+  }
+
+  close(): Promise<void> {
+    return this.#a.close();
+  }
+
+  // ---- Codes ---------------------------------------------------------------------------------------
+
+  beginSend(record: OtpRecord, now: number, rule: SendRule, take: SendTake = {}): Promise<SendOpened> {
+    const open = {
+      phone: record.phoneNumber,
+      purpose: record.purpose,
+      user: record.userId,
+      now,
+      expiresAt: record.expiresAt,
+      baseMs: rule.baseCooldownMs,
+      maxMs: rule.maxCooldownMs,
+      sendsToMax: rule.sendsToMax,
+      exempt: rule.exempt ? 1 : 0,
+    };
+    const code = {
+      id: record.id,
+      codeHash: record.codeHash,
+      channel: record.channel,
+      status: record.status,
+      createdAt: record.createdAt,
+      verifiedAt: record.verifiedAt,
+      providerMessageId: record.providerMessageId,
+      providerErrorCode: record.providerErrorCode,
+      deliveryStatus: record.deliveryStatus,
+      country: record.country,
+      priceMicros: record.priceMicros,
+    };
+    return this.#a.beginSend({ open, code, rule, take, now });
+  }
+
+  async getChallenge(key: ChallengeKey): Promise<ChallengeState | null> {
+    const row = await this.#db
+      .selectFrom("otp_challenges")
+      .selectAll()
+      .where("phone_number", "=", key.phoneNumber)
+      .where("purpose", "=", key.purpose)
+      .where("user_id", "=", key.userId)
+      .executeTakeFirst();
+    return row === undefined ? null : challengeFrom(row as unknown as Record<string, unknown>);
+  }
+
+  tryVerify(
+    key: ChallengeKey,
+    now: number,
+    rule: VerifyRule,
+    match: (codes: LiveCode[]) => LiveCode | undefined,
+    take: TryTake = {},
+  ): Promise<VerifyTry> {
+    const codes = this.#a.statements.codes;
+    return this.#a.tryVerify(() => tryStep(codes, key, now, rule, match), take, now);
+  }
+
+  async lockChallenge(key: ChallengeKey, until: number, now: number): Promise<void> {
+    const q = this.#a.statements.codes;
+    const challenge = { phone: key.phoneNumber, purpose: key.purpose, user: key.userId };
+    await this.#a.runner.transaction(function* () {
+      yield statement(q.lockChallenge, { ...challenge, until });
+      yield statement(q.retireLive, { ...challenge, status: "locked", now });
+    });
+  }
+
+  async updateDelivery(id: string, update: DeliveryUpdate, now: number): Promise<void> {
+    // Nobody decides anything on a delivery answer: the answers of one event-loop turn share one transaction.
+    const values = {
+      id,
+      status: update.status,
+      now,
+      providerMessageId: update.providerMessageId ?? null,
+      providerErrorCode: update.providerErrorCode ?? null,
+      deliveryStatus: update.deliveryStatus ?? null,
+      channel: update.channel ?? null,
+      fallbackFrom: update.fallbackFrom ?? null,
+    };
+    await this.#a.groupCommit.add(statement(this.#a.statements.codes.updateDelivery, values, `otp_codes:${id}`));
+  }
+
+  async recordDeliveryStatus(providerMessageId: string, status: string, errorCode: string | null, now: number): Promise<boolean> {
+    const rank = DELIVERY_RANK[status];
+    if (rank === undefined) return false;
+    const values = { sid: providerMessageId, status, rank, errorCode, now };
+    return (await this.#a.runner.one(statement(this.#a.statements.codes.deliveryCallback, values))).changes === 1;
+  }
+
+  async findCode(id: string): Promise<OtpRecord | null> {
+    const row = await this.#db.selectFrom("otp_codes").selectAll().where("id", "=", id).executeTakeFirst();
+    return row === undefined ? null : codeFrom(row);
+  }
+
+  async recordRefusal(refusal: RefusalRecord): Promise<void> {
+    const { id, createdAt: now, rule, code, purpose, userId: user, country, phonePrefix: prefix, ip } = refusal;
+    const values = { id, now, rule, code, purpose, user, country, prefix, ip };
+    await this.#a.runner.one(statement(this.#a.statements.budget.refusal, values));
+  }
+
+  // ---- Counters ------------------------------------------------------------------------------------
+
+  takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed> {
+    return this.#a.takeUnits(buckets, now);
+  }
+
+  async giveBackUnits(buckets: readonly Bucket[], now: number): Promise<void> {
+    const { giveBack } = this.#a.statements.counters;
+    await this.#a.runner.transaction(function* () {
+      for (const bucket of buckets) yield statement(giveBack, { key: bucket.key, now });
+    });
+  }
+
+  async addCounts(keys: readonly string[], windowMs: number, now: number): Promise<void> {
+    // Plain counting decides nothing at once: it joins the group commit.
+    const { add } = this.#a.statements.counters;
+    await this.#a.groupCommit.add(...keys.map((key) => statement(add, { key, now, resetAt: now + windowMs }, `rate_limits:${key}`)));
+  }
+
+  readCounters(keys: readonly string[], now: number): Promise<Counter[]> {
+    return this.#a.readCounters(keys, now);
+  }
+
+  // ---- Budget --------------------------------------------------------------------------------------
+
+  async reserveBudget(hold: BudgetHold, now: number): Promise<boolean> {
+    if (hold.micros > hold.capMicros) return false;
+    const values = { period: hold.period, micros: hold.micros, cap: hold.capMicros, now };
+    return (await this.#a.runner.one(statement(this.#a.statements.budget.reserve, values))).rows.length === 1;
+  }
+
+  async settleBudget(settlement: BudgetSettlement, now: number): Promise<void> {
+    const p = this.#a.statements.budget;
+    await this.#a.runner.transaction(function* () {
+      yield statement(p.settle, { period: settlement.period, reserved: settlement.reservedMicros, spent: settlement.spentMicros, now });
+      yield statement(p.codePrice, { id: settlement.codeId, micros: settlement.spentMicros, final: settlement.final ? 1 : 0, now });
+    });
+  }
+
+  async budget(period: string): Promise<{ spentMicros: number; reservedMicros: number }> {
+    const [row] = (await this.#a.runner.one(statement(this.#a.statements.budget.budget, { period }))).rows;
+    return { spentMicros: Number(row?.spent_micros ?? 0), reservedMicros: Number(row?.reserved_micros ?? 0) };
+  }
+
+  // ---- Users ---------------------------------------------------------------------------------------
+
+  async createUser(user: NewUser): Promise<UserRecord | { conflict: "username" | "email" }> {
+    const insert = once(
+      this.#db.insertInto("users").values({
+        id: user.id,
+        username: user.username,
+        email: user.email,
+        password_hash: user.passwordHash,
+        phone_number: user.phoneNumber,
+        phone_verified: 0,
+        role: "user",
+        token_version: 0,
+        created_at: user.createdAt,
+        updated_at: user.createdAt,
+      }),
+    );
+    try {
+      await this.#a.runner.one(insert);
+    } catch (error) {
+      const clash = this.#a.uniqueViolation(error);
+      if (clash === null) throw error;
+      return { conflict: clash.column === "email" ? "email" : "username" };
+    }
+    return { ...user, phoneVerified: false, role: "user", tokenVersion: 0 };
+  }
+
+  async findUserById(id: string): Promise<UserRecord | null> {
+    const row = await this.#db.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
+    return row === undefined ? null : userFrom(row);
+  }
+
+  async findUserByLogin(login: { username?: string; email?: string }): Promise<UserRecord | null> {
+    let query = this.#db.selectFrom("users").selectAll();
+    if (login.username !== undefined) query = query.where("username", "=", login.username);
+    else if (login.email !== undefined) query = query.where("email", "=", login.email);
+    else return null;
+    const row = await query.executeTakeFirst();
+    return row === undefined ? null : userFrom(row);
+  }
+
+  async setRole(login: string, role: string, now: number): Promise<UserRecord | null> {
+    const key = login.trim().toLowerCase();
+    const user = await this.findUserByLogin(key.includes("@") ? { email: key } : { username: key });
+    if (user === null) return null;
+    await this.#a.runner.one(once(this.#db.updateTable("users").set({ role, updated_at: now }).where("id", "=", user.id)));
+    return { ...user, role };
+  }
+
+  markPhoneVerified(userId: string, phoneNumber: string, now: number): Promise<boolean> {
+    const codes = this.#a.statements.codes;
+    return this.#a.runner.transaction(() => markPhoneVerifiedStep(codes, userId, phoneNumber, now));
+  }
+
+  async findUserByVerifiedPhone(phoneNumber: string): Promise<UserRecord | null> {
+    const row = await this.#db
+      .selectFrom("users")
+      .selectAll()
+      .where("phone_number", "=", phoneNumber)
+      .where("phone_verified", "=", 1)
+      .orderBy("updated_at", "desc")
+      .executeTakeFirst();
+    return row === undefined ? null : userFrom(row);
+  }
+
+  async setPassword(userId: string, passwordHash: string, now: number): Promise<boolean> {
+    const update = this.#db
+      .updateTable("users")
+      .set((eb) => ({ password_hash: passwordHash, token_version: eb("token_version", "+", 1), updated_at: now }))
+      .where("id", "=", userId);
+    return (await this.#a.runner.one(once(update))).changes === 1;
+  }
+
+  // ---- Maintenance ---------------------------------------------------------------------------------
+
+  async purge(before: number, options: { batch?: number } = {}): Promise<PurgeResult> {
+    const batch = options.batch ?? PURGE_BATCH;
+    const deleted: PurgeResult = { codes: 0, refusals: 0, challenges: 0 };
+    // Each batch is its own short transaction: the oldest `batch` rows by the created_at index.
+    const drain = async (table: "otp_codes" | "otp_refusals", key: keyof PurgeResult) => {
+      for (;;) {
+        const oldest = this.#db.selectFrom(table).select("id").where("created_at", "<", before).orderBy("created_at").limit(batch);
+        const { changes } = await this.#a.runner.one(once(this.#db.deleteFrom(table).where("id", "in", oldest)));
+        deleted[key] += changes;
+        if (changes < batch) return;
+      }
+    };
+    await drain("otp_codes", "codes");
+    await drain("otp_refusals", "refusals");
+    // A challenge is state, not history: gone once its last code expired before the cut-off.
+    for (;;) {
+      const ended = sql`delete from otp_challenges where (phone_number, purpose, user_id) in (
+        select phone_number, purpose, user_id from otp_challenges where expires_at < ${before} limit ${batch})`;
+      const { changes } = await this.#a.runner.one(once({ compile: () => ended.compile(this.#db) }));
+      deleted.challenges += changes;
+      if (changes < batch) return deleted;
+    }
+  }
+}
+
+function codeFrom(row: Selectable<OtpCodesTable>): OtpRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    phoneNumber: row.phone_number,
+    purpose: row.purpose as Purpose,
+    codeHash: row.code_hash,
+    channel: row.channel,
+    status: row.status as OtpStatus,
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    verifiedAt: row.verified_at === null ? null : Number(row.verified_at),
+    providerMessageId: row.provider_message_id,
+    providerErrorCode: row.provider_error_code,
+    deliveryStatus: row.delivery_status,
+    country: row.country,
+    priceMicros: row.price_micros === null ? null : Number(row.price_micros),
+    priceFinal: Number(row.price_final) === 1,
+    fallbackFrom: row.fallback_from,
+  };
+}
+
+function userFrom(row: Selectable<UsersTable>): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    passwordHash: row.password_hash,
+    phoneNumber: row.phone_number,
+    phoneVerified: Number(row.phone_verified) === 1,
+    role: row.role,
+    tokenVersion: Number(row.token_version),
+    createdAt: Number(row.created_at),
+  };
+}

@@ -1,0 +1,83 @@
+import type { SendInput } from "./adapter.js";
+import type { OtpStatements } from "./otp-statements.js";
+import { type Rows, type Statement, type Step, statement, undo } from "./prepared.js";
+import type { ChallengeKey, ChallengeState } from "./records.js";
+import type { LiveCode, SendOpened, VerifyRule, VerifyTry } from "./store.js";
+
+/**
+ * Opens the challenge, stores the code and supersedes the live codes beyond the newest `keepLive`; when
+ * the challenge refuses (cooldown or lock), reads its state for the reason and undoes the whole step.
+ */
+export function* openSendStep(codes: OtpStatements, input: SendInput): Step<SendOpened> {
+  const { open, code, rule, now } = input;
+  const [row] = (yield statement(codes.openChallenge, open)).rows;
+  if (row === undefined) return undo({ kind: "refused", challenge: yield* readChallenge(codes, open) });
+  const sendCount = Number(row.send_count);
+  yield statement(codes.insertCode, { ...code, phone: open.phone, purpose: open.purpose, user: open.user, expiresAt: open.expiresAt });
+  // Nothing to retire until the challenge has had more sends than live codes.
+  if (sendCount > rule.keepLive) {
+    yield statement(codes.supersedeOlder(rule.keepLive), { phone: open.phone, purpose: open.purpose, user: open.user, now });
+  }
+  return { kind: "opened", attempts: Number(row.attempts), sendCount };
+}
+
+/**
+ * One verification try: counted before the comparison (the budget can never be overrun, and on
+ * PostgreSQL the UPDATE holds the challenge's row, so the tries of one challenge take turns); then `match`
+ * picks among the live codes; the picked one is consumed by an UPDATE guarded by its status and expiry.
+ */
+export function* tryStep(
+  codes: OtpStatements,
+  key: ChallengeKey,
+  now: number,
+  rule: VerifyRule,
+  match: (live: LiveCode[]) => LiveCode | undefined,
+): Generator<Statement, VerifyTry, Rows> {
+  const challenge = { phone: key.phoneNumber, purpose: key.purpose, user: key.userId };
+  const counted = (yield statement(codes.countTry, { ...challenge, maxAttempts: rule.maxAttempts, now })).rows[0];
+  if (counted === undefined) return { kind: "refused", challenge: yield* readChallenge(codes, challenge) };
+  const { rows } = yield statement(codes.liveCodes(rule.keepLive), challenge);
+  const live = rows.map((row) => ({ id: String(row.id), codeHash: String(row.code_hash), expiresAt: Number(row.expires_at) }));
+  const picked = match(live);
+  if (picked === undefined) return { kind: "mismatch", attempts: Number(counted.attempts), codes: live };
+  if ((yield statement(codes.consumeCode, { id: picked.id, now })).changes !== 1) {
+    return { kind: "refused", challenge: yield* readChallenge(codes, challenge) };
+  }
+  yield statement(codes.closeChallenge, { ...challenge, now });
+  if (live.length > 1) yield statement(codes.retireLive, { ...challenge, status: "superseded", now });
+  if (rule.markPhoneVerified) yield* markPhoneVerifiedStep(codes, key.userId, key.phoneNumber, now);
+  return { kind: "verified", id: picked.id };
+}
+
+/** Marks the number verified on the user, and unmarks it on any other account; false when the user is not local. */
+export function* markPhoneVerifiedStep(
+  codes: OtpStatements,
+  user: string,
+  phone: string,
+  now: number,
+): Generator<Statement, boolean, Rows> {
+  const marked = yield statement(codes.markPhoneVerified, { user, phone, now });
+  if (marked.changes !== 1) return false;
+  yield statement(codes.unverifyElsewhere, { user, phone, now });
+  return true;
+}
+
+function* readChallenge(
+  codes: OtpStatements,
+  challenge: { phone: string; purpose: string; user: string },
+): Generator<Statement, ChallengeState | null, Rows> {
+  const [row] = (yield statement(codes.challengeState, challenge)).rows;
+  return row === undefined ? null : challengeFrom(row);
+}
+
+/** A challenge row as its state. */
+export function challengeFrom(row: Record<string, unknown>): ChallengeState {
+  return {
+    attempts: Number(row.attempts),
+    sendCount: Number(row.send_count),
+    lastSentAt: Number(row.last_sent_at),
+    expiresAt: Number(row.expires_at),
+    lockedUntil: row.locked_until === null ? null : Number(row.locked_until),
+    verifiedAt: row.verified_at === null ? null : Number(row.verified_at),
+  };
+}
