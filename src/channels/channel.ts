@@ -1,4 +1,4 @@
-import type { Purpose } from "../otp/types.js";
+import type { Purpose } from "../records.js";
 
 /** How a code travels: to a phone number, or (email) to an address. */
 export const CHANNEL_NAMES = ["sms", "whatsapp", "voice", "email"] as const;

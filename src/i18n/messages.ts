@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Purpose } from "../otp/types.js";
-import { PURPOSES } from "../otp/types.js";
+import type { Purpose } from "../records.js";
+import { PURPOSES } from "../records.js";
 import { COUNTRY_LANGUAGE, SMS_TEMPLATES, type SmsTemplates } from "./templates.js";
 
 /** Where a request's language can come from, most specific first. */

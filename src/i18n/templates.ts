@@ -1,4 +1,4 @@
-import type { Purpose } from "../otp/types.js";
+import type { Purpose } from "../records.js";
 
 /** `{code}` and `{minutes}` are filled in; `{code}` comes first so that it shows in a notification preview. */
 export type SmsTemplates = Record<Purpose, string>;

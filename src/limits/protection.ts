@@ -1,5 +1,5 @@
 import type { PhoneInfo } from "../phone.js";
-import type { ChallengeKey } from "../store/records.js";
+import type { ChallengeKey } from "../records.js";
 import type { BudgetHold, BudgetStore, SendOpened, SendTake, TryTake } from "../store/store.js";
 import type { Bucket, Limiter } from "./limiter.js";
 import type { BudgetPeriod, ProtectionConfig, RateRule } from "./settings.js";

@@ -1,4 +1,4 @@
-import { DELIVERY_RANK } from "../store/records.js";
+import { DELIVERY_RANK } from "../records.js";
 
 export { DELIVERY_RANK };
 

@@ -1,18 +1,13 @@
-import { PURPOSES, type Purpose } from "../store/records.js";
-
 export {
   type ChallengeKey,
   type ChallengeState,
+  isPurpose,
   LIVE_STATUSES,
   type OtpRecord,
   type OtpStatus,
   PURPOSES,
   type Purpose,
-} from "../store/records.js";
-
-export function isPurpose(value: unknown): value is Purpose {
-  return typeof value === "string" && (PURPOSES as readonly string[]).includes(value);
-}
+} from "../records.js";
 
 /** Who a code is for: the user's id, or any object carrying one (`{ id }`), as in the seed's `send_otp(phone, user, purpose)`. */
 export type UserRef = string | { id: string };

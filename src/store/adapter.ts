@@ -1,5 +1,4 @@
 import type { Kysely } from "kysely";
-import type { DatabaseConfig } from "../config.js";
 import type { CodeValues, OpenValues } from "./otp-statements.js";
 import { PostgresAdapter } from "./postgres/adapter.js";
 import type { GroupCommit, Rows, Runner, Statement } from "./prepared.js";
@@ -7,6 +6,9 @@ import type { Database } from "./schema.js";
 import type { SharedStatements } from "./shared-statements.js";
 import { SqliteAdapter } from "./sqlite/adapter.js";
 import type { Bucket, Consumed, Counter, SendOpened, SendRule, SendTake, TryTake, VerifyTry } from "./store.js";
+
+/** Where the database is: DATABASE_URL, read (config.ts resolves it to this). */
+export type DatabaseLocation = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
 
 /** A send as the adapter opens it: the challenge's values, the code's, the rule and what it takes. */
 export interface SendInput {
@@ -58,6 +60,6 @@ export interface AdapterOptions {
 }
 
 /** Opens the configured database: the one place that picks SQLite or PostgreSQL. */
-export function openAdapter(database: DatabaseConfig, options: AdapterOptions = {}): DialectAdapter {
+export function openAdapter(database: DatabaseLocation, options: AdapterOptions = {}): DialectAdapter {
   return database.kind === "sqlite" ? new SqliteAdapter(database.path, options) : new PostgresAdapter(database.url, options);
 }

@@ -1,9 +1,8 @@
 import { type Kysely, Migrator, type Selectable, sql } from "kysely";
-import type { DatabaseConfig } from "../config.js";
-import { type AdapterOptions, type DialectAdapter, openAdapter } from "./adapter.js";
+import { type AdapterOptions, type DatabaseLocation, type DialectAdapter, openAdapter } from "./adapter.js";
 import { migrationProvider } from "./migrations/index.js";
 import { once, type Runner, statement } from "./prepared.js";
-import { type ChallengeKey, type ChallengeState, DELIVERY_RANK, type OtpRecord, type OtpStatus, type Purpose } from "./records.js";
+import { type ChallengeKey, type ChallengeState, DELIVERY_RANK, type OtpRecord, type OtpStatus, type Purpose } from "../records.js";
 import type { Database, OtpCodesTable, UsersTable } from "./schema.js";
 import { challengeFrom, markPhoneVerifiedStep, tryStep } from "./steps.js";
 import type {
@@ -39,7 +38,7 @@ export class SqlStore implements Store {
   readonly #a: DialectAdapter;
   readonly #db: Kysely<Database>;
 
-  constructor(database: DatabaseConfig, options: AdapterOptions = {}) {
+  constructor(database: DatabaseLocation, options: AdapterOptions = {}) {
     this.#a = openAdapter(database, options);
     this.#db = this.#a.db;
   }

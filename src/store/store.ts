@@ -1,4 +1,4 @@
-import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus } from "./records.js";
+import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus } from "../records.js";
 
 /**
  * What the core keeps, split by role: codes (sends, tries, delivery), counters (rate limits), the spend

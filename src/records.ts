@@ -1,7 +1,11 @@
-/** What the store keeps of codes and challenges: the shapes its callers read and write. */
+/** What vericode keeps of codes and challenges: the shapes the store, the core and the channels share (a leaf module). */
 
 export const PURPOSES = ["registration", "login", "password_reset"] as const;
 export type Purpose = (typeof PURPOSES)[number];
+
+export function isPurpose(value: unknown): value is Purpose {
+  return typeof value === "string" && (PURPOSES as readonly string[]).includes(value);
+}
 
 /** A code's life: `pending` until the provider answers, then `sent` or `failed`; `verified`, `superseded` or `locked` at its end. */
 export type OtpStatus = "pending" | "sent" | "failed" | "verified" | "superseded" | "locked";
