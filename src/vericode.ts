@@ -14,6 +14,7 @@ import { Metrics } from "./metrics.js";
 import { TWILIO_STATUS_PATH } from "./otp/delivery.js";
 import { OtpService } from "./otp/otp-service.js";
 import { KyselyStore } from "./store/kysely-store.js";
+import { SqlReportStore } from "./store/report-store.js";
 import type { Store } from "./store/store.js";
 
 export interface VericodeOptions {
@@ -129,7 +130,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     accounts,
     tokens,
     protection,
-    analytics: new Analytics(store),
+    analytics: new Analytics(new SqlReportStore(store.db, store.runner)),
     metrics,
     log,
     clock,

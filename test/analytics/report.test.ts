@@ -4,8 +4,11 @@ import { Analytics } from "../../src/analytics/report.js";
 import { applyRetention } from "../../src/analytics/retention.js";
 import { VericodeError } from "../../src/errors.js";
 import type { KyselyStore } from "../../src/store/kysely-store.js";
+import { SqlReportStore } from "../../src/store/report-store.js";
 import { DIALECTS, type TestDatabase } from "../support/databases.js";
 import { DAY, DAY1, insertDataSet, NOW } from "./data.js";
+
+const analyticsOf = (store: KyselyStore) => new Analytics(new SqlReportStore(store.db, store.runner));
 
 for (const dialect of DIALECTS) {
   describe(`reports on ${dialect.name}`, () => {
@@ -17,7 +20,7 @@ for (const dialect of DIALECTS) {
       db = await dialect.make();
       if (db === null) return;
       store = await db.createStore();
-      analytics = new Analytics(store);
+      analytics = analyticsOf(store);
       await insertDataSet(store);
     });
     afterAll(async () => {
@@ -166,8 +169,8 @@ for (const dialect of DIALECTS) {
         await insertDataSet(a);
         const later = NOW + 40 * DAY;
         const runs = await Promise.all([
-          applyRetention({ store: a, analytics: new Analytics(a) }, 30, later),
-          applyRetention({ store: b, analytics: new Analytics(b) }, 30, later),
+          applyRetention({ store: a, analytics: analyticsOf(a) }, 30, later),
+          applyRetention({ store: b, analytics: analyticsOf(b) }, 30, later),
         ]);
         expect(runs[0].before.getTime()).toBe(runs[1].before.getTime());
         // Every day from the first record to the cut-off (2026-11-13), the empty ones marked too.
@@ -176,7 +179,7 @@ for (const dialect of DIALECTS) {
         expect(runs[0].refusals + runs[1].refusals).toBe(3);
         expect(await a.db.selectFrom("report_rollups").select("day").execute()).toHaveLength(12);
         // The figures survive in the roll-ups, counted once.
-        const summary = await new Analytics(b).summary({ from: DAY1, to: DAY1 + 2 * DAY, groupBy: "day" }, later);
+        const summary = await analyticsOf(b).summary({ from: DAY1, to: DAY1 + 2 * DAY, groupBy: "day" }, later);
         expect(summary.totals).toMatchObject({ sent: 6, verified: 3, failed: 2, refused: 3, spend_usd: 0.241 });
         expect(summary.time_to_verify).toEqual({ median_seconds: 30, p95_seconds: 90, verified: 3 });
       } finally {
