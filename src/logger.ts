@@ -4,7 +4,11 @@ import pino from "pino";
 export type Logger = pino.Logger;
 
 const CENSOR = "[redacted]";
-/** Fields never written to a log, at the top of a line: codes, passwords, tokens. */
+/**
+ * Fields never written to a log, at the top of a line: codes, passwords, tokens. `code` and `otp_code` may
+ * hold a one-time code, so they are hidden whatever they hold: log an error code as `errorCode`, never
+ * `code` (`{ errorCode: "rate_limited" }` is written as given; `{ code: "rate_limited" }` as "[redacted]").
+ */
 const SECRET_FIELDS = new Set(["otp_code", "code", "password", "new_password", "access", "refresh", "token"]);
 /** The same one level down (`{ body: { otp_code } }`), except `code`, which nested names a problem's code. */
 const NESTED_SECRET_FIELDS = new Set(["otp_code", "password", "new_password", "access", "refresh", "token"]);
@@ -91,14 +95,39 @@ export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
   return pino(loggerOptions(level), new TurnWriter(pino.destination({ fd, sync: false })));
 }
 
+/** What a TurnWriter writes to: a sonic-boom (`pino.destination`), which can be flushed at once. */
+type Destination = pino.DestinationStream & { flushSync(): void; flush(callback?: (error?: Error) => void): void };
+
+/**
+ * The writers whose lines the one exit hook writes out. Held weakly: a logger dropped without ceremony
+ * (pino loggers are never closed) is collected with its destination, and its entry goes with it. A writer
+ * with lines waiting is still held by its scheduled hand-over, so nothing given is lost.
+ */
+const liveWriters = new Set<WeakRef<TurnWriter>>();
+const forgetWriter = new FinalizationRegistry<WeakRef<TurnWriter>>((ref) => liveWriters.delete(ref));
+let exitHooked = false;
+
+/**
+ * One 'exit' listener for the process, however many loggers it makes (one each went past the 10 allowed).
+ * pino adds one more of its own, shared by its destinations: it flushes them, not the lines waiting here.
+ */
+function flushAtExit(writer: TurnWriter): void {
+  const ref = new WeakRef(writer);
+  liveWriters.add(ref);
+  forgetWriter.register(writer, ref);
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on("exit", () => {
+    for (const live of liveWriters) live.deref()?.flushSync();
+  });
+}
+
 /**
  * Hands the lines written during one turn of the event loop to the destination as one string. sonic-boom
  * appends each line to the text waiting for the write in flight and measures that whole text again for
  * every line (up to 16 KB each time: measured 14 KB of garbage per send); given a turn's lines at once it
- * does so once per turn. Lines still waiting are written before the process exits.
+ * does so once per turn. Lines still waiting are written before the process exits (see flushAtExit).
  */
-type Destination = pino.DestinationStream & { flushSync(): void; flush(callback?: (error?: Error) => void): void };
-
 export class TurnWriter {
   readonly #destination: Destination;
   #lines: string[] = [];
@@ -106,7 +135,7 @@ export class TurnWriter {
 
   constructor(destination: Destination) {
     this.#destination = destination;
-    process.once("exit", () => this.flushSync());
+    flushAtExit(this);
   }
 
   write(line: string): boolean {
@@ -132,6 +161,7 @@ export class TurnWriter {
     this.#destination.flush(callback);
   }
 
+  /** Everything given so far, written before it returns; the exit hook's way out. */
   flushSync(): void {
     this.#handOver();
     this.#destination.flushSync();

@@ -1,4 +1,5 @@
 import { type CountryCode, type NumberType, type PhoneNumber, parsePhoneNumberFromString } from "libphonenumber-js/max";
+import { LRUCache } from "lru-cache";
 
 /** A valid number, read once: its E.164 form, its country, and (computed when first asked) its type. */
 export interface PhoneInfo {
@@ -38,7 +39,17 @@ class ParsedPhone implements PhoneInfo {
  * about 200 bytes: 100,000 of them, some 20 MB, cover the last 100,000 numbers sent to.
  */
 const CACHE_SIZE = 100_000;
-const cache = new Map<string, PhoneInfo | null>();
+/**
+ * An invalid number is worth remembering too, but lru-cache keeps no null: this stands in for one (rather
+ * than a box around every answer, so a cached valid number costs nothing more).
+ */
+const NOT_A_NUMBER: unique symbol = Symbol("not a number");
+const cache = new LRUCache<string, PhoneInfo | typeof NOT_A_NUMBER>({ max: CACHE_SIZE });
+
+/** Forgets every number read, so that a test starts from an empty cache. */
+export function clearPhoneCache(): void {
+  cache.clear();
+}
 
 /**
  * Reads a phone number written by a person (E.164, or national format when a default country is given),
@@ -49,15 +60,10 @@ export function parsePhone(input: string, defaultCountry: CountryCode | null): P
   if (input.length > 32) return null;
   const key = defaultCountry === null ? input : `${defaultCountry}:${input}`;
   const cached = cache.get(key);
-  if (cached !== undefined) {
-    cache.delete(key);
-    cache.set(key, cached);
-    return cached;
-  }
+  if (cached !== undefined) return cached === NOT_A_NUMBER ? null : cached;
   const parsed = parsePhoneNumberFromString(input, defaultCountry ?? undefined);
   const info = parsed === undefined || !parsed.isValid() ? null : new ParsedPhone(parsed, input);
-  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-  cache.set(key, info);
+  cache.set(key, info ?? NOT_A_NUMBER);
   return info;
 }
 

@@ -129,7 +129,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     accounts,
     tokens,
     protection,
-    analytics: new Analytics(store.reportAccess()),
+    analytics: new Analytics(store.reports),
     metrics,
     log,
     clock,

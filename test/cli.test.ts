@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { SqlStore } from "../src/store/sql-store.js";
 import { insertDataSet } from "./analytics/data.js";
+import { openRaw } from "./support/databases.js";
 import { keepProcessLog } from "./support/logs.js";
 import { TEST_SECRETS } from "./support/service.js";
 
@@ -136,7 +137,9 @@ describe("the vericode CLI's operator commands", () => {
     env = { ...TEST_SECRETS, DATABASE_URL: `sqlite:${path}` };
     const store = new SqlStore({ kind: "sqlite", path });
     await store.migrate();
-    await insertDataSet(store);
+    const raw = openRaw({ kind: "sqlite", path });
+    await insertDataSet(raw.db);
+    await raw.close();
     await store.createUser({ id: "usr_ops", username: "olga", email: null, passwordHash: "x", phoneNumber: null, createdAt: Date.now() });
     await store.close();
   });

@@ -222,4 +222,60 @@ describe("configuration", () => {
     expect(text).toContain('WEB_DEMO="yes" is not allowed: use true or false.');
     expect(text).toContain('REQUIRE_PHONE_VERIFICATION="1" is not allowed: use true or false.');
   });
+
+  it("names a bad value of every other checked variable in its own words", () => {
+    const cases: [Record<string, string>, string][] = [
+      [{ HOST: "::" }, 'PUBLIC_BASE_URL="http://:::3000" is not an http(s) URL.'],
+      [{ PUBLIC_BASE_URL: "otp.example.com/" }, 'PUBLIC_BASE_URL="otp.example.com" is not an http(s) URL.'],
+      [{ DATABASE_URL: "sqlite:" }, 'DATABASE_URL="sqlite:" needs a file path, for example sqlite:data/vericode.db.'],
+      [{ REDIS_URL: "localhost:6379" }, 'REDIS_URL="localhost:6379" must start with redis:// or rediss://.'],
+      [{ JWT_JWKS_URL: "ftp://x" }, 'JWT_JWKS_URL="ftp://x" is not an http(s) URL.'],
+      [
+        { JWT_PUBLIC_KEY: "/nonexistent.pem" },
+        "JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----…) or the path of a file holding one.",
+      ],
+      [{ SMS_PROVIDER: "sns" }, 'SMS_PROVIDER="sns" is not a provider: use twilio or console.'],
+      [
+        { SMS_PROVIDER: "twilio" },
+        "SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET).",
+      ],
+      [{ TEST_PHONE_NUMBER: "12" }, 'TEST_PHONE_NUMBER="12" is not a valid phone number in E.164 form (+50688887777).'],
+      [{ CONVERSION_BREAKER_MIN_SENDS: "some" }, 'CONVERSION_BREAKER_MIN_SENDS="some" is not a whole number (0 turns the breaker off).'],
+      [{ CONVERSION_BREAKER_MIN_RATE: "150" }, 'CONVERSION_BREAKER_MIN_RATE="150" is not a percentage from 0 to 100.'],
+      [{ SMS_PRICES_FILE: "/nonexistent.json" }, 'SMS_PRICES_FILE="/nonexistent.json" cannot be read as a JSON object of prices'],
+      [{ TEMPLATES_DIR: "/nonexistent" }, 'TEMPLATES_DIR="/nonexistent" does not exist.'],
+      [{ SMTP_URL: "smtp://h", EMAIL_FROM: "nobody" }, 'EMAIL_FROM="nobody" is not an address or Name <address>.'],
+    ];
+    for (const [env, message] of cases) expect(problemsOf({ ...SECRETS, ...env }).join("\n"), JSON.stringify(env)).toContain(message);
+    const sid = `AC${"a".repeat(32)}`;
+    expect(
+      problemsOf({
+        ...SECRETS,
+        TWILIO_ACCOUNT_SID: sid,
+        TWILIO_API_KEY: "SK1",
+        TWILIO_PHONE_NUMBER: "15",
+        TWILIO_WHATSAPP_FROM: "+14155238886",
+        TWILIO_WHATSAPP_CONTENT_SID: "HX1",
+        TWILIO_API_BASE_URL: "localhost",
+      }),
+    ).toEqual([
+      "TWILIO_API_KEY (SK + 32 hexadecimal characters) and TWILIO_API_SECRET must be set together.",
+      'TWILIO_PHONE_NUMBER="15" is not a phone number in E.164 form (+15005550006).',
+      'TWILIO_WHATSAPP_FROM="+14155238886" must be whatsapp: followed by an E.164 number (whatsapp:+14155238886).',
+      "TWILIO_WHATSAPP_CONTENT_SID must be HX followed by 32 hexadecimal characters (a Content Template SID).",
+      'TWILIO_API_BASE_URL="localhost" is not an http(s) URL.',
+    ]);
+  });
+
+  it("derives the defaults that depend on other variables", () => {
+    expect(load({ ...SECRETS, HOST: "0.0.0.0", PORT: "8080" }).publicBaseUrl).toBe("http://0.0.0.0:8080");
+    expect(load({ ...SECRETS, PUBLIC_BASE_URL: "https://otp.example.com//" }).publicBaseUrl).toBe("https://otp.example.com");
+    expect(load({ ...SECRETS, OTP_RESEND_COOLDOWN_SECONDS: "600" }).otp.resendCooldownMaxSeconds).toBe(600);
+    expect(load({ ...SECRETS, CONVERSION_BREAKER_MIN_SENDS: "0" }).protection.breaker).toBeNull();
+    expect(load({ ...SECRETS, BLOCKED_NUMBER_TYPES: "none" }).protection.blockedNumberTypes.size).toBe(0);
+    expect(load({ ...SECRETS, DEFAULT_COUNTRY: "cr", TEST_PHONE_NUMBER: "8888 7777" })).toMatchObject({
+      defaultCountry: "CR",
+      testPhoneNumber: "+50688887777",
+    });
+  });
 });

@@ -1,9 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { loggerOptions, redactSecrets } from "../src/logger.js";
+import { createLogger, loggerOptions, redactSecrets, TurnWriter } from "../src/logger.js";
 
 /** A logger with production's options whose lines are kept, parsed. */
 function capture(): { log: pino.Logger; lines: Record<string, unknown>[] } {
@@ -56,6 +58,16 @@ describe("log redaction", () => {
     });
   });
 
+  it("an error code is logged as `errorCode`, as written; `code` may be a one-time code and is hidden", () => {
+    const { log, lines } = capture();
+    log.warn({ event: "otp.refused", errorCode: "rate_limited" }, "refused");
+    log.warn({ code: "123456" }, "sent");
+    log.child({ errorCode: "otp_invalid" }).info({ body: { errorCode: "otp_expired" } }, "child");
+    expect(lines[0]).toMatchObject({ event: "otp.refused", errorCode: "rate_limited" });
+    expect(lines[1]).toMatchObject({ code: "[redacted]" });
+    expect(lines[2]).toMatchObject({ errorCode: "otp_invalid", body: { errorCode: "otp_expired" } });
+  });
+
   it("a nested `code` is a problem's code and stays; other headers than the request's are not touched", () => {
     const { log, lines } = capture();
     log.warn({ problem: { code: "otp_invalid" }, res: { headers: { authorization: "kept" } } }, "refused");
@@ -86,6 +98,44 @@ describe("log redaction", () => {
     const scrubbed = redactSecrets(given);
     expect(scrubbed).toEqual({ event: "x", body: { otp_code: "[redacted]" } });
     expect(given.body.otp_code).toBe("123456");
+  });
+
+  it("however many loggers a process makes, one 'exit' listener flushes them all", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on("warning", onWarning);
+    try {
+      const before = process.listenerCount("exit");
+      createLogger("info");
+      // The first logger may add two: the writers' one, and the one pino shares among its destinations.
+      const afterOne = process.listenerCount("exit");
+      expect(afterOne).toBeLessThanOrEqual(before + 2);
+      const loggers = Array.from({ length: 19 }, () => createLogger("info"));
+      expect(loggers).toHaveLength(19);
+      expect(process.listenerCount("exit")).toBe(afterOne);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((warning) => warning.name === "MaxListenersExceededWarning")).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
+  it("a logger dropped is collected with its destination: the exit hook holds neither", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const made = (): WeakRef<object> => {
+      const destination = { write: () => true, flush: () => {}, flushSync: () => {} };
+      const writer = new TurnWriter(destination);
+      writer.write("line\n");
+      writer.flushSync();
+      return new WeakRef(destination);
+    };
+    const destination = made();
+    // A WeakRef's target stays alive until the turn that made it ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(destination.deref()).toBeUndefined();
   });
 
   it("the service's logger writes every line, those of the last turn too, when the process exits at once", () => {

@@ -15,6 +15,8 @@
  * This module must stay free of Node's modules: it is bundled into browser pages as it is.
  */
 
+import type { Counts, SummaryAnswer, Timeseries } from "../analytics/schema.js";
+
 export type Purpose = "registration" | "login" | "password_reset";
 export type ChannelName = "sms" | "whatsapp" | "voice" | "email";
 
@@ -106,39 +108,13 @@ export interface ReportParams {
   country?: string;
 }
 
-export interface ReportCounts {
-  sent: number;
-  delivered: number;
-  failed: number;
-  verified: number;
-  expired: number;
-  locked: number;
-  conversion_rate: number;
-  spend_usd: number;
-}
-
-export interface ReportSummary {
-  from: string;
-  to: string;
-  filters: { purpose: string | null; channel: string | null; country: string | null };
-  totals: ReportCounts & { refused: number };
-  time_to_verify: { median_seconds: number | null; p95_seconds: number | null; verified: number };
-  by_country: (ReportCounts & { country: string | null })[];
-  by_purpose: (ReportCounts & { purpose: string })[];
-  by_channel: (ReportCounts & { channel: string })[];
-  failures_by_error_code: { error_code: string | null; count: number }[];
-  refusals_by_rule: { rule: string; count: number }[];
-  /** The SMS budget's current period (SMS_BUDGET_USD), or null when none is set. */
-  budget: { period: string; budget_usd: number; spent_usd: number; reserved_usd: number } | null;
-}
-
-export interface ReportTimeseries {
-  from: string;
-  to: string;
-  group_by: "day" | "hour";
-  filters: ReportSummary["filters"];
-  points: (ReportCounts & { t: string; refused: number })[];
-}
+/**
+ * The reports' answers: their types come from the schemas the server validates and documents them with
+ * (analytics/schema.ts). A type-only import: nothing of it is in the built client.
+ */
+export type ReportCounts = Counts;
+export type ReportSummary = SummaryAnswer;
+export type ReportTimeseries = Timeseries;
 
 /** Every code the API answers (docs/errors.md); new ones may be added, so treat others as generic. */
 export type ErrorCode =

@@ -1,6 +1,6 @@
 import { type Kysely, sql } from "kysely";
-import { type Prepared, prepare } from "./prepared.js";
 import { DELIVERY_RANK, type OtpStatus } from "../records.js";
+import { type Prepared, prepare } from "./prepared.js";
 import type { Database } from "./schema.js";
 
 // Constants go into the SQL as literals: SQLite plans `status in ('pending', 'sent')` once, but builds a

@@ -1,8 +1,9 @@
 import { type Kysely, Migrator, type Selectable, sql } from "kysely";
+import { type ChallengeKey, type ChallengeState, DELIVERY_RANK, type OtpRecord, type OtpStatus, type Purpose } from "../records.js";
 import { type AdapterOptions, type DatabaseLocation, type DialectAdapter, openAdapter } from "./adapter.js";
 import { migrationProvider } from "./migrations/index.js";
-import { once, type Runner, statement } from "./prepared.js";
-import { type ChallengeKey, type ChallengeState, DELIVERY_RANK, type OtpRecord, type OtpStatus, type Purpose } from "../records.js";
+import { once, statement } from "./prepared.js";
+import { type ReportStore, SqlReportStore } from "./report-store.js";
 import type { Database, OtpCodesTable, UsersTable } from "./schema.js";
 import { challengeFrom, markPhoneVerifiedStep, tryStep } from "./steps.js";
 import type {
@@ -37,15 +38,13 @@ const PURGE_BATCH = 1000;
 export class SqlStore implements Store {
   readonly #a: DialectAdapter;
   readonly #db: Kysely<Database>;
+  /** Reports over the codes and refusals (report-store.ts): the reads and roll-ups analytics needs. */
+  readonly reports: ReportStore;
 
   constructor(database: DatabaseLocation, options: AdapterOptions = {}) {
     this.#a = openAdapter(database, options);
     this.#db = this.#a.db;
-  }
-
-  /** TEMPORARY until the report store lands from main: the old Analytics reads through these. */
-  reportAccess(): { db: Kysely<Database>; runner: Runner } {
-    return { db: this.#db, runner: this.#a.runner };
+    this.reports = new SqlReportStore(this.#db, this.#a.runner);
   }
 
   get dialect(): "sqlite" | "postgres" {

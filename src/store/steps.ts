@@ -1,7 +1,7 @@
+import type { ChallengeKey, ChallengeState } from "../records.js";
 import type { SendInput } from "./adapter.js";
 import type { OtpStatements } from "./otp-statements.js";
 import { type Rows, type Statement, type Step, statement, undo } from "./prepared.js";
-import type { ChallengeKey, ChallengeState } from "../records.js";
 import type { LiveCode, SendOpened, VerifyRule, VerifyTry } from "./store.js";
 
 /**

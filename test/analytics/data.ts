@@ -1,4 +1,5 @@
-import type { SqlStore } from "../../src/store/sql-store.js";
+import type { Kysely } from "kysely";
+import type { Database } from "../../src/store/schema.js";
 
 /** 2026-11-01T00:00:00Z, the first day of the data set. */
 export const DAY1 = Date.UTC(2026, 10, 1);
@@ -117,8 +118,8 @@ export const REFUSALS = [
   { day: 1, rule: "country", purpose: "login", country: "US" },
 ];
 
-export async function insertDataSet(store: SqlStore, suffix = ""): Promise<void> {
-  await store.db
+export async function insertDataSet(db: Kysely<Database>, suffix = ""): Promise<void> {
+  await db
     .insertInto("otp_codes")
     .values(
       CODES.map((c, i) => {
@@ -146,7 +147,7 @@ export async function insertDataSet(store: SqlStore, suffix = ""): Promise<void>
       }),
     )
     .execute();
-  await store.db
+  await db
     .insertInto("otp_refusals")
     .values(
       REFUSALS.map((r, i) => ({

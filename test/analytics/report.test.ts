@@ -7,6 +7,8 @@ import type { SqlStore } from "../../src/store/sql-store.js";
 import { DIALECTS, type TestDatabase } from "../support/databases.js";
 import { DAY, DAY1, insertDataSet, NOW } from "./data.js";
 
+const analyticsOf = (store: SqlStore) => new Analytics(store.reports);
+
 for (const dialect of DIALECTS) {
   describe(`reports on ${dialect.name}`, () => {
     let db: TestDatabase | null = null;
@@ -17,8 +19,8 @@ for (const dialect of DIALECTS) {
       db = await dialect.make();
       if (db === null) return;
       store = await db.createStore();
-      analytics = new Analytics(store);
-      await insertDataSet(store);
+      analytics = analyticsOf(store);
+      await insertDataSet((db as TestDatabase).sql());
     });
     afterAll(async () => {
       if (db === null) return;
@@ -95,9 +97,9 @@ for (const dialect of DIALECTS) {
       const fromCodes = await analytics.summary(range, NOW);
       const fromRollups = await analytics.summary(range, later);
       expect(fromRollups).toEqual(fromCodes);
-      const rolled = await store.db.selectFrom("report_rollups").select("day").orderBy("day").execute();
+      const rolled = await (db as TestDatabase).sql().selectFrom("report_rollups").select("day").orderBy("day").execute();
       expect(rolled.map((r) => Number(r.day))).toEqual([DAY1, DAY1 + DAY]);
-      expect(await store.db.selectFrom("report_days").select("sent").execute()).not.toHaveLength(0);
+      expect(await (db as TestDatabase).sql().selectFrom("report_days").select("sent").execute()).not.toHaveLength(0);
       // Half of day 1 from the codes, day 2 from its roll-up.
       const half = { ...range, from: DAY1 + 2 * 3_600_000 + 30 * 60_000 };
       expect((await analytics.summary(half, later)).totals).toMatchObject({ sent: 4, verified: 1, failed: 2, locked: 1, refused: 1 });
@@ -163,20 +165,20 @@ for (const dialect of DIALECTS) {
       if (db === null) return context.skip();
       const [a, b] = [await db.createStore(), await db.createStore()];
       try {
-        await insertDataSet(a);
+        await insertDataSet(db.sql());
         const later = NOW + 40 * DAY;
         const runs = await Promise.all([
-          applyRetention({ store: a, analytics: new Analytics(a) }, 30, later),
-          applyRetention({ store: b, analytics: new Analytics(b) }, 30, later),
+          applyRetention({ store: a, analytics: analyticsOf(a) }, 30, later),
+          applyRetention({ store: b, analytics: analyticsOf(b) }, 30, later),
         ]);
         expect(runs[0].before.getTime()).toBe(runs[1].before.getTime());
         // Every day from the first record to the cut-off (2026-11-13), the empty ones marked too.
         expect(runs[0].rolledUp + runs[1].rolledUp).toBe(12);
         expect(runs[0].codes + runs[1].codes).toBe(7);
         expect(runs[0].refusals + runs[1].refusals).toBe(3);
-        expect(await a.db.selectFrom("report_rollups").select("day").execute()).toHaveLength(12);
+        expect(await db.sql().selectFrom("report_rollups").select("day").execute()).toHaveLength(12);
         // The figures survive in the roll-ups, counted once.
-        const summary = await new Analytics(b).summary({ from: DAY1, to: DAY1 + 2 * DAY, groupBy: "day" }, later);
+        const summary = await analyticsOf(b).summary({ from: DAY1, to: DAY1 + 2 * DAY, groupBy: "day" }, later);
         expect(summary.totals).toMatchObject({ sent: 6, verified: 3, failed: 2, refused: 3, spend_usd: 0.241 });
         expect(summary.time_to_verify).toEqual({ median_seconds: 30, p95_seconds: 90, verified: 3 });
       } finally {

@@ -118,9 +118,11 @@ function isTable(node: ts.Node): boolean {
   if (last !== undefined && ts.isReturnStatement(last) && last.expression !== undefined && ts.isObjectLiteralExpression(last.expression)) {
     return true;
   }
-  return body.statements.every(
-    (statement) =>
-      ts.isExpressionStatement(statement) ||
-      (ts.isVariableStatement(statement) && statement.declarationList.declarations.every((d) => d.initializer !== undefined)),
-  ) && /\bapp\.(get|post|put|delete|route|register)\(/.test(body.getText());
+  return (
+    body.statements.every(
+      (statement) =>
+        ts.isExpressionStatement(statement) ||
+        (ts.isVariableStatement(statement) && statement.declarationList.declarations.every((d) => d.initializer !== undefined)),
+    ) && /\bapp\.(get|post|put|delete|route|register)\(/.test(body.getText())
+  );
 }

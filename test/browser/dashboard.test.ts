@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SqlStore } from "../../src/store/sql-store.js";
 import { insertDataSet } from "../analytics/data.js";
 import { chromiumAvailable, launchChromium, Screenshots } from "../support/browser.js";
+import { openRaw } from "../support/databases.js";
 import { TEST_SECRETS } from "../support/service.js";
 import { CLI, serveProcess, type VericodeProcess } from "../support/vericode-process.js";
 
@@ -25,9 +25,9 @@ describe("the dashboard in headless Chromium, on a data set the test made", () =
     folder = mkdtempSync(join(tmpdir(), "vericode-dashboard-"));
     env = { ...TEST_SECRETS, DATABASE_URL: `sqlite:${join(folder, "vericode.db")}`, SMS_BUDGET_USD: "10", LOG_LEVEL: "info" };
     vericode = await serveProcess(env);
-    const store = new SqlStore({ kind: "sqlite", path: join(folder, "vericode.db") });
-    await insertDataSet(store);
-    await store.close();
+    const raw = openRaw({ kind: "sqlite", path: join(folder, "vericode.db") });
+    await insertDataSet(raw.db);
+    await raw.close();
     for (const username of ["boss", "clerk"]) {
       const response = await fetch(`${vericode.address}/api/v1/auth/register/`, {
         method: "POST",

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { type TSchema, Type } from "@sinclair/typebox";
+import { Type } from "@sinclair/typebox";
 import { reportQuery } from "../../analytics/range.js";
+import { SummaryAnswer, Timeseries } from "../../analytics/schema.js";
 import { VericodeError } from "../../errors.js";
 import { microsToUsd } from "../../limits/prices.js";
 import type { Vericode } from "../../vericode.js";
@@ -19,52 +20,6 @@ const ReportParams = Type.Object(
   },
   { additionalProperties: false },
 );
-
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-
-const countFields = {
-  sent: Type.Integer({ description: "Codes the provider accepted." }),
-  delivered: Type.Integer({ description: "Reported delivered (or read) by the provider." }),
-  failed: Type.Integer({ description: "Refused by the provider at once, or reported undelivered/failed later." }),
-  verified: Type.Integer(),
-  expired: Type.Integer({ description: "Never verified; lifetime over." }),
-  locked: Type.Integer({ description: "Codes ended by too many wrong tries." }),
-  conversion_rate: Type.Number({ description: "verified / sent." }),
-  spend_usd: Type.Number({ description: "The provider's price where it said, else the estimate." }),
-};
-
-const Filters = Type.Object({ purpose: Nullable(Type.String()), channel: Nullable(Type.String()), country: Nullable(Type.String()) });
-
-const SummaryAnswer = Type.Object({
-  from: Type.String({ format: "date-time" }),
-  to: Type.String({ format: "date-time" }),
-  filters: Filters,
-  totals: Type.Object({ ...countFields, refused: Type.Integer({ description: "Sends refused by a protection rule." }) }),
-  time_to_verify: Type.Object({
-    median_seconds: Nullable(Type.Integer()),
-    p95_seconds: Nullable(Type.Integer()),
-    verified: Type.Integer(),
-  }),
-  by_country: Type.Array(Type.Object({ country: Nullable(Type.String()), ...countFields })),
-  by_purpose: Type.Array(Type.Object({ purpose: Type.String(), ...countFields })),
-  by_channel: Type.Array(Type.Object({ channel: Type.String(), ...countFields })),
-  failures_by_error_code: Type.Array(Type.Object({ error_code: Nullable(Type.String()), count: Type.Integer() })),
-  refusals_by_rule: Type.Array(Type.Object({ rule: Type.String(), count: Type.Integer() })),
-  budget: Nullable(
-    Type.Object(
-      { period: Type.String(), budget_usd: Type.Number(), spent_usd: Type.Number(), reserved_usd: Type.Number() },
-      { description: "The SMS budget's current period (SMS_BUDGET_USD); null when none is set." },
-    ),
-  ),
-});
-
-const TimeseriesAnswer = Type.Object({
-  from: Type.String({ format: "date-time" }),
-  to: Type.String({ format: "date-time" }),
-  group_by: Type.String(),
-  filters: Filters,
-  points: Type.Array(Type.Object({ t: Type.String({ format: "date-time" }), ...countFields, refused: Type.Integer() })),
-});
 
 /** Reports for users whose token carries `role: "admin"` (`vericode user promote <username>`). */
 export const analyticsRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
@@ -125,7 +80,7 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
         summary: "The same figures per day or hour (UTC), every bucket of the range included",
         security: [{ bearer: [] }],
         querystring: ReportParams,
-        response: { 200: TimeseriesAnswer, ...problems(400, 401, 403, 503) },
+        response: { 200: Timeseries, ...problems(400, 401, 403, 503) },
       },
     },
     async (request) => {

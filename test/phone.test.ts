@@ -1,0 +1,63 @@
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+// Counts the parses that reach libphonenumber, so that a test can tell a cached answer from a new one.
+const parses = vi.hoisted(() => ({ count: 0 }));
+vi.mock("libphonenumber-js/max", async (importOriginal) => {
+  const original = await importOriginal<typeof import("libphonenumber-js/max")>();
+  return {
+    ...original,
+    parsePhoneNumberFromString: (...args: Parameters<typeof original.parsePhoneNumberFromString>) => {
+      parses.count++;
+      return original.parsePhoneNumberFromString(...args);
+    },
+  };
+});
+
+const { clearPhoneCache, maskPhone, normalisePhone, parsePhone } = await import("../src/phone.js");
+
+describe("phone numbers", () => {
+  beforeEach(() => {
+    clearPhoneCache();
+    parses.count = 0;
+  });
+
+  it("reads E.164 and national numbers, and refuses what is not a number", () => {
+    expect(parsePhone("+50688887777", null)).toMatchObject({ e164: "+50688887777", country: "CR", callingCode: "506" });
+    expect(normalisePhone("8888 7777", "CR")).toBe("+50688887777");
+    expect(parsePhone("+15005550006", null)?.type).toBeDefined();
+    expect(parsePhone("12", null)).toBeNull();
+    expect(parsePhone(`+${"1".repeat(40)}`, null)).toBeNull();
+    expect(maskPhone("+50688887777")).toBe("********7777");
+  });
+
+  it("parses a number once, an invalid one too, until the cache is cleared", () => {
+    const first = parsePhone("+50688887777", null);
+    expect(parsePhone("+50688887777", null)).toBe(first);
+    expect(parsePhone("12", null)).toBeNull();
+    expect(parsePhone("12", null)).toBeNull();
+    expect(parses.count).toBe(2);
+    // The default country is part of the key: the same digits read for another country are another number.
+    expect(parsePhone("88887777", "CR")?.e164).toBe("+50688887777");
+    expect(parsePhone("88887777", "US")).toBeNull();
+    expect(parses.count).toBe(4);
+
+    clearPhoneCache();
+    expect(parsePhone("+50688887777", null)).not.toBe(first);
+    expect(parsePhone("12", null)).toBeNull();
+    expect(parses.count).toBe(6);
+  });
+
+  it("keeps the last 100,000 numbers read, the least recently used going first", () => {
+    parsePhone("+50688887777", null);
+    parsePhone("+50688886666", null);
+    // 99,999 more keys (not numbers: cheap to read) fill the cache; reading the first again keeps it.
+    for (let i = 0; i < 99_998; i++) parsePhone(`x${i}`, null);
+    parsePhone("+50688887777", null);
+    parsePhone("x-last", null);
+    parses.count = 0;
+    parsePhone("+50688887777", null);
+    expect(parses.count).toBe(0);
+    parsePhone("+50688886666", null);
+    expect(parses.count).toBe(1);
+  });
+});
