@@ -5,6 +5,7 @@ import { newId } from "../ids.js";
 import type { Protection } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
 import { failClosed, type OtpService, type SendContext } from "../otp/otp-service.js";
+import { verifyError } from "../otp/verify-error.js";
 import { normalisePhone } from "../phone.js";
 import type { Store, UserRecord } from "../store/store.js";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./passwords.js";
@@ -116,15 +117,7 @@ export class Accounts {
     // No account answers like an account with no pending code.
     if (user === null) throw new VericodeError("otp_not_found", "There is no pending code for this number. Ask for a new one.");
     const result = await this.#otp.verifyOtp(number, code, user.id, purpose);
-    if (!result.ok) {
-      throw new VericodeError(result.code, result.message, {
-        ...("retryAfter" in result ? { retryAfter: result.retryAfter } : {}),
-        extra: {
-          ...("attemptsRemaining" in result ? { attempts_remaining: result.attemptsRemaining } : {}),
-          ...("rule" in result ? { rule: result.rule } : {}),
-        },
-      });
-    }
+    if (!result.ok) throw verifyError(result);
     return user;
   }
 

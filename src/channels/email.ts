@@ -40,10 +40,14 @@ export interface SmtpConfig {
   from: string;
 }
 
+/** The commands whose permanent refusal (5xx) is about this recipient or this message, not the server or its account. */
+const RECIPIENT_COMMANDS = new Set(["RCPT TO", "DATA"]);
+
 /**
  * Email over SMTP with nodemailer: a text and an HTML part, in the message's language. A permanent SMTP
- * refusal (5xx) is a rejected recipient; a temporary one (4xx) or a lost connection a failure; running out
- * of time a timeout (the message may still be delivered).
+ * refusal (5xx) of the recipient or of the message is a rejected recipient; a temporary one (4xx), a refusal
+ * of the sender, the credentials or the connection itself, or a lost connection a failure; running out of
+ * time, the deadline's or a transport timeout, a timeout (the message may still be delivered).
  */
 export class SmtpEmailChannel implements Channel {
   readonly name = "email";
@@ -70,32 +74,30 @@ export class SmtpEmailChannel implements Channel {
     const content = emailContent(message.code, message.locale, message.body);
     const left = message.deadline - Date.now();
     if (left <= 0) return { ok: false, kind: "timeout", providerCode: null, message: "The send deadline passed." };
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), left);
-    });
+    // At the deadline nodemailer closes the connection: the send is over then, not at its own socket timeout.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), left);
     try {
-      const sent = await Promise.race([
-        this.#transport.sendMail({
-          from: this.#from,
-          to: message.to,
-          subject: content.subject,
-          text: content.text,
-          html: content.html,
-          headers: { "X-Vericode-Id": message.reference },
-        }),
-        deadline,
-      ]);
-      if (sent === "timeout")
-        return { ok: false, kind: "timeout", providerCode: "timeout", message: "The mail server did not answer in time." };
+      const sent = await this.#transport.sendMail({
+        from: this.#from,
+        to: message.to,
+        subject: content.subject,
+        text: content.text,
+        html: content.html,
+        headers: { "X-Vericode-Id": message.reference },
+        signal: deadline.signal,
+      });
       if ((sent.rejected ?? []).length > 0)
         return { ok: false, kind: "rejected", providerCode: "550", message: "The mail server refused the recipient." };
       return { ok: true, providerMessageId: sent.messageId ?? null, deliveryStatus: "sent", priceMicros: 0 };
     } catch (error) {
-      const responseCode = (error as { responseCode?: unknown }).responseCode;
-      const providerCode = typeof responseCode === "number" ? String(responseCode) : ((error as { code?: string }).code ?? null);
+      const { responseCode, code, command } = error as { responseCode?: unknown; code?: unknown; command?: unknown };
+      if (deadline.signal.aborted || code === "ETIMEDOUT")
+        return { ok: false, kind: "timeout", providerCode: "timeout", message: "The mail server did not answer in time." };
+      const providerCode = typeof responseCode === "number" ? String(responseCode) : typeof code === "string" ? code : null;
       const text = error instanceof Error ? error.message : "The mail server failed.";
-      if (typeof responseCode === "number" && responseCode >= 500) return { ok: false, kind: "rejected", providerCode, message: text };
+      if (typeof responseCode === "number" && responseCode >= 500 && typeof command === "string" && RECIPIENT_COMMANDS.has(command))
+        return { ok: false, kind: "rejected", providerCode, message: text };
       return { ok: false, kind: "failed", providerCode, message: text };
     } finally {
       clearTimeout(timer);

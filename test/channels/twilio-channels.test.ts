@@ -63,11 +63,6 @@ describe("WhatsApp and voice through the twilio SDK", () => {
     expect(voiceTwiml("12", "xx")).toContain('language="en-US"');
     expect(voiceTwiml("12", "pt-BR")).toContain('language="pt-BR"');
   });
-
-  it("maps a refused call by Twilio's code like a refused message", async () => {
-    const outcome = await new TwilioVoiceChannel(config).send(message({ to: "+15005550001" }));
-    expect(outcome).toMatchObject({ ok: false, kind: "invalid_number", providerCode: "21211" });
-  });
 });
 
 describe("channel choice and CHANNEL_FALLBACK over HTTP", () => {

@@ -116,14 +116,19 @@ export class FakeTwilio {
     for (let i = 0; i < (options.count ?? 1); i++) this.#faults.push({ kind: "status", status, code, message });
   }
 
-  /** The next `count` requests never get an answer (until the server closes). */
   /** The next message is accepted, but its answer comes `ms` later (a slow provider, a request in flight). */
   slowNext(ms: number): void {
     this.#faults.push({ kind: "slow", ms });
   }
 
+  /** The next `count` messages or calls are accepted but never get an answer (until the client gives up or the server closes). */
   hangNext(count = 1): void {
     for (let i = 0; i < count; i++) this.#faults.push({ kind: "hang" });
+  }
+
+  /** Requests accepted and left unanswered whose client is still waiting: a send that gave up closes its request. */
+  get held(): number {
+    return this.#hanging.size;
   }
 
   /** A channel configuration that talks to this server (what loadConfig makes of env()). */
@@ -216,7 +221,7 @@ export class FakeTwilio {
     if (fault?.kind === "status") return sendError(response, fault.status, fault.code, fault.message);
 
     const form = new URLSearchParams(body);
-    if (match[2] === "Calls") return this.#call(form, response);
+    if (match[2] === "Calls") return this.#call(form, response, fault);
     const to = form.get("To");
     const from = form.get("From");
     const messagingServiceSid = form.get("MessagingServiceSid");
@@ -245,12 +250,7 @@ export class FakeTwilio {
       authUser,
     };
     this.messages.push(message);
-    if (fault?.kind === "hang") {
-      // Twilio took the message but the answer never comes back: the SMS may well be delivered.
-      this.#hanging.add(response);
-      return;
-    }
-    if (fault?.kind === "slow") await new Promise((resolve) => setTimeout(resolve, fault.ms));
+    if (await this.#holdBack(response, fault)) return;
     const now = new Date().toUTCString().replace("GMT", "+0000");
     sendJson(response, 201, {
       account_sid: this.accountSid,
@@ -277,7 +277,7 @@ export class FakeTwilio {
   }
 
   /** Calls.json: a call with inline TwiML, answered the way Twilio answers (201, status queued). */
-  #call(form: URLSearchParams, response: ServerResponse): void {
+  async #call(form: URLSearchParams, response: ServerResponse, fault: Fault | undefined): Promise<void> {
     const to = form.get("To");
     const from = form.get("From");
     const twiml = form.get("Twiml");
@@ -289,13 +289,14 @@ export class FakeTwilio {
     else if (from === null) sendError(response, 400, 21213, "No 'From' number is specified");
     else if (twiml === null && form.get("Url") === null) sendError(response, 400, 21205, "Url parameter is required.");
     else if (toError !== undefined) sendError(response, 400, toError.code, toError.message(to));
-    else this.#accept({ to, from, twiml: twiml ?? "", statusCallback: form.get("StatusCallback") }, response);
+    else await this.#accept({ to, from, twiml: twiml ?? "", statusCallback: form.get("StatusCallback") }, response, fault);
   }
 
-  #accept(request: Omit<ReceivedCall, "sid">, response: ServerResponse): void {
+  async #accept(request: Omit<ReceivedCall, "sid">, response: ServerResponse, fault: Fault | undefined): Promise<void> {
     const { to, from } = request;
     const call: ReceivedCall = { sid: `CA${randomBytes(16).toString("hex")}`, ...request };
     this.calls.push(call);
+    if (await this.#holdBack(response, fault)) return;
     sendJson(response, 201, {
       account_sid: this.accountSid,
       api_version: "2010-04-01",
@@ -308,6 +309,21 @@ export class FakeTwilio {
       to,
       uri: `/2010-04-01/Accounts/${this.accountSid}/Calls/${call.sid}.json`,
     });
+  }
+
+  /**
+   * Applies a hang or a slow answer to a request already accepted (the message or call exists): resolves
+   * true when the answer never comes.
+   */
+  async #holdBack(response: ServerResponse, fault: Fault | undefined): Promise<boolean> {
+    if (fault?.kind === "hang") {
+      // Twilio took it but the answer never comes back: the SMS may well be delivered, the call placed.
+      this.#hanging.add(response);
+      response.once("close", () => this.#hanging.delete(response));
+      return true;
+    }
+    if (fault?.kind === "slow") await new Promise((resolve) => setTimeout(resolve, fault.ms));
+    return false;
   }
 
   #authenticate(header: string | undefined): string | null {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { VericodeError } from "../../errors.js";
+import { verifyError } from "../../otp/verify-error.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, checkVerifiedPhone, subject } from "../auth.js";
 import { OtpIdParams, OtpRecordAnswer, problems, SendOtpAnswer, SendOtpBody, VerifyOtpAnswer, VerifyOtpBody } from "../schemas.js";
@@ -71,15 +72,7 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
       const destination = destinationOf(request.body, request.body.email !== undefined);
       if (purpose !== "registration") await checkVerifiedPhone(vericode, subject(request));
       const result = await vericode.otp.verifyOtp(destination, otp_code, subject(request).sub, purpose);
-      if (!result.ok) {
-        throw new VericodeError(result.code, result.message, {
-          ...("retryAfter" in result ? { retryAfter: result.retryAfter } : {}),
-          extra: {
-            ...("attemptsRemaining" in result ? { attempts_remaining: result.attemptsRemaining } : {}),
-            ...("rule" in result ? { rule: result.rule } : {}),
-          },
-        });
-      }
+      if (!result.ok) throw verifyError(result);
       return { success: true as const, message: result.message, verified_at: result.verifiedAt.toISOString() };
     },
   );
