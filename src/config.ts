@@ -5,10 +5,11 @@ import { parseEnv } from "node:util";
 import type { CountryCode } from "libphonenumber-js/max";
 import type { ChannelName } from "./channels/channel.js";
 import { type Environment, EnvReader } from "./config/env-reader.js";
+import { readProtection } from "./config/protection.js";
 import { type DatabaseConfig, RESEND_COOLDOWN_MAX_SECONDS, VARIABLES as V } from "./config/variables.js";
 import { ConfigError } from "./errors.js";
 import type { SmsTemplates } from "./i18n/templates.js";
-import { type ProtectionConfig, readProtection } from "./limits/settings.js";
+import type { ProtectionConfig } from "./limits/settings.js";
 import { normalisePhone } from "./phone.js";
 
 export type { Environment } from "./config/env-reader.js";

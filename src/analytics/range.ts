@@ -1,6 +1,6 @@
 import { isChannelName } from "../channels/channel.js";
 import { VericodeError } from "../errors.js";
-import { isPurpose } from "../otp/types.js";
+import { isPurpose } from "../records.js";
 import { GROUPINGS, type Grouping, type ReportQuery } from "./report.js";
 
 const DAY = 86_400_000;

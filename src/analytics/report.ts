@@ -1,5 +1,5 @@
 import type { ChannelName } from "../channels/channel.js";
-import type { Purpose } from "../otp/types.js";
+import type { Purpose } from "../records.js";
 import type { Figures, ReportFilter, ReportStore, Slice } from "../store/report-store.js";
 import type { Counts, Grouping, Summary, Timeseries } from "./schema.js";
 
