@@ -5,6 +5,7 @@ import { CHANNEL_NAMES, type ChannelName, isChannelName } from "../channels/chan
 import { readTemplatesDir } from "../i18n/messages.js";
 import type { SmsTemplates } from "../i18n/templates.js";
 import { normalisePhone } from "../phone.js";
+import type { DatabaseLocation } from "../store/store.js";
 import {
   boolean,
   checked,
@@ -69,7 +70,8 @@ export const GROUPS = {
   operations: "Operations (docs/deployment.md)",
 } as const;
 
-export type DatabaseConfig = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
+/** Where the database is (the store's own shape). */
+export type DatabaseConfig = DatabaseLocation;
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 

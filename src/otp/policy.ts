@@ -47,7 +47,7 @@ export function sendRefusal(state: ChallengeState, rules: OtpRules, now: number)
 
 export type NoTryReason = { code: "otp_not_found" } | { code: "otp_expired" } | { code: "otp_attempts_exceeded"; retryAfter: number };
 
-/** Why no try could be counted against a challenge (consumeAttempt answered null). */
+/** Why no try could be counted against a challenge (the store's tryVerify answered `refused`), from its state. */
 export function noTryReason(state: ChallengeState | null, rules: OtpRules, now: number): NoTryReason {
   if (state === null || state.verifiedAt !== null) return { code: "otp_not_found" };
   if (state.lockedUntil !== null && state.lockedUntil > now) {

@@ -5,10 +5,7 @@ import type { GroupCommit, Rows, Runner, Statement } from "./prepared.js";
 import type { Database } from "./schema.js";
 import type { SharedStatements } from "./shared-statements.js";
 import { SqliteAdapter } from "./sqlite/adapter.js";
-import type { Bucket, Consumed, Counter, SendOpened, SendRule, SendTake, TryTake, VerifyTry } from "./store.js";
-
-/** Where the database is: DATABASE_URL, read (config.ts resolves it to this). */
-export type DatabaseLocation = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
+import type { Bucket, Consumed, Counter, DatabaseLocation, SendOpened, SendRule, SendTake, TryTake, VerifyTry } from "./store.js";
 
 /** A send as the adapter opens it: the challenge's values, the code's, the rule and what it takes. */
 export interface SendInput {

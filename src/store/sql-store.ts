@@ -1,6 +1,6 @@
 import { type Kysely, Migrator, type Selectable, sql } from "kysely";
 import { type ChallengeKey, type ChallengeState, DELIVERY_RANK, type OtpRecord, type OtpStatus, type Purpose } from "../records.js";
-import { type AdapterOptions, type DatabaseLocation, type DialectAdapter, openAdapter } from "./adapter.js";
+import { type AdapterOptions, type DialectAdapter, openAdapter } from "./adapter.js";
 import { migrationProvider } from "./migrations/index.js";
 import { once, statement } from "./prepared.js";
 import { type ReportStore, SqlReportStore } from "./report-store.js";
@@ -12,6 +12,7 @@ import type {
   BudgetSettlement,
   Consumed,
   Counter,
+  DatabaseLocation,
   DeliveryUpdate,
   LiveCode,
   NewUser,

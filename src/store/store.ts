@@ -8,6 +8,9 @@ import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus } from "../reco
  */
 export type Store = CodeStore & CounterStore & BudgetStore & UserStore & MaintenanceStore & StoreLifecycle;
 
+/** Where the database is: DATABASE_URL, read (the configuration resolves it to this). */
+export type DatabaseLocation = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
+
 export interface StoreLifecycle {
   /** Which database this is, for `/readyz` and logs. Nothing branches on it outside store/. */
   readonly dialect: "sqlite" | "postgres";
