@@ -76,3 +76,27 @@ export class ConfigError extends Error {
     this.problems = problems;
   }
 }
+
+/**
+ * A guard for calls to a dependency the answer cannot do without (the database, the rate limiter): any
+ * failure of it that is not already a VericodeError becomes `503 service_unavailable` with Retry-After,
+ * never a 500. Fail closed: nothing is sent or granted while a dependency is down.
+ *
+ * ```ts
+ * const guard = failClosed("database");
+ * const user = await guard(store.findUserById(id));
+ * ```
+ */
+export function failClosed(what: string): <T>(work: Promise<T>) => Promise<T> {
+  return async <T>(work: Promise<T>): Promise<T> => {
+    try {
+      return await work;
+    } catch (error) {
+      if (error instanceof VericodeError) throw error;
+      throw new VericodeError("service_unavailable", `The service cannot reach its ${what}. Try again shortly.`, {
+        retryAfter: 5,
+        cause: error,
+      });
+    }
+  };
+}

@@ -1,10 +1,10 @@
 import type { CountryCode } from "libphonenumber-js/max";
 import type { Clock } from "../clock.js";
-import { VericodeError } from "../errors.js";
+import { failClosed, VericodeError } from "../errors.js";
 import { newId } from "../ids.js";
 import type { Protection } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
-import { failClosed, type OtpService, type SendContext } from "../otp/otp-service.js";
+import type { OtpService, SendContext } from "../otp/otp-service.js";
 import { verifyError } from "../otp/verify-error.js";
 import { normalisePhone } from "../phone.js";
 import type { Store, UserRecord } from "../store/store.js";
@@ -31,6 +31,8 @@ export interface TokenPair {
   refresh: string;
 }
 
+// Every call to the database or the limiter goes through a guard: down, it answers 503, never 500.
+const guard = failClosed("database");
 const guardLimiter = failClosed("rate limiter");
 
 /** What the code-based flows answer whether or not the number has an account (enumeration-safe). */
@@ -82,13 +84,13 @@ export class Accounts {
         });
       }
     }
-    const user = await this.#store.findUserByVerifiedPhone(number);
+    const user = await guard(this.#store.findUserByVerifiedPhone(number));
     if (user !== null && this.#otp !== null) {
       const otp = this.#otp;
       setImmediate(() => {
         otp.sendOtp(number, user.id, purpose, context).then(
           (result) => {
-            if (!result.ok) this.#log?.warn({ event: "flow.send", purpose, code: result.code }, "flow code not sent");
+            if (!result.ok) this.#log?.warn({ event: "flow.send", purpose, errorCode: result.code }, "flow code not sent");
           },
           (error: unknown) => this.#log?.error({ event: "flow.send", purpose, err: error }, "flow code not sent"),
         );
@@ -106,14 +108,15 @@ export class Accounts {
   /** Ends a password reset: the `password_reset` code sets the new password and revokes every refresh token. */
   async finishReset(phone: string, code: string, newPassword: string): Promise<{ message: string }> {
     const user = await this.#verifyFlow("password_reset", phone, code);
-    await this.#store.setPassword(user.id, await hashPassword(newPassword), this.#clock.now().getTime());
+    const passwordHash = await hashPassword(newPassword);
+    await guard(this.#store.setPassword(user.id, passwordHash, this.#clock.now().getTime()));
     return { message: "Password changed. Sign in again on every device." };
   }
 
   async #verifyFlow(purpose: "login" | "password_reset", phone: string, code: string): Promise<UserRecord> {
     if (this.#otp === null) throw new Error("Accounts was built without an OtpService: the code flows need one");
     const number = this.#number(phone);
-    const user = await this.#store.findUserByVerifiedPhone(number);
+    const user = await guard(this.#store.findUserByVerifiedPhone(number));
     // No account answers like an account with no pending code.
     if (user === null) throw new VericodeError("otp_not_found", "There is no pending code for this number. Ask for a new one.");
     const result = await this.#otp.verifyOtp(number, code, user.id, purpose);
@@ -143,14 +146,10 @@ export class Accounts {
         throw new VericodeError("invalid_phone_number", `${JSON.stringify(input.phone_number)} is not a valid phone number.`);
       }
     }
-    const created = await this.#store.createUser({
-      id: newId("usr"),
-      username,
-      email,
-      passwordHash: await hashPassword(input.password),
-      phoneNumber,
-      createdAt: this.#clock.now().getTime(),
-    });
+    const passwordHash = await hashPassword(input.password);
+    const created = await guard(
+      this.#store.createUser({ id: newId("usr"), username, email, passwordHash, phoneNumber, createdAt: this.#clock.now().getTime() }),
+    );
     if ("conflict" in created) {
       throw new VericodeError("validation_error", `That ${created.conflict} is already registered.`, {
         extra: { errors: [{ field: created.conflict, message: "already registered" }] },
@@ -162,7 +161,7 @@ export class Accounts {
   async login(input: { username?: string | undefined; email?: string | undefined; password: string }): Promise<TokenPair> {
     const login =
       input.username !== undefined ? { username: input.username.trim().toLowerCase() } : { email: input.email?.trim().toLowerCase() ?? "" };
-    const user = await this.#store.findUserByLogin(login);
+    const user = await guard(this.#store.findUserByLogin(login));
     // Hash even when there is no such user, so the answer's timing does not reveal which accounts exist.
     const valid = await verifyPassword(input.password, user?.passwordHash ?? (await DUMMY_PASSWORD_HASH));
     if (user === null || !valid) throw new VericodeError("unauthorized", "Invalid username, email or password.");
@@ -171,20 +170,20 @@ export class Accounts {
 
   async refresh(token: string): Promise<{ access: string }> {
     const claims = this.#tokens.verifyRefresh(token);
-    const user = await this.#store.findUserById(claims.sub);
+    const user = await guard(this.#store.findUserById(claims.sub));
     if (user === null || user.tokenVersion !== claims.ver) throw new VericodeError("unauthorized", "The refresh token was revoked.");
     return { access: this.#tokens.issueAccess(user) };
   }
 
-  /** The local user behind a token, or, for an external issuer's subject, an empty profile. */
   /** Whether a local account has verified its number; null when the subject is not a local account. */
   async phoneVerified(sub: string): Promise<boolean | null> {
-    const user = await this.#store.findUserById(sub);
+    const user = await guard(this.#store.findUserById(sub));
     return user === null ? null : user.phoneVerified;
   }
 
+  /** The local user behind a token, or, for an external issuer's subject, an empty profile. */
   async me(sub: string, external: boolean): Promise<PublicUser> {
-    const user = await this.#store.findUserById(sub);
+    const user = await guard(this.#store.findUserById(sub));
     if (user !== null) return publicUser(user);
     if (!external) throw new VericodeError("unauthorized", "The token's user no longer exists.");
     return { id: sub, username: null, email: null, phone_number: null, phone_verified: false };

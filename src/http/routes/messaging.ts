@@ -1,9 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { VericodeError } from "../../errors.js";
+import { failClosed, VericodeError } from "../../errors.js";
 import { verifyError } from "../../otp/verify-error.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, checkVerifiedPhone, subject } from "../auth.js";
 import { OtpIdParams, OtpRecordAnswer, problems, SendOtpAnswer, SendOtpBody, VerifyOtpAnswer, VerifyOtpBody } from "../schemas.js";
+
+// Sends and verifies guard their own calls (OtpService); the other reads of the database go through this.
+const guard = failClosed("database");
 
 export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
   const authenticate = bearerAuth(vericode.tokens);
@@ -92,12 +95,7 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
       },
     },
     async (request) => {
-      const record = await vericode.store.findCode(request.params.id).catch((error: unknown) => {
-        throw new VericodeError("service_unavailable", "The service cannot reach its database. Try again shortly.", {
-          retryAfter: 5,
-          cause: error,
-        });
-      });
+      const record = await guard(vericode.store.findCode(request.params.id));
       // Someone else's record is answered exactly like a missing one: ids tell nothing about other users.
       if (record === null || record.userId !== subject(request).sub) {
         throw new VericodeError("not_found", "There is no code with this id for you.");
