@@ -7,7 +7,7 @@ import type { Logger } from "../logger.js";
 import type { OtpService, SendContext } from "../otp/otp-service.js";
 import { verifyError } from "../otp/verify-error.js";
 import { normalisePhone } from "../phone.js";
-import type { Store, UserRecord } from "../store/store.js";
+import type { UserRecord, UserStore } from "../store/store.js";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./passwords.js";
 import type { TokenService } from "./tokens.js";
 
@@ -40,7 +40,7 @@ export const FLOW_STARTED = "If this number belongs to an account, a code is on 
 
 /** Users, passwords and the tokens vericode issues. Failures throw VericodeError with the contract's code. */
 export class Accounts {
-  readonly #store: Store;
+  readonly #store: UserStore;
   readonly #tokens: TokenService;
   readonly #clock: Clock;
   readonly #defaultCountry: CountryCode | null;
@@ -49,7 +49,7 @@ export class Accounts {
   readonly #log: Logger | null;
 
   constructor(options: {
-    store: Store;
+    store: UserStore;
     tokens: TokenService;
     clock: Clock;
     defaultCountry: CountryCode | null;

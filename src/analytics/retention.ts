@@ -1,4 +1,4 @@
-import type { Store } from "../store/store.js";
+import type { MaintenanceStore } from "../store/store.js";
 import type { Analytics } from "./report.js";
 
 const DAY_MS = 86_400_000;
@@ -19,7 +19,11 @@ export interface RetentionResult {
  * several instances run it at once: the roll-up of a day is claimed in its own transaction, deletions
  * go by small batches of what is past the cut-off.
  */
-export async function applyRetention(service: { store: Store; analytics: Analytics }, days: number, now: number): Promise<RetentionResult> {
+export async function applyRetention(
+  service: { store: MaintenanceStore; analytics: Analytics },
+  days: number,
+  now: number,
+): Promise<RetentionResult> {
   const before = Math.floor((now - days * DAY_MS) / DAY_MS) * DAY_MS;
   const rolledUp = await service.analytics.rollUpBefore(before, Math.max(now, before + 2 * DAY_MS));
   const deleted = await service.store.purge(before);

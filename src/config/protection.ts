@@ -1,5 +1,5 @@
 import { DEFAULT_SMS_PRICES_USD, usdToMicros } from "../limits/prices.js";
-import type { BudgetPeriod, ProtectionConfig } from "../limits/settings.js";
+import type { ProtectionConfig } from "../limits/settings.js";
 import type { EnvReader } from "./env-reader.js";
 import { VARIABLES as V } from "./variables.js";
 

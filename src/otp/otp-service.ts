@@ -2,7 +2,7 @@ import type { CountryCode } from "libphonenumber-js/max";
 import type { Channel, ChannelName, DeliveryOutcome } from "../channels/channel.js";
 import type { Clock } from "../clock.js";
 import { normaliseEmail } from "../email.js";
-import { VericodeError } from "../errors.js";
+import { failClosed } from "../errors.js";
 import type { Messages } from "../i18n/messages.js";
 import { newId } from "../ids.js";
 import { type Admission, numberPrefix, type Protection, type Refusal } from "../limits/protection.js";
@@ -512,23 +512,6 @@ function failure(id: string, outcome: Extract<DeliveryOutcome, { ok: false }>, c
   }
 }
 
-/**
- * A store that cannot be reached fails closed: 503, and nothing further happens (no send, no try).
- * `guard` covers the database, `guardLimiter` the rate limiter (Redis or the database).
- */
-export function failClosed(what: string) {
-  return async <T>(promise: Promise<T>): Promise<T> => {
-    try {
-      return await promise;
-    } catch (error) {
-      if (error instanceof VericodeError) throw error;
-      throw new VericodeError("service_unavailable", `The service cannot reach its ${what}. Try again shortly.`, {
-        retryAfter: 5,
-        cause: error,
-      });
-    }
-  };
-}
-
+// A store that cannot be reached fails closed: 503, and nothing further happens (no send, no try).
 const guard = failClosed("database");
 const guardLimiter = failClosed("rate limiter");
