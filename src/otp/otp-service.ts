@@ -116,11 +116,8 @@ export class OtpService {
     const admitted = await this.#admit(target, ip, now, fixedCode !== undefined);
     if (!admitted.ok) return this.#refuse(admitted.refusal, target, ip, now);
     const opening = this.#opening(target, channel, admitted.admission, fixedCode, ip, now);
-    const opened = await guard(
-      this.#o.store.beginSend(opening.record, now, this.#sendRule(fixedCode !== undefined), admitted.admission.take),
-    );
+    const opened = await this.#open(opening, fixedCode !== undefined);
     if (opened.kind !== "opened") {
-      // The one compensation: what a limiter outside the store took goes back (the store's own never stayed).
       await guardLimiter(this.#o.protection.giveBack(admitted.admission, now));
       return this.#refuse(this.#openRefusal(opened, now), target, ip, now);
     }
@@ -173,6 +170,23 @@ export class OtpService {
       fallbackFrom: null,
     };
     return { target, channel, record, code, admission, ip, now };
+  }
+
+  /**
+   * Step 2: the challenge and the record, with what admit handed to the store, in one atomic step. What a
+   * limiter outside the store took goes back when the store refuses (the caller) or fails (here): the one
+   * compensation; the store's own takes never stay behind a refusal or a failure.
+   */
+  async #open(opening: Opening, exempt: boolean): Promise<SendOpened> {
+    const { record, admission, now } = opening;
+    try {
+      return await guard(this.#o.store.beginSend(record, now, this.#sendRule(exempt), admission.take));
+    } catch (error) {
+      await this.#o.protection.giveBack(admission, now).catch((cause: unknown) => {
+        this.#o.log.error({ event: "otp.give_back", id: record.id, err: cause }, "the limiter's units could not be given back");
+      });
+      throw error;
+    }
   }
 
   #sendRule(exempt: boolean): SendRule {

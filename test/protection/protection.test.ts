@@ -285,6 +285,33 @@ describe("protection fails closed", () => {
   });
 });
 
+describe("a send that the database fails after Redis took its units", () => {
+  it("gives the units back: the failure leaves nothing taken", async (context) => {
+    if (!(await redisAvailable())) return context.skip();
+    const db = sqliteDatabase();
+    const namespace = redisNamespace();
+    const channel = new RecordingChannel();
+    const service = await startService(db, {
+      channel,
+      env: { REDIS_URL: "redis://127.0.0.1:6379", RATE_LIMIT_NUMBER: "10/1h" },
+      redisPrefix: namespace.prefix,
+    });
+    try {
+      const { otp, protection, store } = service.vericode;
+      await store.close();
+      const error = await otp.sendOtp("+50688880019", "usr_y", "login").catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "service_unavailable", status: 503 });
+      expect(channel.sent).toHaveLength(0);
+      const [number] = await protection.limiter.read(["number:+50688880019"], Date.now());
+      expect(number?.count).toBe(0);
+    } finally {
+      await service.close().catch(() => {});
+      await namespace.drop();
+      await db.drop();
+    }
+  });
+});
+
 describe("store", () => {
   it("a budget reservation larger than the cap is refused even on an empty period", async () => {
     const db = sqliteDatabase();

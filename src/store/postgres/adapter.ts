@@ -64,7 +64,14 @@ export class PostgresAdapter implements DialectAdapter {
       return { kind: "over_budget" };
     }
     // One statement, one round trip: open the challenge, store the code, supersede the oldest.
-    const [row] = (await this.runner.one(statement(this.#own.beginSend(rule.keepLive), { ...open, ...code }))).rows;
+    const sent = this.runner.one(statement(this.#own.beginSend(rule.keepLive), { ...open, ...code }));
+    const [row] = (
+      await sent.catch(async (error: unknown) => {
+        // A failure leaves nothing taken either, when the database can still hear it.
+        await this.#giveBack(buckets, hold, now).catch(() => {});
+        throw error;
+      })
+    ).rows;
     if (row !== undefined) return { kind: "opened", attempts: Number(row.attempts), sendCount: Number(row.send_count) };
     await this.#giveBack(buckets, hold, now);
     const [state] = (await this.runner.one(statement(this.statements.codes.challengeState, open))).rows;
