@@ -8,7 +8,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { Analytics } from "../dist/analytics/report.js";
-import { KyselyStore } from "../dist/store/kysely-store.js";
+import { SqlStore } from "../dist/store/sql-store.js";
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const DAYS = 30;
@@ -68,7 +68,7 @@ async function time(label, fn, runs = 5) {
 }
 
 async function measure(name, store) {
-  const analytics = new Analytics(store);
+  const analytics = new Analytics(store.reports);
   const month = { from: START, to: NOW, groupBy: "day" };
   const week = { from: NOW - 7 * 86_400_000, to: NOW, groupBy: "day" };
   console.log(`${name}: ${ROWS.toLocaleString("en")} codes over ${DAYS} days`);
@@ -88,7 +88,7 @@ async function measure(name, store) {
 const dir = mkdtempSync(join(tmpdir(), "vericode-report-"));
 const path = join(dir, "report.db");
 {
-  const store = new KyselyStore({ kind: "sqlite", path });
+  const store = new SqlStore({ kind: "sqlite", path });
   await store.migrate();
   await store.close();
   const db = new Database(path);
@@ -104,7 +104,7 @@ const path = join(dir, "report.db");
   db.exec("analyze");
   db.close();
   console.log(`(SQLite data set written in ${((performance.now() - t) / 1000).toFixed(1)} s)`);
-  const reopened = new KyselyStore({ kind: "sqlite", path });
+  const reopened = new SqlStore({ kind: "sqlite", path });
   await measure("SQLite", reopened);
   await reopened.close();
   // The CLI as an operator runs it: process start, configuration, migrations check, two reports, output.
@@ -141,7 +141,7 @@ try {
 }
 await admin.query(`create schema ${schema}`);
 try {
-  const store = new KyselyStore({ kind: "postgres", url: POSTGRES_URL }, { schema });
+  const store = new SqlStore({ kind: "postgres", url: POSTGRES_URL }, { schema });
   await store.migrate();
   const t = performance.now();
   await admin.query(
