@@ -4,7 +4,7 @@ import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
-import { once, type Step, undo } from "../src/store/prepared.js";
+import { once, type Step } from "../src/store/prepared.js";
 import { DatabaseLocked, SqliteRunner, StatementCache } from "../src/store/sqlite/runner.js";
 
 interface Db {
@@ -46,9 +46,8 @@ function setup(options: { lockWaitMs?: number } = {}) {
 }
 
 describe("SqliteRunner: the transactions of one turn commit together", () => {
-  it("commits a turn's steps once, runs each step once, and undoes only the step that throws or ends with undo", async () => {
+  it("commits a turn's steps once, each run once; a step that fails before writing fails alone", async () => {
     const { runner, insert, rows, commits } = setup();
-    const refused = new Error("refused");
     const started: string[] = [];
     const results = await Promise.allSettled([
       runner.transaction(function* (): Step<string> {
@@ -58,32 +57,54 @@ describe("SqliteRunner: the transactions of one turn commit together", () => {
       }),
       runner.transaction(function* (): Step<string> {
         started.push("b");
-        yield insert(2);
-        throw refused;
+        // A statement that fails undoes itself: the step wrote nothing.
+        yield once({
+          compile: () => ({ sql: "insert into missing values (1)", parameters: [], query: {} as never, queryId: {} as never }),
+        });
+        return "b";
       }),
       runner.transaction(function* (): Step<string> {
         started.push("c");
         yield insert(3);
-        return undo("c");
-      }),
-      runner.transaction(function* (): Step<string> {
-        started.push("d");
-        yield insert(4);
-        return "d";
+        return "c";
       }),
     ]);
-    expect(results).toEqual([
-      { status: "fulfilled", value: "a" },
-      { status: "rejected", reason: refused },
-      { status: "fulfilled", value: "c" },
-      { status: "fulfilled", value: "d" },
-    ]);
-    expect(rows()).toEqual([1, 4]);
-    expect(started).toEqual(["a", "b", "c", "d"]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(results[2]).toEqual({ status: "fulfilled", value: "c" });
+    expect(rows()).toEqual([1, 3]);
+    expect(started).toEqual(["a", "b", "c"]);
     expect(commits()).toBe(1);
   });
 
-  it("a lone step that throws or ends with undo leaves nothing", async () => {
+  it("a step that fails after writing rolls back the steps that ran with it; no step runs twice", async () => {
+    const { runner, insert, rows, commits } = setup();
+    const broken = new Error("broken");
+    const started: string[] = [];
+    const results = await Promise.allSettled([
+      runner.transaction(function* () {
+        started.push("a");
+        yield insert(1);
+      }),
+      runner.transaction(function* () {
+        started.push("b");
+        yield insert(2);
+        throw broken;
+      }),
+      runner.transaction(function* () {
+        started.push("c");
+        yield insert(3);
+      }),
+    ]);
+    expect(results[0]).toMatchObject({ status: "rejected", reason: { cause: broken } });
+    expect(results[1]).toEqual({ status: "rejected", reason: broken });
+    // The step after the failure had not run: it runs in the next batch, once.
+    expect(results[2]).toEqual({ status: "fulfilled", value: undefined });
+    expect(started).toEqual(["a", "b", "c"]);
+    expect(rows()).toEqual([3]);
+    expect(commits()).toBe(1);
+  });
+
+  it("a lone step that throws leaves nothing", async () => {
     const { runner, insert, rows } = setup();
     await expect(
       runner.transaction(function* () {
@@ -91,12 +112,6 @@ describe("SqliteRunner: the transactions of one turn commit together", () => {
         throw new Error("no");
       }),
     ).rejects.toThrow("no");
-    expect(
-      await runner.transaction(function* (): Step<number> {
-        yield insert(8);
-        return undo(8);
-      }),
-    ).toBe(8);
     expect(rows()).toEqual([]);
   });
 

@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import type { CodeValues, OpenValues } from "./otp-statements.js";
 import { PostgresAdapter } from "./postgres/adapter.js";
-import type { GroupCommit, Rows, Runner, Statement } from "./prepared.js";
+import type { GroupCommit, Runner, Step } from "./prepared.js";
 import type { Database } from "./schema.js";
 import type { SharedStatements } from "./shared-statements.js";
 import { SqliteAdapter } from "./sqlite/adapter.js";
@@ -33,7 +33,7 @@ export interface DialectAdapter {
   /** See CodeStore.beginSend. */
   beginSend(input: SendInput): Promise<SendOpened>;
   /** Runs a try (`step`) with what it takes and counts (see CodeStore.tryVerify). */
-  tryVerify(step: () => Generator<Statement, VerifyTry, Rows>, take: TryTake, now: number): Promise<VerifyTry>;
+  tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number): Promise<VerifyTry>;
   /** See CounterStore.takeUnits. */
   takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed>;
   /** See CounterStore.readCounters: one statement for all the keys. */

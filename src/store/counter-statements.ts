@@ -1,5 +1,5 @@
 import { type Kysely, sql } from "kysely";
-import { prepare } from "./prepared.js";
+import { prepare, type Rows, type Statement, statement } from "./prepared.js";
 import type { Database } from "./schema.js";
 
 /** The counters' statements both dialects share (table `rate_limits`); each dialect adds its own take. */
@@ -31,12 +31,25 @@ export function counterStatements(db: Kysely<Database>) {
         .where("reset_at", ">", p.now)
         .where("count", ">", 0),
     ),
+    /** A counter given back to nothing is no counter: as if the unit had never been taken. */
+    dropEmpty: prepare<{ key: string }>((p) => db.deleteFrom("rate_limits").where("key", "=", p.key).where("count", "<=", 0)),
     read: prepare<{ key: string }>((p) => db.selectFrom("rate_limits").select(["count", "reset_at"]).where("key", "=", p.key)),
     sweep: prepare<{ now: number }>((p) => db.deleteFrom("rate_limits").where("reset_at", "<=", p.now)),
   };
 }
 
 export type CounterStatements = ReturnType<typeof counterStatements>;
+
+/**
+ * Undoes a take within its own transaction: one unit back to each bucket, and a counter left at zero
+ * goes, as if the unit had never been taken (a refusal leaves nothing behind).
+ */
+export function* giveBackStep(counters: CounterStatements, keys: readonly string[], now: number): Generator<Statement, void, Rows> {
+  for (const key of keys) {
+    yield statement(counters.giveBack, { key, now });
+    yield statement(counters.dropEmpty, { key });
+  }
+}
 
 /** The values of an `n`-bucket statement: `k0`, `l0`, `r0`… (key, limit, window end). */
 export function bucketValues(

@@ -7,9 +7,9 @@ import { type Compilable, CompiledQuery } from "kysely";
  * `Prepared` query is compiled once with named slots for its values; a `Runner` binds the values and runs
  * it. Multi-statement work is written once, as a `Step`: a generator that yields statements, receives
  * their rows and returns its result. Each dialect's runner drives steps its own way (sqlite/runner.ts,
- * postgres/runner.ts). A step that must leave no trace (a refusal) returns `undo(result)`: the runner
- * rolls back what that step wrote, and only that, and resolves the result. Steps never throw for an
- * expected outcome, and a runner never runs a step twice.
+ * postgres/runner.ts). A step never throws for an expected outcome: a refusal is a value, and what the
+ * step took before the refusal it gives back itself, in the same transaction. A runner never runs a step
+ * twice.
  */
 export interface Prepared<P> {
   readonly sql: string;
@@ -35,26 +35,8 @@ export interface Statement {
   readonly lockKey?: string;
 }
 
-const UNDONE: unique symbol = Symbol("undone");
-
-/** A step's result whose writes are rolled back (see `undo`). */
-export interface Undone<T> {
-  readonly [UNDONE]: T;
-}
-
-/** A step: yields statements, receives each one's rows, returns its result (or `undo(result)`). */
-export type Step<T> = Generator<Statement, T | Undone<T>, Rows>;
-
-/** Ends a step with `result` and rolls back everything the step wrote: a refusal leaves no trace. */
-export function undo<T>(result: T): Undone<T> {
-  return { [UNDONE]: result };
-}
-
-/** Splits a step's return value into its result and whether its writes must be rolled back. */
-export function outcome<T>(value: T | Undone<T>): { result: T; undone: boolean } {
-  if (typeof value === "object" && value !== null && UNDONE in value) return { result: (value as Undone<T>)[UNDONE], undone: true };
-  return { result: value as T, undone: false };
-}
+/** A step: yields statements, receives each one's rows, returns its result. */
+export type Step<T> = Generator<Statement, T, Rows>;
 
 export function statement<P extends object>(query: Prepared<P>, values: P, lockKey?: string): Statement {
   return { query: query as unknown as Prepared<never>, values, ...(lockKey === undefined ? {} : { lockKey }) };
@@ -106,7 +88,7 @@ export function compiled({ query, values }: Statement): CompiledQuery {
 export interface Runner {
   /** Runs one statement on its own (a write in a transaction of its own). */
   one<R = Record<string, unknown>>(query: Statement): Promise<Rows<R>>;
-  /** Runs a step in one transaction: all of it, or none of it when it throws or ends with `undo`. */
+  /** Runs a step in one transaction: all of it, or none of it when it throws. */
   transaction<T>(step: () => Step<T>): Promise<T>;
   /** Runs a step that only reads, in one consistent snapshot (no write lock on SQLite). */
   read<T>(step: () => Step<T>): Promise<T>;

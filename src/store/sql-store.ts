@@ -176,6 +176,7 @@ export class SqlStore implements Store {
   }
 
   async giveBackUnits(buckets: readonly Bucket[], now: number): Promise<void> {
+    // A release keeps the window the take started (as Redis does); only a step's own refusal undoes it.
     const { giveBack } = this.#a.statements.counters;
     await this.#a.runner.transaction(function* () {
       for (const bucket of buckets) yield statement(giveBack, { key: bucket.key, now });

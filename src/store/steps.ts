@@ -1,24 +1,27 @@
 import type { ChallengeKey, ChallengeState } from "../records.js";
 import type { SendInput } from "./adapter.js";
-import type { OtpStatements } from "./otp-statements.js";
-import { type Rows, type Statement, type Step, statement, undo } from "./prepared.js";
+import type { OpenValues, OtpStatements } from "./otp-statements.js";
+import { type Step, statement } from "./prepared.js";
 import type { LiveCode, SendOpened, VerifyRule, VerifyTry } from "./store.js";
 
 /**
- * Opens the challenge, stores the code and supersedes the live codes beyond the newest `keepLive`; when
- * the challenge refuses (cooldown or lock), reads its state for the reason and undoes the whole step.
+ * Opens the challenge: its conditional upsert is the send's deciding write, and changes nothing when the
+ * cooldown or a lock refuses (the challenge's state is then read for the reason).
  */
-export function* openSendStep(codes: OtpStatements, input: SendInput): Step<SendOpened> {
-  const { open, code, rule, now } = input;
+export function* openChallengeStep(codes: OtpStatements, open: OpenValues): Step<Extract<SendOpened, { kind: "opened" | "refused" }>> {
   const [row] = (yield statement(codes.openChallenge, open)).rows;
-  if (row === undefined) return undo({ kind: "refused", challenge: yield* readChallenge(codes, open) });
-  const sendCount = Number(row.send_count);
+  if (row === undefined) return { kind: "refused", challenge: yield* readChallenge(codes, open) };
+  return { kind: "opened", attempts: Number(row.attempts), sendCount: Number(row.send_count) };
+}
+
+/** Stores the code of an opened challenge, and supersedes its live codes beyond the newest `keepLive`. */
+export function* storeCodeStep(codes: OtpStatements, input: SendInput, sendCount: number): Step<void> {
+  const { open, code, rule, now } = input;
   yield statement(codes.insertCode, { ...code, phone: open.phone, purpose: open.purpose, user: open.user, expiresAt: open.expiresAt });
   // Nothing to retire until the challenge has had more sends than live codes.
   if (sendCount > rule.keepLive) {
     yield statement(codes.supersedeOlder(rule.keepLive), { phone: open.phone, purpose: open.purpose, user: open.user, now });
   }
-  return { kind: "opened", attempts: Number(row.attempts), sendCount };
 }
 
 /**
@@ -32,7 +35,7 @@ export function* tryStep(
   now: number,
   rule: VerifyRule,
   match: (live: LiveCode[]) => LiveCode | undefined,
-): Generator<Statement, VerifyTry, Rows> {
+): Step<VerifyTry> {
   const challenge = { phone: key.phoneNumber, purpose: key.purpose, user: key.userId };
   const counted = (yield statement(codes.countTry, { ...challenge, maxAttempts: rule.maxAttempts, now })).rows[0];
   if (counted === undefined) return { kind: "refused", challenge: yield* readChallenge(codes, challenge) };
@@ -50,22 +53,14 @@ export function* tryStep(
 }
 
 /** Marks the number verified on the user, and unmarks it on any other account; false when the user is not local. */
-export function* markPhoneVerifiedStep(
-  codes: OtpStatements,
-  user: string,
-  phone: string,
-  now: number,
-): Generator<Statement, boolean, Rows> {
+export function* markPhoneVerifiedStep(codes: OtpStatements, user: string, phone: string, now: number): Step<boolean> {
   const marked = yield statement(codes.markPhoneVerified, { user, phone, now });
   if (marked.changes !== 1) return false;
   yield statement(codes.unverifyElsewhere, { user, phone, now });
   return true;
 }
 
-function* readChallenge(
-  codes: OtpStatements,
-  challenge: { phone: string; purpose: string; user: string },
-): Generator<Statement, ChallengeState | null, Rows> {
+function* readChallenge(codes: OtpStatements, challenge: { phone: string; purpose: string; user: string }): Step<ChallengeState | null> {
   const [row] = (yield statement(codes.challengeState, challenge)).rows;
   return row === undefined ? null : challengeFrom(row);
 }

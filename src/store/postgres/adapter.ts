@@ -1,9 +1,9 @@
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import type { AdapterOptions, DialectAdapter, SendInput } from "../adapter.js";
-import { bucketValues, inKeyOrder, perCount } from "../counter-statements.js";
+import { bucketValues, giveBackStep, inKeyOrder, perCount } from "../counter-statements.js";
 import { type CodeValues, type OpenValues, openChallenge, perKeep } from "../otp-statements.js";
-import { GroupCommit, type Prepared, prepare, type Rows, type Statement, statement } from "../prepared.js";
+import { GroupCommit, type Prepared, prepare, type Step, statement } from "../prepared.js";
 import type { Database } from "../schema.js";
 import { countersOf, type SharedStatements, sharedStatements } from "../shared-statements.js";
 import { challengeFrom } from "../steps.js";
@@ -78,7 +78,7 @@ export class PostgresAdapter implements DialectAdapter {
     return { kind: "refused", challenge: state === undefined ? null : challengeFrom(state) };
   }
 
-  async tryVerify(step: () => Generator<Statement, VerifyTry, Rows>, take: TryTake, now: number): Promise<VerifyTry> {
+  async tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number): Promise<VerifyTry> {
     const buckets = take.buckets ?? [];
     if (buckets.length > 0) {
       const consumed = await this.takeUnits(buckets, now);
@@ -166,7 +166,11 @@ export class PostgresAdapter implements DialectAdapter {
     if (buckets.length === 0 && hold === null) return;
     const { counters, budget } = this.statements;
     await this.runner.transaction(function* () {
-      for (const bucket of buckets) yield statement(counters.giveBack, { key: bucket.key, now });
+      yield* giveBackStep(
+        counters,
+        buckets.map((bucket) => bucket.key),
+        now,
+      );
       if (hold !== null) yield statement(budget.settle, { period: hold.period, reserved: hold.micros, spent: 0, now });
     });
   }

@@ -1,11 +1,11 @@
 import { CompiledQuery, type Kysely } from "kysely";
-import { compiled, outcome, type Rows, type Runner, type Statement, type Step } from "../prepared.js";
+import { compiled, type Rows, type Runner, type Statement, type Step } from "../prepared.js";
 
 const BEGIN = CompiledQuery.raw("begin");
 const COMMIT = CompiledQuery.raw("commit");
 const ROLLBACK = CompiledQuery.raw("rollback");
 
-/** PostgreSQL: each step in a transaction of its own on one pooled connection; `undo` rolls it back. */
+/** PostgreSQL: each step in a transaction of its own on one pooled connection. */
 export class PostgresRunner implements Runner {
   readonly #db: Kysely<unknown>;
 
@@ -29,9 +29,8 @@ export class PostgresRunner implements Runner {
         const steps = step();
         let next = steps.next();
         while (!next.done) next = steps.next(await execute(connection, next.value));
-        const { result, undone } = outcome(next.value);
-        await connection.executeQuery(undone ? ROLLBACK : COMMIT);
-        return result;
+        await connection.executeQuery(COMMIT);
+        return next.value;
       } catch (error) {
         await connection.executeQuery(ROLLBACK).catch(() => {});
         throw error;

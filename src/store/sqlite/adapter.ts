@@ -3,12 +3,12 @@ import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import type { AdapterOptions, DialectAdapter, SendInput } from "../adapter.js";
-import { bucketValues, type CounterStatements, inKeyOrder, perCount } from "../counter-statements.js";
-import { GroupCommit, type Prepared, prepare, type Rows, type Statement, type Step, statement, undo } from "../prepared.js";
+import { bucketValues, giveBackStep, inKeyOrder, perCount } from "../counter-statements.js";
+import { GroupCommit, type Prepared, prepare, type Step, statement } from "../prepared.js";
 import type { Database } from "../schema.js";
 import { countersOf, type SharedStatements, sharedStatements } from "../shared-statements.js";
-import { openSendStep } from "../steps.js";
-import type { Bucket, Consumed, Counter, SendOpened, TryTake, VerifyTry } from "../store.js";
+import { openChallengeStep, storeCodeStep } from "../steps.js";
+import type { Bucket, BudgetHold, Consumed, Counter, SendOpened, TryTake, VerifyTry } from "../store.js";
 import { LOCK_SPIN_MS, SqliteRunner, StatementCache } from "./runner.js";
 
 /** Expired windows are swept at most this often: the table stays about the size of the live windows. */
@@ -51,34 +51,43 @@ export class SqliteAdapter implements DialectAdapter {
     this.#own = sqliteStatements(this.db);
   }
 
+  /**
+   * One transaction: the units, the budget's hold, then the challenge's conditional upsert, and the code.
+   * When a bucket, the budget or the challenge refuses, what the transaction took before is given back
+   * by the same transaction, so a refusal leaves nothing behind (no savepoint, no undo).
+   */
   beginSend(input: SendInput): Promise<SendOpened> {
-    const { codes, budget } = this.statements;
+    const { codes } = this.statements;
     const buckets = inKeyOrder(input.take.buckets ?? []);
-    const hold = input.take.budget ?? null;
     if (buckets.length > 0) this.#sweepIfDue(input.now);
-    const take = this.#takeStep(buckets, input.now);
+    const units = this.#units(buckets, input.now);
+    const budget = this.#budget(input.take.budget ?? null, input.now);
     return this.runner.transaction(function* (): Step<SendOpened> {
-      const limited = yield* take();
-      if (limited !== null) return undo({ kind: "limited", rule: limited.rule, retryAfterMs: limited.retryAfterMs });
-      if (hold !== null) {
-        const reserved =
-          hold.micros <= hold.capMicros &&
-          (yield statement(budget.reserve, { ...hold, cap: hold.capMicros, now: input.now })).rows.length === 1;
-        if (!reserved) return undo({ kind: "over_budget" });
+      const limited = yield* units.take();
+      if (limited !== null) return { kind: "limited", rule: limited.rule, retryAfterMs: limited.retryAfterMs };
+      if (!(yield* budget.reserve())) {
+        yield* units.giveBack();
+        return { kind: "over_budget" };
       }
-      return yield* openSendStep(codes, input);
+      const opened = yield* openChallengeStep(codes, input.open);
+      if (opened.kind === "refused") {
+        yield* units.giveBack();
+        yield* budget.release();
+        return opened;
+      }
+      yield* storeCodeStep(codes, input, opened.sendCount);
+      return opened;
     });
   }
 
-  tryVerify(step: () => Generator<Statement, VerifyTry, Rows>, take: TryTake, now: number): Promise<VerifyTry> {
+  tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number): Promise<VerifyTry> {
     const { counters } = this.statements;
-    const buckets = inKeyOrder(take.buckets ?? []);
+    const units = this.#units(inKeyOrder(take.buckets ?? []), now);
     const counts = take.countOnVerified ?? null;
-    const takeUnits = this.#takeStep(buckets, now);
     return this.runner.transaction(function* (): Step<VerifyTry> {
       // The units a try takes stay taken whatever the try's outcome: they count tries, not successes.
-      const limited = yield* takeUnits();
-      if (limited !== null) return undo({ kind: "limited", rule: limited.rule, retryAfterMs: limited.retryAfterMs });
+      const limited = yield* units.take();
+      if (limited !== null) return { kind: "limited", rule: limited.rule, retryAfterMs: limited.retryAfterMs };
       const tried = yield* step();
       if (tried.kind === "verified" && counts !== null) {
         for (const key of counts.keys) yield statement(counters.add, { key, now, resetAt: now + counts.windowMs });
@@ -90,10 +99,9 @@ export class SqliteAdapter implements DialectAdapter {
   async takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed> {
     if (buckets.length === 0) return { ok: true };
     this.#sweepIfDue(now);
-    const take = this.#takeStep(inKeyOrder(buckets), now);
+    const units = this.#units(inKeyOrder(buckets), now);
     return this.runner.transaction(function* (): Step<Consumed> {
-      const limited = yield* take();
-      return limited === null ? { ok: true } : undo(limited);
+      return (yield* units.take()) ?? { ok: true };
     });
   }
 
@@ -132,18 +140,47 @@ export class SqliteAdapter implements DialectAdapter {
   }
 
   /**
-   * One unit from each bucket in one statement: the buckets that had room answer their key; when one did
-   * not, the step says which and until when (its caller undoes the units the others gave).
+   * A send's or a try's units. `take` takes one unit from each bucket in one multi-row upsert, which
+   * answers the keys that had room; when one had none, it gives back the others' and names the full one
+   * (the first in key order) with its wait. `giveBack` returns them all (a later refusal).
    */
-  #takeStep(ordered: readonly Bucket[], now: number): () => Generator<Statement, Limited | null, Rows> {
-    const { counters } = this.statements;
+  #units(ordered: readonly Bucket[], now: number): { take: () => Step<Limited | null>; giveBack: () => Step<void> } {
     const own = this.#own;
-    return function* () {
-      if (ordered.length === 0) return null;
-      const taken = new Set((yield statement(own.takeAll(ordered.length), bucketValues(ordered, now))).rows.map((row) => String(row.key)));
-      const full = ordered.find((bucket) => !taken.has(bucket.key));
-      if (full === undefined) return null;
-      return yield* fullBucket(counters, full, now);
+    const { counters } = this.statements;
+    const giveBack = (buckets: readonly Bucket[]) =>
+      giveBackStep(
+        counters,
+        buckets.map((bucket) => bucket.key),
+        now,
+      );
+    return {
+      *take() {
+        if (ordered.length === 0) return null;
+        const { rows } = yield statement(own.takeAll(ordered.length), bucketValues(ordered, now));
+        if (rows.length === ordered.length) return null;
+        const taken = new Set(rows.map((row) => String(row.key)));
+        yield* giveBack(ordered.filter((bucket) => taken.has(bucket.key)));
+        const full = ordered.find((bucket) => !taken.has(bucket.key)) as Bucket;
+        const [counter] = (yield statement(counters.read, { key: full.key })).rows;
+        return { ok: false, rule: full.rule, retryAfterMs: Math.max(0, Number(counter?.reset_at ?? now) - now) };
+      },
+      giveBack: () => giveBack(ordered),
+    };
+  }
+
+  /** The budget's hold: `reserve` unless it would pass the cap (nothing written then), `release` gives it back. */
+  #budget(hold: BudgetHold | null, now: number): { reserve: () => Step<boolean>; release: () => Step<void> } {
+    const { budget } = this.statements;
+    return {
+      *reserve() {
+        if (hold === null) return true;
+        if (hold.micros > hold.capMicros) return false;
+        return (yield statement(budget.reserve, { ...hold, cap: hold.capMicros, now })).rows.length === 1;
+      },
+      *release() {
+        if (hold === null) return;
+        yield statement(budget.settle, { period: hold.period, reserved: hold.micros, spent: 0, now });
+      },
     };
   }
 
@@ -152,12 +189,6 @@ export class SqliteAdapter implements DialectAdapter {
     this.#sweptAt = now;
     void this.runner.one(statement(this.statements.counters.sweep, { now })).catch(() => {});
   }
-}
-
-/** A full bucket's refusal: its rule, and how long until its window ends. */
-function* fullBucket(counters: CounterStatements, bucket: Bucket, now: number): Generator<Statement, Limited, Rows> {
-  const [row] = (yield statement(counters.read, { key: bucket.key })).rows;
-  return { ok: false, rule: bucket.rule, retryAfterMs: Math.max(0, Number(row?.reset_at ?? now) - now) };
 }
 
 function sqliteStatements(db: Kysely<Database>) {

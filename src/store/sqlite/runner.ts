@@ -1,5 +1,5 @@
 import type BetterSqlite3 from "better-sqlite3";
-import { bind, outcome, type Rows, type Runner, type Statement, type Step, type Undone } from "../prepared.js";
+import { bind, type Rows, type Runner, type Statement, type Step } from "../prepared.js";
 
 /**
  * How long better-sqlite3 may wait, synchronously, for a lock another process holds. The wait blocks the
@@ -45,13 +45,19 @@ interface Pending {
   deadline: number;
 }
 
-type Result = { ok: true; value: unknown; undone: boolean } | { ok: false; error: unknown };
+type Result = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /**
  * SQLite: synchronous, so nothing interleaves with a transaction. The transactions given within one turn
- * of the event loop commit together: one `BEGIN IMMEDIATE … COMMIT`, each step in a savepoint of its own
- * (its failure or its `undo` rolls back that step alone), each step run exactly once. One WAL commit, and
- * the pages they share written once, instead of one per request; each caller resumes after the commit.
+ * of the event loop commit together: one `BEGIN IMMEDIATE … COMMIT`, each step run once, one after the
+ * other. One WAL commit, and the pages they share written once, instead of one per request; each caller
+ * resumes after the commit.
+ *
+ * A step that throws before it wrote anything (a failed statement undoes itself) fails alone. One that
+ * throws after writing cannot be undone alone without a savepoint per step, which costs every step a copy
+ * of each page it touches: then the batch rolls back, the steps that ran fail with it and those that had
+ * not run yet wait for the next batch. Steps never
+ * throw for an expected outcome (prepared.ts), so that is a broken database or a bug, not a refusal.
  *
  * When another process holds the write lock, the batch waits between turns of the event loop (the
  * service keeps answering) and gives up with DatabaseLocked after LOCK_WAIT_MS.
@@ -60,7 +66,7 @@ export class SqliteRunner implements Runner {
   readonly #db: BetterSqlite3.Database;
   readonly #cache: StatementCache;
   readonly #lockWaitMs: number;
-  readonly #control: Record<"begin" | "commit" | "rollback" | "savepoint" | "release" | "rollbackTo", BetterSqlite3.Statement>;
+  readonly #control: Record<"begin" | "commit" | "rollback", BetterSqlite3.Statement>;
   #pending: Pending[] = [];
   #scheduled = false;
   /** The pause before the next try for the lock; doubles while the lock stays taken. */
@@ -74,9 +80,6 @@ export class SqliteRunner implements Runner {
       begin: db.prepare("BEGIN IMMEDIATE"),
       commit: db.prepare("COMMIT"),
       rollback: db.prepare("ROLLBACK"),
-      savepoint: db.prepare("SAVEPOINT step"),
-      release: db.prepare("RELEASE step"),
-      rollbackTo: db.prepare("ROLLBACK TO step"),
     };
   }
 
@@ -96,7 +99,7 @@ export class SqliteRunner implements Runner {
   }
 
   async read<T>(step: () => Step<T>): Promise<T> {
-    return this.#db.transaction(() => outcome(this.#drive(step())).result).deferred();
+    return this.#db.transaction(() => this.#drive(step()).value).deferred();
   }
 
   /** Throws unless the write lock can be taken now (readiness: a locked database cannot take sends). */
@@ -122,27 +125,54 @@ export class SqliteRunner implements Runner {
     if (!this.#begin()) return;
     const batch = this.#pending;
     this.#pending = [];
-    let results = batch.length === 1 ? [this.#alone(batch[0] as Pending)] : batch.map((pending) => this.#inSavepoint(pending));
-    if (batch.length > 1 && !this.#db.inTransaction) {
-      // A failure that ended the whole transaction took the steps before it along.
-      const failure = results.find((result) => !result.ok) as { ok: false; error: unknown };
-      results = results.map((result) => (result.ok ? failure : result));
-    }
-    if (this.#db.inTransaction) {
-      try {
-        this.#control.commit.run();
-      } catch (error) {
-        // The commit itself failed (a full disk): nothing was written.
-        if (this.#db.inTransaction) this.#control.rollback.run();
-        for (const { reject } of batch) reject(error);
+    const results: Result[] = [];
+    for (const [i, pending] of batch.entries()) {
+      const ran = this.#step(pending);
+      results.push(ran.result);
+      if (ran.wrote && !ran.result.ok) {
+        // The steps that never ran wait for the next batch; those that ran are lost with this one.
+        this.#pending = [...batch.slice(i + 1), ...this.#pending];
+        this.#abandon(batch.slice(0, i + 1), ran.result.error, pending);
+        if (this.#pending.length > 0) this.#schedule(0);
         return;
       }
+    }
+    try {
+      this.#control.commit.run();
+    } catch (error) {
+      // The commit itself failed (a full disk): nothing was written.
+      this.#abandon(batch, error);
+      return;
     }
     for (const [i, { resolve, reject }] of batch.entries()) {
       const result = results[i] as Result;
       if (result.ok) resolve(result.value);
       else reject(result.error);
     }
+  }
+
+  /** Runs one step; says whether it wrote anything before it failed. */
+  #step(pending: Pending): { result: Result; wrote: boolean } {
+    const steps = pending.step();
+    let wrote = false;
+    try {
+      let next = steps.next();
+      while (!next.done) {
+        const rows = this.#run(next.value);
+        wrote ||= !next.value.query.readOnly;
+        next = steps.next(rows);
+      }
+      return { result: { ok: true, value: next.value }, wrote };
+    } catch (error) {
+      return { result: { ok: false, error }, wrote };
+    }
+  }
+
+  /** Rolls the batch back: a step failed after writing (or the commit failed); every step in it fails. */
+  #abandon(batch: Pending[], error: unknown, failed: Pending | null = null): void {
+    if (this.#db.inTransaction) this.#control.rollback.run();
+    const lost = new Error("the transaction was rolled back with the others of its batch", { cause: error });
+    for (const pending of batch) pending.reject(pending === failed ? error : lost);
   }
 
   /** Takes the write lock; when another process holds it, tries again later and fails the overdue. */
@@ -169,40 +199,10 @@ export class SqliteRunner implements Runner {
     return false;
   }
 
-  /** A batch of one: the transaction is the step's own, so an undo or a failure rolls it all back. */
-  #alone(pending: Pending): Result {
-    try {
-      const { result, undone } = outcome(this.#drive(pending.step()));
-      if (undone) this.#control.rollback.run();
-      return { ok: true, value: result, undone };
-    } catch (error) {
-      if (this.#db.inTransaction) this.#control.rollback.run();
-      return { ok: false, error };
-    }
-  }
-
-  #inSavepoint(pending: Pending): Result {
-    if (!this.#db.inTransaction) return { ok: false, error: new Error("the transaction was rolled back by an earlier failure") };
-    this.#control.savepoint.run();
-    try {
-      const { result, undone } = outcome(this.#drive(pending.step()));
-      if (undone) this.#control.rollbackTo.run();
-      this.#control.release.run();
-      return { ok: true, value: result, undone };
-    } catch (error) {
-      // Some failures (a full disk) end the whole transaction; the others undo this step alone.
-      if (this.#db.inTransaction) {
-        this.#control.rollbackTo.run();
-        this.#control.release.run();
-      }
-      return { ok: false, error };
-    }
-  }
-
-  #drive<T>(steps: Step<T>): T | Undone<T> {
+  #drive<T>(steps: Step<T>): { value: T } {
     let next = steps.next();
     while (!next.done) next = steps.next(this.#run(next.value));
-    return next.value;
+    return { value: next.value };
   }
 
   #run({ query, values }: Statement): Rows {
