@@ -11,6 +11,7 @@ import { ConfigError } from "./errors.js";
 import type { SmsTemplates } from "./i18n/templates.js";
 import type { ProtectionConfig } from "./limits/settings.js";
 import { normalisePhone } from "./phone.js";
+import { DEFAULT_KEY_ID, type OtpKey } from "./records.js";
 
 export type { Environment } from "./config/env-reader.js";
 export type { DatabaseConfig } from "./config/variables.js";
@@ -51,13 +52,16 @@ export interface Config {
     secret: string;
     publicKey: string | null;
     jwksUrl: string | null;
+    /** The deadline of a JWKS fetch (JWT_JWKS_TIMEOUT_MS). */
+    jwksTimeoutMs: number;
     issuer: string;
     audience: string;
     accessTtlSeconds: number;
     refreshTtlSeconds: number;
   };
   otp: {
-    secret: string;
+    /** The keys of the codes' HMAC (OTP_SECRETS, or OTP_SECRET as `default`): the first makes new codes, all verify. */
+    keys: readonly OtpKey[];
     length: number;
     ttlSeconds: number;
     maxAttempts: number;
@@ -131,7 +135,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     ...server,
     ...storage,
     jwt,
-    otp: { secret: secrets.otpSecret, ...otp, testNumbers },
+    otp: { keys: secrets.otpKeys, ...otp, testNumbers },
     ...sms,
     defaultCountry,
     testPhoneNumber,
@@ -165,20 +169,28 @@ function readStorage(env: EnvReader): Pick<Config, "database" | "redisUrl" | "re
   return { database, redisUrl, redisKeyPrefix: env.read(V.REDIS_KEY_PREFIX), dataDir };
 }
 
-/** JWT_SECRET and OTP_SECRET: required in production; in development, generated once when missing. */
-function readSecrets(env: EnvReader, production: boolean, dataDir: string): { jwtSecret: string; otpSecret: string } {
+/**
+ * JWT_SECRET and the codes' keys (OTP_SECRETS, or OTP_SECRET as the one key `default`): required in
+ * production; in development, generated once when missing.
+ */
+function readSecrets(env: EnvReader, production: boolean, dataDir: string): { jwtSecret: string; otpKeys: OtpKey[] } {
+  const keyed = env.isSet(V.OTP_SECRETS);
+  if (keyed && env.isSet(V.OTP_SECRET)) {
+    env.problem("Set OTP_SECRETS or OTP_SECRET, not both: OTP_SECRET=<secret> is the same as OTP_SECRETS=default:<secret>.");
+  }
   if (production) {
     if (!env.isSet(V.JWT_SECRET)) env.problem("JWT_SECRET is required when NODE_ENV=production (at least 32 bytes).");
-    if (!env.isSet(V.OTP_SECRET)) env.problem("OTP_SECRET is required when NODE_ENV=production (at least 32 bytes).");
+    if (!keyed && !env.isSet(V.OTP_SECRET)) env.problem("OTP_SECRET is required when NODE_ENV=production (at least 32 bytes).");
   }
   const jwtSecret = env.read(V.JWT_SECRET);
   const otpSecret = env.read(V.OTP_SECRET);
-  if (jwtSecret !== undefined && otpSecret !== undefined) return { jwtSecret, otpSecret };
+  const otpKeys = env.read(V.OTP_SECRETS) ?? (otpSecret === undefined ? undefined : [{ id: DEFAULT_KEY_ID, secret: otpSecret }]);
+  if (jwtSecret !== undefined && otpKeys !== undefined) return { jwtSecret, otpKeys };
   // A problem already refuses the configuration: write no file for secrets that will never be used.
-  if (env.problems.length > 0) return { jwtSecret: jwtSecret ?? "", otpSecret: otpSecret ?? "" };
+  if (env.problems.length > 0) return { jwtSecret: jwtSecret ?? "", otpKeys: otpKeys ?? [] };
   const generated = developmentSecrets(dataDir);
   env.warn(`JWT_SECRET or OTP_SECRET is not set: using development secrets kept in ${generated.file}. Set both before production.`);
-  return { jwtSecret: jwtSecret ?? generated.jwtSecret, otpSecret: otpSecret ?? generated.otpSecret };
+  return { jwtSecret: jwtSecret ?? generated.jwtSecret, otpKeys: otpKeys ?? [{ id: DEFAULT_KEY_ID, secret: generated.otpSecret }] };
 }
 
 /** The tokens vericode issues (with `secret`) and accepts (also an external issuer's, by key or JWKS). */
@@ -187,6 +199,7 @@ function readJwt(env: EnvReader, secret: string): Config["jwt"] {
     secret,
     publicKey: env.read(V.JWT_PUBLIC_KEY) ?? null,
     jwksUrl: env.read(V.JWT_JWKS_URL) ?? null,
+    jwksTimeoutMs: env.read(V.JWT_JWKS_TIMEOUT_MS),
     issuer: env.read(V.JWT_ISSUER),
     audience: env.read(V.JWT_AUDIENCE),
     accessTtlSeconds: 15 * 60,
@@ -194,7 +207,7 @@ function readJwt(env: EnvReader, secret: string): Config["jwt"] {
   };
 }
 
-function readOtp(env: EnvReader): Omit<Config["otp"], "secret" | "testNumbers"> {
+function readOtp(env: EnvReader): Omit<Config["otp"], "keys" | "testNumbers"> {
   const length = env.read(V.OTP_LENGTH);
   const ttlSeconds = env.read(V.OTP_TTL_SECONDS);
   const maxAttempts = env.read(V.OTP_MAX_ATTEMPTS);

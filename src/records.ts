@@ -7,6 +7,15 @@ export function isPurpose(value: unknown): value is Purpose {
   return typeof value === "string" && (PURPOSES as readonly string[]).includes(value);
 }
 
+/** A key of the codes' HMAC (OTP_SECRETS): its id is stored beside each MAC made under it. */
+export interface OtpKey {
+  id: string;
+  secret: string;
+}
+
+/** The id of the one key OTP_SECRET gives, and of the codes stored before keys had ids. */
+export const DEFAULT_KEY_ID = "default";
+
 /** A code's life: `pending` until the provider answers, then `sent` or `failed`; `verified`, `superseded` or `locked` at its end. */
 export type OtpStatus = "pending" | "sent" | "failed" | "verified" | "superseded" | "locked";
 
@@ -22,7 +31,10 @@ export interface ChallengeKey {
 
 export interface OtpRecord extends ChallengeKey {
   id: string;
-  codeHash: string;
+  /** The code's MAC; null once the code can no longer verify (consumed, superseded, locked, expired). */
+  codeHash: string | null;
+  /** The id of the key (OTP_SECRETS) the MAC was made under. */
+  keyId: string;
   channel: string;
   status: OtpStatus;
   createdAt: number;

@@ -108,7 +108,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     fallback: config.channelFallback,
     clock,
     log,
-    secret: config.otp.secret,
+    keys: config.otp.keys,
     codeLength: config.otp.length,
     rules: config.otp,
     defaultCountry: config.defaultCountry,

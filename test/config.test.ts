@@ -146,8 +146,9 @@ describe("configuration", () => {
     const second = load({ DATABASE_URL: `sqlite:${join(dir, "v.db")}` });
     expect(first.jwt.secret).toHaveLength(64);
     expect(second.jwt.secret).toBe(first.jwt.secret);
-    expect(second.otp.secret).toBe(first.otp.secret);
-    expect(first.otp.secret).not.toBe(first.jwt.secret);
+    expect(second.otp.keys).toEqual(first.otp.keys);
+    expect(first.otp.keys).toEqual([{ id: "default", secret: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    expect(first.otp.keys[0]?.secret).not.toBe(first.jwt.secret);
     expect(first.warnings[0]).toContain("development secrets");
     expect(statSync(join(dir, "dev-secrets.json")).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(join(dir, "dev-secrets.json"), "utf8")).jwtSecret).toBe(first.jwt.secret);

@@ -29,6 +29,7 @@ describe("migrations", () => {
         "0006-report-days",
         "0007-partial-provider-index",
         "0008-rate-limit-lim",
+        "0009-mac-key-id",
       ]);
       const tables = await sql<{
         name: string;
@@ -55,6 +56,42 @@ describe("migrations", () => {
       // And back down, the rows stay.
       expect((await migrator.migrateTo("0003-fallback")).error).toBeUndefined();
       expect((await sql`select count(*) as n from otp_challenges`.execute(db)).rows).toEqual([{ n: 1 }]);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it("0009 keeps every code through the SQLite rebuild, with its indexes; finished codes lose their MAC", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vericode-migrations-"));
+    dirs.push(dir);
+    const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new BetterSqlite3(join(dir, "m.db")) }) });
+    const migrator = new Migrator({ db, provider: migrationProvider });
+    try {
+      expect((await migrator.migrateTo("0008-rate-limit-lim")).error).toBeUndefined();
+      for (const [id, status] of [
+        ["otp_a", "sent"],
+        ["otp_b", "verified"],
+        ["otp_c", "superseded"],
+      ] as const) {
+        await sql`insert into otp_codes (id, user_id, phone_number, purpose, code_hash, channel, status, created_at, expires_at,
+          updated_at, provider_message_id, price_final) values (${id}, 'usr_1', '+50688887777', 'login', ${"ab".repeat(32)}, 'sms',
+          ${status}, 1, 2, 3, ${`SM${id}`}, 0)`.execute(db);
+      }
+      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      const rows = await sql<{ id: string; code_hash: string | null; key_id: string | null; provider_message_id: string }>`
+        select id, code_hash, key_id, provider_message_id from otp_codes order by id`.execute(db);
+      expect(rows.rows).toEqual([
+        { id: "otp_a", code_hash: "ab".repeat(32), key_id: null, provider_message_id: "SMotp_a" },
+        { id: "otp_b", code_hash: null, key_id: null, provider_message_id: "SMotp_b" },
+        { id: "otp_c", code_hash: null, key_id: null, provider_message_id: "SMotp_c" },
+      ]);
+      const indexes = await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'otp_codes'
+        and name not like 'sqlite_%' order by name`.execute(db);
+      expect(indexes.rows.map((r) => r.name)).toEqual([
+        "otp_codes_challenge_idx",
+        "otp_codes_created_idx",
+        "otp_codes_provider_message_idx",
+      ]);
     } finally {
       await db.destroy();
     }

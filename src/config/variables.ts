@@ -116,6 +116,30 @@ const secretKey = checked(
   (name) => `${name} is too short: it must be at least 32 bytes (for example: openssl rand -hex 32).`,
 );
 
+/** One OTP_SECRETS entry: `id:secret`, the id short and plain, the secret as long as OTP_SECRET's. */
+const otpKey: Parser<{ id: string; secret: string }> = (raw, name) => {
+  const at = raw.indexOf(":");
+  const id = raw.slice(0, Math.max(0, at));
+  const secret = raw.slice(at + 1);
+  if (at <= 0 || !/^[A-Za-z0-9_.-]{1,32}$/.test(id)) {
+    return invalid(
+      `${name} takes id:secret pairs separated by commas (for example k2:<64 hex>,k1:<64 hex>); the id is 1 to 32 letters, digits, _ . or -.`,
+    );
+  }
+  if (Buffer.byteLength(secret) < 32)
+    return invalid(`${name}: the key ${id} is too short: it must be at least 32 bytes (for example: openssl rand -hex 32).`);
+  return { id, secret };
+};
+
+/** OTP_SECRETS: at least one key, no id twice. */
+const otpKeys: Parser<{ id: string; secret: string }[]> = (raw, name) => {
+  const keys = list(otpKey)(raw, name);
+  if (keys instanceof Invalid) return keys;
+  if (keys.length === 0) return invalid(`${name} is empty: give at least one id:secret pair.`);
+  const twice = keys.find((key, i) => keys.findIndex((other) => other.id === key.id) !== i);
+  return twice === undefined ? keys : invalid(`${name} names the key ${twice.id} twice: each key needs an id of its own.`);
+};
+
 const publicKey: Parser<string> = (raw, name) => {
   // Accept the PEM itself (with literal "\n" as .env files often carry it) or a path to a PEM file.
   const pem = raw.includes("-----BEGIN") ? raw.replace(/\\n/g, "\n") : existsSync(raw) ? readFileSync(raw, "utf8") : null;
@@ -188,7 +212,7 @@ export const VARIABLES = declareVariables({
     default: "development",
     parse: text,
     description:
-      "`development`, `production` or `test`; `production` requires `JWT_SECRET` and `OTP_SECRET`, refuses the console provider and `OTP_TEST_NUMBERS`",
+      "`development`, `production` or `test`; `production` requires `JWT_SECRET` and `OTP_SECRET` (or `OTP_SECRETS`), refuses the console provider and `OTP_TEST_NUMBERS`",
   },
   PORT: { group: "service", default: "3000", parse: integer(0, 65535), description: "the port the HTTP API listens on" },
   HOST: {
@@ -250,6 +274,13 @@ export const VARIABLES = declareVariables({
     parse: httpUrl,
     description: "…or the URL of its JWKS",
   },
+  JWT_JWKS_TIMEOUT_MS: {
+    group: "tokens",
+    default: "5000",
+    parse: integer(1, 60_000),
+    description:
+      "deadline in milliseconds of a fetch of `JWT_JWKS_URL` (fetched at most once per 30 s, kept as long as its Cache-Control says, 10 minutes without): past it, a token whose key is not known yet is refused (401); keys already known keep working",
+  },
   JWT_ISSUER: { group: "tokens", default: "vericode", parse: text, description: "the issuer (`iss`) checked on every token" },
   JWT_AUDIENCE: { group: "tokens", default: "vericode", parse: text, description: "the audience (`aud`) checked on every token" },
 
@@ -258,7 +289,15 @@ export const VARIABLES = declareVariables({
     shownDefault: "generated in development",
     secret: true,
     parse: secretKey,
-    description: "key of the HMAC under which codes are stored, at least 32 bytes; generated like `JWT_SECRET` in development",
+    description:
+      "key of the HMAC under which codes are stored, at least 32 bytes; generated like `JWT_SECRET` in development; the one-key form of `OTP_SECRETS` (its id is `default`)",
+  },
+  OTP_SECRETS: {
+    group: "codes",
+    secret: true,
+    parse: otpKeys,
+    description:
+      "keys of the codes' HMAC as `id:secret` pairs, comma-separated, each at least 32 bytes: the first makes new codes, all verify, so a key can rotate without killing the codes in flight (docs/security.md); instead of `OTP_SECRET`",
   },
   OTP_LENGTH: { group: "codes", default: "6", parse: integer(4, 10), description: "digits per code, 4 to 10" },
   OTP_TTL_SECONDS: { group: "codes", default: "600", parse: integer(30, 86_400), description: "a code's lifetime in seconds" },

@@ -9,8 +9,9 @@ import { type Admission, numberPrefix, type Protection, type Refusal } from "../
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
-import type { CodeStore, SendOpened, SendRule, VerifyTry } from "../store/store.js";
-import { findMatchingHash, generateCode, hashCode } from "./code.js";
+import type { OtpKey } from "../records.js";
+import type { CodeStore, LiveCode, SendOpened, SendRule, VerifyTry } from "../store/store.js";
+import { CodeKeys, findMatchingMac, generateCode } from "./code.js";
 import {
   cooldownMs,
   LIVE_CODES_PER_CHALLENGE,
@@ -31,7 +32,8 @@ export interface OtpServiceOptions {
   fallback: readonly ChannelName[];
   clock: Clock;
   log: Logger;
-  secret: string;
+  /** The codes' keys (OTP_SECRETS): new codes under the first, stored ones under the key they name. */
+  keys: readonly OtpKey[];
   codeLength: number;
   rules: OtpRules;
   defaultCountry: CountryCode | null;
@@ -90,9 +92,11 @@ interface Opening {
  */
 export class OtpService {
   readonly #o: OtpServiceOptions;
+  readonly #keys: CodeKeys;
 
   constructor(options: OtpServiceOptions) {
     this.#o = options;
+    this.#keys = new CodeKeys(options.keys);
   }
 
   /**
@@ -154,7 +158,7 @@ export class OtpService {
     const record: OtpRecord = {
       ...key,
       id: newId("otp", now),
-      codeHash: hashCode(this.#o.secret, key, code),
+      ...this.#keys.seal(key, code),
       channel: fixedCode === undefined ? channel.name : "test",
       // A test number's code is never sent: it is live at once.
       status: fixedCode === undefined ? "pending" : "sent",
@@ -334,20 +338,15 @@ export class OtpService {
     if (!admitted.ok) return tooManyTries(admitted.rule, admitted.retryAfterMs, now);
     // Counted first, atomically, so parallel guesses cannot outrun the budget (the Ory Kratos lesson); then
     // compared in constant time with the live codes.
-    const codeHash = hashCode(this.#o.secret, key, code);
+    const expected = this.#keys.expected(key, code);
     const rule = {
       maxAttempts: rules.maxAttempts,
       keepLive: LIVE_CODES_PER_CHALLENGE,
       markPhoneVerified: key.purpose === "registration" && number !== null,
     };
-    const match = (codes: { expiresAt: number; codeHash: string; id: string }[]) => {
+    const match = (codes: LiveCode[]) => {
       const unexpired = codes.filter((record) => record.expiresAt > now);
-      return unexpired[
-        findMatchingHash(
-          codeHash,
-          unexpired.map((record) => record.codeHash),
-        )
-      ];
+      return unexpired[findMatchingMac(unexpired.map((record) => ({ stored: record.codeHash, expected: expected(record.keyId) })))];
     };
     const attempt = await guard(store.tryVerify(key, now, rule, match, admitted.admission.take));
     if (attempt.kind === "verified" && admitted.admission.noteAfter && number !== null)
@@ -355,24 +354,40 @@ export class OtpService {
     return this.#conclude(key, attempt, now);
   }
 
-  /** What a try's outcome means to the caller; a spent budget locks the challenge. */
+  /**
+   * What a try's outcome means to the caller; a spent budget locks the challenge. Every outcome leaves an
+   * audit line (`otp.verify`), with the record's id and channel where there is one.
+   */
   async #conclude(key: ChallengeKey, attempt: VerifyTry, now: number): Promise<VerifyResult> {
     const { rules } = this.#o;
-    const audit = { event: "otp.verify", to: maskPhone(key.phoneNumber), purpose: key.purpose };
+    const audit = (outcome: string, code: { id: string; channel: string } | null, extra: Record<string, unknown> = {}) =>
+      this.#o.log[outcome === "locked" || outcome === "replay" ? "warn" : "info"](
+        { event: "otp.verify", outcome, to: maskPhone(key.phoneNumber), purpose: key.purpose, ...code, ...extra },
+        `verify: ${outcome}`,
+      );
     switch (attempt.kind) {
       case "limited":
+        audit("rate_limited", null, { rule: attempt.rule });
         return tooManyTries(attempt.rule, attempt.retryAfterMs, now);
-      case "refused":
-        return noTryResult(noTryReason(attempt.challenge, rules, now));
+      case "refused": {
+        const reason = noTryReason(attempt.challenge, rules, now);
+        // A challenge already verified: its code was consumed, and is being tried again.
+        audit(attempt.challenge?.verifiedAt != null ? "replay" : NO_TRY_OUTCOME[reason.code], attempt.newest);
+        return noTryResult(reason);
+      }
       case "verified":
-        this.#o.log.info({ ...audit, id: attempt.id, outcome: "verified" }, "code verified");
+        audit("verified", { id: attempt.id, channel: attempt.channel });
         return { ok: true, message: "Code verified.", verifiedAt: new Date(now) };
     }
     const { codes } = attempt;
-    if (!codes.some((record) => record.expiresAt > now)) return noTryResult({ code: codes.length > 0 ? "otp_expired" : "otp_not_found" });
+    const newest = codes[0] === undefined ? null : { id: codes[0].id, channel: codes[0].channel };
+    if (!codes.some((record) => record.expiresAt > now)) {
+      audit(newest === null ? "not_found" : "expired", newest);
+      return noTryResult({ code: newest === null ? "otp_not_found" : "otp_expired" });
+    }
     const attemptsRemaining = rules.maxAttempts - attempt.attempts;
     if (attemptsRemaining > 0) {
-      this.#o.log.info({ ...audit, outcome: "invalid", attemptsRemaining }, "wrong code");
+      audit("invalid", newest, { attemptsRemaining });
       return {
         ok: false,
         code: "otp_invalid",
@@ -384,7 +399,7 @@ export class OtpService {
     // newest would have expired, so resending cannot buy more guesses.
     const lockedUntil = Math.max(...codes.map((record) => record.expiresAt));
     await guard(this.#o.store.lockChallenge(key, lockedUntil, now));
-    this.#o.log.warn({ ...audit, outcome: "locked" }, "too many wrong codes: challenge locked");
+    audit("locked", newest);
     return lockedResult(secondsUntil(lockedUntil, now));
   }
 
@@ -434,6 +449,13 @@ export class OtpService {
     return parsed === null ? { invalid: "phone" } : { key: { phoneNumber: parsed.e164, purpose, userId }, phone: parsed };
   }
 }
+
+/** The audit outcome of each reason no try was counted. */
+const NO_TRY_OUTCOME: Record<NoTryReason["code"], string> = {
+  otp_not_found: "not_found",
+  otp_expired: "expired",
+  otp_attempts_exceeded: "locked",
+};
 
 /** Why no try could be counted, as the caller's answer. */
 function noTryResult(reason: NoTryReason): VerifyResult {

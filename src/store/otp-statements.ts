@@ -32,7 +32,8 @@ export interface OpenValues extends Challenge {
 
 export interface CodeValues {
   id: string;
-  codeHash: string;
+  codeHash: string | null;
+  keyId: string;
   channel: string;
   status: string;
   createdAt: number;
@@ -104,7 +105,8 @@ export function otpStatements(db: Kysely<Database>) {
       user: string;
       phone: string;
       purpose: string;
-      codeHash: string;
+      codeHash: string | null;
+      keyId: string;
       channel: string;
       status: string;
       createdAt: number;
@@ -134,6 +136,7 @@ export function otpStatements(db: Kysely<Database>) {
         country: p.country,
         price_micros: p.priceMicros,
         price_final: sql.lit(0),
+        key_id: p.keyId,
       }),
     ),
 
@@ -152,7 +155,7 @@ export function otpStatements(db: Kysely<Database>) {
           .limit(sql.lit(keep));
         return db
           .updateTable("otp_codes")
-          .set({ status: "superseded", updated_at: p.now })
+          .set({ status: "superseded", code_hash: null, updated_at: p.now })
           .where("phone_number", "=", p.phone)
           .where("purpose", "=", p.purpose)
           .where("user_id", "=", p.user)
@@ -169,6 +172,19 @@ export function otpStatements(db: Kysely<Database>) {
         .where("phone_number", "=", p.phone)
         .where("purpose", "=", p.purpose)
         .where("user_id", "=", p.user),
+    ),
+
+    /** The challenge's newest code, whatever its state (the audit trail of a refused try). */
+    newestCode: prepare<Challenge>((p) =>
+      db
+        .selectFrom("otp_codes")
+        .select(["id", "channel"])
+        .where("phone_number", "=", p.phone)
+        .where("purpose", "=", p.purpose)
+        .where("user_id", "=", p.user)
+        .orderBy("created_at", "desc")
+        .orderBy("id", "desc")
+        .limit(1),
     ),
 
     /** Counts one try, guarded by the budget; locks the challenge's row on PostgreSQL. No row: refused. */
@@ -190,7 +206,7 @@ export function otpStatements(db: Kysely<Database>) {
       prepare<Challenge>((p) =>
         db
           .selectFrom("otp_codes")
-          .select(["id", "code_hash", "expires_at"])
+          .select(["id", "code_hash", "key_id", "expires_at", "channel"])
           .where("phone_number", "=", p.phone)
           .where("purpose", "=", p.purpose)
           .where("user_id", "=", p.user)
@@ -205,7 +221,7 @@ export function otpStatements(db: Kysely<Database>) {
     consumeCode: prepare<{ id: string; now: number }>((p) =>
       db
         .updateTable("otp_codes")
-        .set({ status: "verified", verified_at: p.now, updated_at: p.now })
+        .set({ status: "verified", verified_at: p.now, code_hash: null, updated_at: p.now })
         .where("id", "=", p.id)
         .where("status", "in", LIVE)
         .where("expires_at", ">", p.now),
@@ -234,7 +250,7 @@ export function otpStatements(db: Kysely<Database>) {
     retireLive: prepare<Challenge & { status: OtpStatus; now: number }>((p) =>
       db
         .updateTable("otp_codes")
-        .set({ status: p.status, updated_at: p.now })
+        .set({ status: p.status, code_hash: null, updated_at: p.now })
         .where("phone_number", "=", p.phone)
         .where("purpose", "=", p.purpose)
         .where("user_id", "=", p.user)
@@ -285,6 +301,8 @@ export function otpStatements(db: Kysely<Database>) {
           delivery_status: eb.fn.coalesce(eb.val(p.deliveryStatus), eb.ref("delivery_status")),
           channel: eb.fn.coalesce(eb.val(p.channel), eb.ref("channel")),
           fallback_from: eb.fn.coalesce(eb.val(p.fallbackFrom), eb.ref("fallback_from")),
+          // A code that failed to go out can never verify: it keeps no MAC.
+          code_hash: sql<string | null>`case when ${p.status} = 'failed' then null else code_hash end`,
         }))
         .where("id", "=", p.id)
         .where("status", "in", LIVE),

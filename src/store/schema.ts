@@ -20,8 +20,11 @@ export interface OtpCodesTable {
   user_id: string;
   phone_number: string;
   purpose: string;
-  /** HMAC-SHA256 of the code, bound to number, purpose and user; never the code itself. */
-  code_hash: string;
+  /**
+   * HMAC-SHA256 of the code, bound to number, purpose and user; never the code itself. Null once the code
+   * can no longer verify (consumed, superseded, locked, expired).
+   */
+  code_hash: string | null;
   channel: string;
   status: string;
   created_at: number;
@@ -36,6 +39,8 @@ export interface OtpCodesTable {
   price_micros: number | null;
   price_final: number;
   fallback_from: string | null;
+  /** The id of the OTP_SECRETS key the MAC was made under; null: the key of OTP_SECRET (`default`). */
+  key_id: string | null;
 }
 
 export interface RateLimitsTable {

@@ -5,7 +5,7 @@ import { migrationProvider } from "./migrations/index.js";
 import { once, statement } from "./prepared.js";
 import { type ReportStore, SqlReportStore } from "./report-store.js";
 import type { Database, OtpCodesTable, UsersTable } from "./schema.js";
-import { challengeFrom, markPhoneVerifiedStep, tryStep } from "./steps.js";
+import { challengeFrom, keyIdOf, markPhoneVerifiedStep, tryStep } from "./steps.js";
 import type {
   Bucket,
   BudgetHold,
@@ -92,6 +92,7 @@ export class SqlStore implements Store {
     const code = {
       id: record.id,
       codeHash: record.codeHash,
+      keyId: record.keyId,
       channel: record.channel,
       status: record.status,
       createdAt: record.createdAt,
@@ -289,6 +290,19 @@ export class SqlStore implements Store {
 
   // ---- Maintenance ---------------------------------------------------------------------------------
 
+  async clearExpiredMacs(now: number, options: { batch?: number } = {}): Promise<number> {
+    const batch = options.batch ?? PURGE_BATCH;
+    let cleared = 0;
+    for (;;) {
+      // The expired codes that still hold a MAC, a batch at a time by the created_at index.
+      const expired = sql`update otp_codes set code_hash = null where id in (
+        select id from otp_codes where code_hash is not null and expires_at <= ${now} order by created_at limit ${batch})`;
+      const { changes } = await this.#a.runner.one(once({ compile: () => expired.compile(this.#db) }));
+      cleared += changes;
+      if (changes < batch) return cleared;
+    }
+  }
+
   async purge(before: number, options: { batch?: number } = {}): Promise<PurgeResult> {
     const batch = options.batch ?? PURGE_BATCH;
     const deleted: PurgeResult = { codes: 0, refusals: 0, challenges: 0 };
@@ -321,6 +335,7 @@ function codeFrom(row: Selectable<OtpCodesTable>): OtpRecord {
     phoneNumber: row.phone_number,
     purpose: row.purpose as Purpose,
     codeHash: row.code_hash,
+    keyId: keyIdOf(row.key_id),
     channel: row.channel,
     status: row.status as OtpStatus,
     createdAt: Number(row.created_at),

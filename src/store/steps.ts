@@ -1,4 +1,4 @@
-import type { ChallengeKey, ChallengeState } from "../records.js";
+import { type ChallengeKey, type ChallengeState, DEFAULT_KEY_ID } from "../records.js";
 import type { SendInput } from "./adapter.js";
 import type { OpenValues, OtpStatements } from "./otp-statements.js";
 import { type Step, statement } from "./prepared.js";
@@ -38,18 +38,22 @@ export function* tryStep(
 ): Step<VerifyTry> {
   const challenge = { phone: key.phoneNumber, purpose: key.purpose, user: key.userId };
   const counted = (yield statement(codes.countTry, { ...challenge, maxAttempts: rule.maxAttempts, now })).rows[0];
-  if (counted === undefined) return { kind: "refused", challenge: yield* readChallenge(codes, challenge) };
+  if (counted === undefined) return yield* refusedTry(codes, challenge);
   const { rows } = yield statement(codes.liveCodes(rule.keepLive), challenge);
-  const live = rows.map((row) => ({ id: String(row.id), codeHash: String(row.code_hash), expiresAt: Number(row.expires_at) }));
+  const live = rows.map((row) => ({
+    id: String(row.id),
+    codeHash: row.code_hash === null ? "" : String(row.code_hash),
+    keyId: keyIdOf(row.key_id),
+    expiresAt: Number(row.expires_at),
+    channel: String(row.channel),
+  }));
   const picked = match(live);
   if (picked === undefined) return { kind: "mismatch", attempts: Number(counted.attempts), codes: live };
-  if ((yield statement(codes.consumeCode, { id: picked.id, now })).changes !== 1) {
-    return { kind: "refused", challenge: yield* readChallenge(codes, challenge) };
-  }
+  if ((yield statement(codes.consumeCode, { id: picked.id, now })).changes !== 1) return yield* refusedTry(codes, challenge);
   yield statement(codes.closeChallenge, { ...challenge, now });
   if (live.length > 1) yield statement(codes.retireLive, { ...challenge, status: "superseded", now });
   if (rule.markPhoneVerified) yield* markPhoneVerifiedStep(codes, key.userId, key.phoneNumber, now);
-  return { kind: "verified", id: picked.id };
+  return { kind: "verified", id: picked.id, channel: picked.channel };
 }
 
 /** Marks the number verified on the user, and unmarks it on any other account; false when the user is not local. */
@@ -60,9 +64,21 @@ export function* markPhoneVerifiedStep(codes: OtpStatements, user: string, phone
   return true;
 }
 
+/** A try that was not counted: the challenge's state says why, its newest code is named in the audit. */
+function* refusedTry(codes: OtpStatements, challenge: { phone: string; purpose: string; user: string }): Step<VerifyTry> {
+  const state = yield* readChallenge(codes, challenge);
+  const [row] = (yield statement(codes.newestCode, challenge)).rows;
+  return { kind: "refused", challenge: state, newest: row === undefined ? null : { id: String(row.id), channel: String(row.channel) } };
+}
+
 function* readChallenge(codes: OtpStatements, challenge: { phone: string; purpose: string; user: string }): Step<ChallengeState | null> {
   const [row] = (yield statement(codes.challengeState, challenge)).rows;
   return row === undefined ? null : challengeFrom(row);
+}
+
+/** The key a stored MAC was made under: codes stored before key ids have none, and were OTP_SECRET's. */
+export function keyIdOf(value: unknown): string {
+  return typeof value === "string" ? value : DEFAULT_KEY_ID;
 }
 
 /** A challenge row as its state. */

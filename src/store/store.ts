@@ -81,17 +81,23 @@ export interface TryTake {
 export interface LiveCode {
   id: string;
   codeHash: string;
+  /** The key the MAC was made under. */
+  keyId: string;
   expiresAt: number;
+  channel: string;
 }
 
 export type VerifyTry =
   /** A bucket was full: no try was counted. */
   | { kind: "limited"; rule: string; retryAfterMs: number }
-  /** No try was counted: the budget is spent, the challenge is over, or there is none (its state says which). */
-  | { kind: "refused"; challenge: ChallengeState | null }
+  /**
+   * No try was counted: the budget is spent, the challenge is over, or there is none (its state says
+   * which); `newest` is its newest code, for the audit trail.
+   */
+  | { kind: "refused"; challenge: ChallengeState | null; newest: { id: string; channel: string } | null }
   /** The try was counted and no code matched; `codes` are the live ones compared, expired ones included. */
   | { kind: "mismatch"; attempts: number; codes: LiveCode[] }
-  | { kind: "verified"; id: string };
+  | { kind: "verified"; id: string; channel: string };
 
 export interface DeliveryUpdate {
   status: Extract<OtpStatus, "pending" | "sent" | "failed">;
@@ -253,6 +259,11 @@ export interface PurgeResult {
 }
 
 export interface MaintenanceStore {
+  /**
+   * Clears the MAC of every code whose lifetime ended before `now` (consumed, superseded and locked codes
+   * lose theirs when their status changes), in small batches; resolves how many it cleared.
+   */
+  clearExpiredMacs(now: number, options?: { batch?: number }): Promise<number>;
   /**
    * Deletes codes, refusals and challenges created before `before`, in small batches (oldest first), each
    * its own short transaction, so that a running service never waits long on it. Idempotent; several

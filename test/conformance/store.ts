@@ -18,6 +18,7 @@ function record(k: ChallengeKey, overrides: Partial<OtpRecord> = {}): OtpRecord 
     ...k,
     id: `otp_${counter.toString().padStart(8, "0")}`,
     codeHash: "ab".repeat(32),
+    keyId: "k1",
     channel: "sms",
     status: "pending",
     createdAt: T0,
@@ -150,7 +151,7 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
       const older = (await sendAt(store, k, T0 - MINUTE, { codeHash: "cd".repeat(32) })).code;
       const { code } = await sendAt(store, k, T0);
       const results = await Promise.all(Array.from({ length: 20 }, () => tryCode(store, k, T0 + 1)));
-      expect(results.filter((r) => r.kind === "verified")).toEqual([{ kind: "verified", id: code.id }]);
+      expect(results.filter((r) => r.kind === "verified")).toEqual([{ kind: "verified", id: code.id, channel: "sms" }]);
       expect(await store.findCode(code.id)).toMatchObject({ status: "verified", verifiedAt: T0 + 1 });
       expect((await store.findCode(older.id))?.status).toBe("superseded");
       expect((await store.getChallenge(k))?.verifiedAt).toBe(T0 + 1);
@@ -259,6 +260,28 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
         retryAfterMs: 10 * MINUTE - 2,
       });
       expect(await store.readCounters([tries.key], T0 + 3)).toEqual([{ count: 2, resetAt: T0 + 1 + 10 * MINUTE }]);
+    });
+  });
+
+  describe("MACs", () => {
+    test("a code keeps its MAC and key id while it can verify, and loses the MAC when it cannot", async () => {
+      const k = key();
+      const { code } = await sendAt(store, k, T0);
+      expect(await store.findCode(code.id)).toMatchObject({ codeHash: HASH, keyId: "k1" });
+      const { code: later } = await sendAt(store, k, T0 + 30_000, { codeHash: "cd".repeat(32) });
+      expect(await tryCode(store, k, T0 + 31_000, "cd".repeat(32))).toMatchObject({ kind: "verified" });
+      // The one verified and the one its challenge retired: neither can verify any more.
+      expect(await store.findCode(later.id)).toMatchObject({ status: "verified", codeHash: null });
+      expect(await store.findCode(code.id)).toMatchObject({ status: "superseded", codeHash: null });
+    });
+
+    test("clearExpiredMacs clears only the expired codes that still hold one", async () => {
+      const k = key();
+      const { code: old } = await sendAt(store, k, T0, { expiresAt: T0 + MINUTE });
+      const { code: live } = await sendAt(store, key(), T0, { expiresAt: T0 + 20 * MINUTE });
+      expect(await store.clearExpiredMacs(T0 + 2 * MINUTE, { batch: 1 })).toBeGreaterThanOrEqual(1);
+      expect(await store.findCode(old.id)).toMatchObject({ status: "pending", codeHash: null });
+      expect(await store.findCode(live.id)).toMatchObject({ codeHash: HASH });
     });
   });
 

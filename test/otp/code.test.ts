@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { findMatchingHash, generateCode, hashCode } from "../../src/otp/code.js";
+import { CodeKeys, findMatchingMac, generateCode, hashCode } from "../../src/otp/code.js";
 import { cooldownMs, noTryReason, secondsUntil, sendRefusal, sendsToMaxCooldown } from "../../src/otp/policy.js";
 
 const key = { phoneNumber: "+50688887777", purpose: "login" as const, userId: "usr_1" };
@@ -26,11 +26,27 @@ describe("codes", () => {
     expect(hashCode("secret", { ...key, userId: "usr_2" }, "123456")).not.toBe(base);
   });
 
-  it("match against every stored hash and answer the index", () => {
-    const hashes = ["111111", "222222", "333333"].map((c) => hashCode("s", key, c));
-    expect(findMatchingHash(hashCode("s", key, "222222"), hashes)).toBe(1);
-    expect(findMatchingHash(hashCode("s", key, "444444"), hashes)).toBe(-1);
-    expect(findMatchingHash(hashCode("s", key, "111111"), [])).toBe(-1);
+  it("match against every stored MAC under its own key and answer the index; a code whose key is gone never matches", () => {
+    const keys = new CodeKeys([
+      { id: "new", secret: "n".repeat(32) },
+      { id: "old", secret: "o".repeat(32) },
+    ]);
+    const stored = [
+      { mac: hashCode("o".repeat(32), key, "111111"), keyId: "old" },
+      { mac: keys.seal(key, "222222").codeHash, keyId: "new" },
+      { mac: hashCode("g".repeat(32), key, "333333"), keyId: "gone" },
+    ];
+    expect(keys.seal(key, "222222").keyId).toBe("new");
+    const entries = (code: string) => {
+      const expected = keys.expected(key, code);
+      return stored.map(({ mac, keyId }) => ({ stored: mac, expected: expected(keyId) }));
+    };
+    expect(findMatchingMac(entries("111111"))).toBe(0);
+    expect(findMatchingMac(entries("222222"))).toBe(1);
+    expect(findMatchingMac(entries("333333"))).toBe(-1);
+    expect(findMatchingMac(entries("444444"))).toBe(-1);
+    expect(findMatchingMac([])).toBe(-1);
+    expect(() => new CodeKeys([])).toThrow(TypeError);
   });
 });
 

@@ -7,6 +7,7 @@ import * as m0005 from "./0005-users-phone.js";
 import * as m0006 from "./0006-report-days.js";
 import * as m0007 from "./0007-partial-provider-index.js";
 import * as m0008 from "./0008-rate-limit-lim.js";
+import * as m0009 from "./0009-mac-key-id.js";
 
 /** Every migration, in order, collected in code so that a bundled or installed package finds them all. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0006-report-days": m0006,
   "0007-partial-provider-index": m0007,
   "0008-rate-limit-lim": m0008,
+  "0009-mac-key-id": m0009,
 };
 
 export const migrationProvider: MigrationProvider = {

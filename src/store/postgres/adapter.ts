@@ -189,15 +189,16 @@ function postgresStatements(db: Kysely<Database>) {
           sql`with opened as (${openChallenge(p)}),
           inserted as (
             insert into otp_codes (id, user_id, phone_number, purpose, code_hash, channel, status, created_at, expires_at,
-              verified_at, provider_message_id, provider_error_code, delivery_status, updated_at, country, price_micros, price_final)
+              verified_at, provider_message_id, provider_error_code, delivery_status, updated_at, country, price_micros, price_final, key_id)
             select ${p.id}::text, ${p.user}::text, ${p.phone}::text, ${p.purpose}::text, ${p.codeHash}::text, ${p.channel}::text,
               ${p.status}::text, ${p.createdAt}::bigint, ${p.expiresAt}::bigint, ${p.verifiedAt}::bigint, ${p.providerMessageId}::text,
-              ${p.providerErrorCode}::text, ${p.deliveryStatus}::text, ${p.createdAt}::bigint, ${p.country}::text, ${p.priceMicros}::bigint, 0
+              ${p.providerErrorCode}::text, ${p.deliveryStatus}::text, ${p.createdAt}::bigint, ${p.country}::text, ${p.priceMicros}::bigint, 0,
+              ${p.keyId}::text
             from opened
             returning id
           ),
           superseded as (
-            update otp_codes set status = 'superseded', updated_at = ${p.now}::bigint
+            update otp_codes set status = 'superseded', code_hash = null, updated_at = ${p.now}::bigint
             where phone_number = ${p.phone}::text and purpose = ${p.purpose}::text and user_id = ${p.user}::text
               and status in ('pending', 'sent')
               and exists (select 1 from opened where opened.send_count > ${sql.lit(keep)})
