@@ -25,6 +25,8 @@ export const ERROR_CATALOG = {
   channel_unavailable: { status: 422, title: "Channel not available" },
   invalid_email: { status: 400, title: "Invalid email address" },
   phone_verification_required: { status: 403, title: "Phone verification required" },
+  idempotency_key_reused: { status: 422, title: "Idempotency key reused" },
+  idempotency_key_in_use: { status: 409, title: "Idempotency key in use" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -32,6 +32,8 @@ describe("the error catalog", () => {
       "channel_unavailable 422",
       "invalid_email 400",
       "phone_verification_required 403",
+      "idempotency_key_reused 422",
+      "idempotency_key_in_use 409",
     ]);
   });
 

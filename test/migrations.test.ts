@@ -30,6 +30,7 @@ describe("migrations", () => {
         "0007-partial-provider-index",
         "0008-rate-limit-lim",
         "0009-mac-key-id",
+        "0010-idempotency-keys",
       ]);
       const tables = await sql<{
         name: string;

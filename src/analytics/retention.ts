@@ -13,6 +13,8 @@ export interface RetentionResult {
   challenges: number;
   /** Expired codes whose MAC was cleared (no offline target left behind; their record stays for reports). */
   macsCleared: number;
+  /** Idempotency keys past their 24 hours. */
+  idempotencyKeys: number;
 }
 
 /**
@@ -29,7 +31,8 @@ export async function applyRetention(
 ): Promise<RetentionResult> {
   const before = Math.floor((now - days * DAY_MS) / DAY_MS) * DAY_MS;
   const macsCleared = await service.store.clearExpiredMacs(now);
+  const idempotencyKeys = await service.store.dropExpiredIdempotencyKeys(now);
   const rolledUp = await service.analytics.rollUpBefore(before, Math.max(now, before + 2 * DAY_MS));
   const deleted = await service.store.purge(before);
-  return { before: new Date(before), rolledUp, ...deleted, macsCleared };
+  return { before: new Date(before), rolledUp, ...deleted, macsCleared, idempotencyKeys };
 }

@@ -139,6 +139,8 @@ export type ErrorCode =
   | "channel_unavailable"
   | "invalid_email"
   | "phone_verification_required"
+  | "idempotency_key_reused"
+  | "idempotency_key_in_use"
   | "network_error";
 
 /** The problem+json document of a failed request (RFC 9457, with vericode's members). */
@@ -241,15 +243,20 @@ export interface VericodeClient {
   logout(): void;
   refresh(): Promise<string>;
   me(): Promise<User>;
-  sendOtp(request: SendOtpRequest): Promise<SendOtpAnswer>;
+  /**
+   * Sends a code. Every send carries an Idempotency-Key (a new random one, or `options.idempotencyKey`):
+   * when the network fails or the first attempt is still running, the client retries once with the same
+   * key, so the code is never sent twice.
+   */
+  sendOtp(request: SendOtpRequest, options?: SendOptions): Promise<SendOtpAnswer>;
   verifyOtp(request: VerifyOtpRequest): Promise<VerifyOtpAnswer>;
   otpStatus(id: string): Promise<OtpRecord>;
   /** Passwordless login, step 1: always resolves the same message (no enumeration). */
-  startLogin(phoneNumber: string): Promise<FlowStarted>;
+  startLogin(phoneNumber: string, options?: SendOptions): Promise<FlowStarted>;
   /** Passwordless login, step 2: the code for tokens, which the client keeps. */
   finishLogin(phoneNumber: string, code: string): Promise<Tokens>;
   /** Password reset, step 1: always resolves the same message. */
-  startPasswordReset(phoneNumber: string): Promise<FlowStarted>;
+  startPasswordReset(phoneNumber: string, options?: SendOptions): Promise<FlowStarted>;
   /** Password reset, step 2: sets the password; every refresh token of the account is revoked. */
   confirmPasswordReset(phoneNumber: string, code: string, newPassword: string): Promise<{ success: true; message: string }>;
   /** Admins only (`vericode user promote`): the headline figures of a range. */
@@ -258,7 +265,16 @@ export interface VericodeClient {
   timeseries(params?: ReportParams): Promise<ReportTimeseries>;
 }
 
+/** How a request that sends a code is made safe to retry. */
+export interface SendOptions {
+  /** The Idempotency-Key to send (1 to 255 printable characters). @default a new random UUID per call */
+  idempotencyKey?: string;
+}
+
 type Method = "GET" | "POST";
+
+/** The longest a retry waits for the first attempt of the same key to answer. */
+const RETRY_WAIT_CAP_S = 5;
 
 export function createClient(options: ClientOptions = {}): VericodeClient {
   const base = (options.baseUrl ?? "").replace(/\/+$/, "");
@@ -266,9 +282,26 @@ export function createClient(options: ClientOptions = {}): VericodeClient {
   const doFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   let refreshing: Promise<string> | null = null;
 
-  async function call<T>(method: Method, path: string, body: unknown, bearer: boolean): Promise<T> {
+  /**
+   * A request that sends a code: with an Idempotency-Key, and one retry with the same key when the network
+   * failed or the first attempt was still running (the server answers the first attempt's answer).
+   */
+  async function send<T>(path: string, body: unknown, bearer: boolean, sendOptions: SendOptions = {}): Promise<T> {
+    const key = sendOptions.idempotencyKey ?? globalThis.crypto.randomUUID();
+    try {
+      return await call<T>("POST", path, body, bearer, key);
+    } catch (error) {
+      if (!(error instanceof VericodeApiError) || (error.code !== "network_error" && error.code !== "idempotency_key_in_use")) throw error;
+      const wait = Math.min(error.retryAfter ?? 1, RETRY_WAIT_CAP_S);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      return call<T>("POST", path, body, bearer, key);
+    }
+  }
+
+  async function call<T>(method: Method, path: string, body: unknown, bearer: boolean, idempotencyKey?: string): Promise<T> {
     const headers: Record<string, string> = { accept: "application/json, application/problem+json", ...options.headers };
     if (body !== undefined) headers["content-type"] = "application/json";
+    if (idempotencyKey !== undefined) headers["idempotency-key"] = idempotencyKey;
     const tokens = store.get();
     if (bearer) {
       if (tokens === null) throw new VericodeApiError({ status: 401, code: "unauthorized", message: "Sign in first." }, null);
@@ -286,7 +319,7 @@ export function createClient(options: ClientOptions = {}): VericodeClient {
     // An expired access token is renewed once with the refresh token, then the request is retried.
     if (bearer && failure.status === 401 && tokens?.refresh !== undefined && path !== REFRESH_PATH) {
       await refreshOnce();
-      return call<T>(method, path, body, bearer);
+      return call<T>(method, path, body, bearer, idempotencyKey);
     }
     throw failure;
   }
@@ -323,13 +356,13 @@ export function createClient(options: ClientOptions = {}): VericodeClient {
     logout: () => store.set(null),
     refresh: refreshOnce,
     me: () => call("GET", "/api/v1/auth/me/", undefined, true),
-    sendOtp: (request) => call("POST", "/api/v1/messaging/send-otp/", request, true),
+    sendOtp: (request, sendOptions) => send("/api/v1/messaging/send-otp/", request, true, sendOptions),
     verifyOtp: (request) => call("POST", "/api/v1/messaging/verify-otp/", request, true),
     otpStatus: (id) => call("GET", `/api/v1/messaging/otp/${encodeURIComponent(id)}/`, undefined, true),
-    startLogin: (phone_number) => call("POST", "/api/v1/auth/login/otp/", { phone_number }, false),
+    startLogin: (phone_number, sendOptions) => send("/api/v1/auth/login/otp/", { phone_number }, false, sendOptions),
     finishLogin: async (phone_number, otp_code) =>
       keep(await call("POST", "/api/v1/auth/login/otp/verify/", { phone_number, otp_code }, false)),
-    startPasswordReset: (phone_number) => call("POST", "/api/v1/auth/password-reset/", { phone_number }, false),
+    startPasswordReset: (phone_number, sendOptions) => send("/api/v1/auth/password-reset/", { phone_number }, false, sendOptions),
     confirmPasswordReset: (phone_number, otp_code, new_password) =>
       call("POST", "/api/v1/auth/password-reset/confirm/", { phone_number, otp_code, new_password }, false),
     summary: (params = {}) => call("GET", `/api/v1/analytics/summary/${queryString(params)}`, undefined, true),
@@ -393,6 +426,8 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   channel_unavailable: "That way of sending codes is not available here. Choose SMS.",
   invalid_email: "That email address is not valid.",
   phone_verification_required: "Verify your phone number first.",
+  idempotency_key_reused: "This request was already made with other details. Start it again.",
+  idempotency_key_in_use: "The same request is still on its way. Wait a moment.",
   network_error: "The service could not be reached. Check your connection.",
 };
 

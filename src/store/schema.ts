@@ -122,6 +122,23 @@ export interface ReportRollupsTable {
   created_at: number;
 }
 
+export interface IdempotencyKeysTable {
+  /** Who may reuse the key: the route and the caller (token subject, or client address). */
+  scope: string;
+  key: string;
+  /** SHA-256 of the first request's body: the same key with another body is refused. */
+  fingerprint: string;
+  /** `in_flight` until the first request has answered, then `done`. */
+  state: string;
+  status: number | null;
+  content_type: string | null;
+  body: string | null;
+  created_at: number;
+  expires_at: number;
+  /** An `in_flight` key whose request died is free again after this. */
+  lease_until: number;
+}
+
 export interface Database {
   users: UsersTable;
   otp_codes: OtpCodesTable;
@@ -133,4 +150,5 @@ export interface Database {
   report_day_failures: ReportDayFailuresTable;
   report_day_refusals: ReportDayRefusalsTable;
   report_rollups: ReportRollupsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }

@@ -2,7 +2,7 @@ import { type Kysely, Migrator, type Selectable, sql } from "kysely";
 import { type ChallengeKey, type ChallengeState, DELIVERY_RANK, type OtpRecord, type OtpStatus, type Purpose } from "../records.js";
 import { type AdapterOptions, type DialectAdapter, openAdapter } from "./adapter.js";
 import { migrationProvider } from "./migrations/index.js";
-import { once, statement } from "./prepared.js";
+import { once, type Step, statement } from "./prepared.js";
 import { type ReportStore, SqlReportStore } from "./report-store.js";
 import type { Database, OtpCodesTable, UsersTable } from "./schema.js";
 import { challengeFrom, keyIdOf, markPhoneVerifiedStep, tryStep } from "./steps.js";
@@ -14,6 +14,8 @@ import type {
   Counter,
   DatabaseLocation,
   DeliveryUpdate,
+  IdempotencyClaim,
+  IdempotentRequest,
   LiveCode,
   NewUser,
   PurgeResult,
@@ -22,6 +24,7 @@ import type {
   SendRule,
   SendTake,
   Store,
+  StoredAnswer,
   TryTake,
   UserRecord,
   VerifyRule,
@@ -288,7 +291,83 @@ export class SqlStore implements Store {
     return (await this.#a.runner.one(once(update))).changes === 1;
   }
 
+  // ---- Idempotency keys ----------------------------------------------------------------------------
+
+  claimIdempotencyKey(request: IdempotentRequest, now: number, options: { ttlMs: number; leaseMs: number }): Promise<IdempotencyClaim> {
+    const db = this.#db;
+    const { scope, key, fingerprint } = request;
+    const row = { scope, key, fingerprint, state: "in_flight", status: null, content_type: null, body: null };
+    const times = { created_at: now, expires_at: now + options.ttlMs, lease_until: now + options.leaseMs };
+    // Taken when free, when its answer is older than the ttl, or when the request that held it died.
+    const claim = db
+      .insertInto("idempotency_keys")
+      .values({ ...row, ...times })
+      .onConflict((oc) =>
+        oc
+          .columns(["scope", "key"])
+          .doUpdateSet({ ...row, ...times })
+          .where((eb) =>
+            eb.or([
+              eb("idempotency_keys.expires_at", "<=", now),
+              eb.and([
+                eb("idempotency_keys.state", "=", "in_flight"),
+                eb("idempotency_keys.lease_until", "<=", now),
+                eb("idempotency_keys.fingerprint", "=", fingerprint),
+              ]),
+            ]),
+          ),
+      )
+      .returning("key");
+    const held = db
+      .selectFrom("idempotency_keys")
+      .select(["fingerprint", "state", "status", "content_type", "body"])
+      .where("scope", "=", scope)
+      .where("key", "=", key);
+    return this.#a.runner.transaction(function* (): Step<IdempotencyClaim> {
+      if ((yield once(claim)).rows.length === 1) return { kind: "claimed" };
+      const [stored] = (yield once(held)).rows;
+      if (stored === undefined) return { kind: "in_flight" };
+      if (stored.fingerprint !== fingerprint) return { kind: "mismatch" };
+      if (stored.state !== "done") return { kind: "in_flight" };
+      return {
+        kind: "done",
+        answer: { status: Number(stored.status), contentType: String(stored.content_type), body: String(stored.body) },
+      };
+    });
+  }
+
+  async completeIdempotencyKey(request: IdempotentRequest, answer: StoredAnswer): Promise<void> {
+    const done = this.#db
+      .updateTable("idempotency_keys")
+      .set({ state: "done", status: answer.status, content_type: answer.contentType, body: answer.body })
+      .where("scope", "=", request.scope)
+      .where("key", "=", request.key)
+      .where("state", "=", "in_flight");
+    await this.#a.runner.one(once(done));
+  }
+
+  async releaseIdempotencyKey(request: IdempotentRequest): Promise<void> {
+    const free = this.#db
+      .deleteFrom("idempotency_keys")
+      .where("scope", "=", request.scope)
+      .where("key", "=", request.key)
+      .where("state", "=", "in_flight");
+    await this.#a.runner.one(once(free));
+  }
+
   // ---- Maintenance ---------------------------------------------------------------------------------
+
+  async dropExpiredIdempotencyKeys(now: number, options: { batch?: number } = {}): Promise<number> {
+    const batch = options.batch ?? PURGE_BATCH;
+    let dropped = 0;
+    for (;;) {
+      const expired = sql`delete from idempotency_keys where (scope, key) in (
+        select scope, key from idempotency_keys where expires_at <= ${now} limit ${batch})`;
+      const { changes } = await this.#a.runner.one(once({ compile: () => expired.compile(this.#db) }));
+      dropped += changes;
+      if (changes < batch) return dropped;
+    }
+  }
 
   async clearExpiredMacs(now: number, options: { batch?: number } = {}): Promise<number> {
     const batch = options.batch ?? PURGE_BATCH;

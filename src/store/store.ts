@@ -6,7 +6,7 @@ import type { ChallengeKey, ChallengeState, OtpRecord, OtpStatus } from "../reco
  * every method is one atomic step on the database. Expected outcomes (a refusal, a full bucket, a wrong
  * code) are values; a method throws only for misuse or when the database fails.
  */
-export type Store = CodeStore & CounterStore & BudgetStore & UserStore & MaintenanceStore & StoreLifecycle;
+export type Store = CodeStore & CounterStore & BudgetStore & UserStore & IdempotencyStore & MaintenanceStore & StoreLifecycle;
 
 /** Where the database is: DATABASE_URL, read (the configuration resolves it to this). */
 export type DatabaseLocation = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
@@ -250,6 +250,44 @@ export interface UserStore {
   setPassword(userId: string, passwordHash: string, now: number): Promise<boolean>;
 }
 
+// ---- Idempotency keys ------------------------------------------------------------------------------
+
+/** A request's key, as the caller scoped it, and its fingerprint (the body's digest). */
+export interface IdempotentRequest {
+  scope: string;
+  key: string;
+  fingerprint: string;
+}
+
+/** A stored answer, replayed to the retries of its request. */
+export interface StoredAnswer {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+export type IdempotencyClaim =
+  /** The key is this request's: run it, then `completeIdempotencyKey` or `releaseIdempotencyKey`. */
+  | { kind: "claimed" }
+  /** The first request with this key is still running. */
+  | { kind: "in_flight" }
+  /** The key was used with another body. */
+  | { kind: "mismatch" }
+  /** The first request answered this: answer it again. */
+  | { kind: "done"; answer: StoredAnswer };
+
+export interface IdempotencyStore {
+  /**
+   * Claims the key for this request in one atomic step, unless it is held: by a request that is still
+   * running (its lease not over), or by an answer given within `ttlMs`. Any number of instances may race.
+   */
+  claimIdempotencyKey(request: IdempotentRequest, now: number, options: { ttlMs: number; leaseMs: number }): Promise<IdempotencyClaim>;
+  /** Keeps the claimed request's answer for its retries. */
+  completeIdempotencyKey(request: IdempotentRequest, answer: StoredAnswer): Promise<void>;
+  /** Frees the claimed key (the request did not run to a result worth replaying: a 429 or a 5xx). */
+  releaseIdempotencyKey(request: IdempotentRequest): Promise<void>;
+}
+
 // ---- Maintenance -----------------------------------------------------------------------------------
 
 export interface PurgeResult {
@@ -264,6 +302,8 @@ export interface MaintenanceStore {
    * lose theirs when their status changes), in small batches; resolves how many it cleared.
    */
   clearExpiredMacs(now: number, options?: { batch?: number }): Promise<number>;
+  /** Deletes the idempotency keys whose time is over, in small batches; resolves how many. */
+  dropExpiredIdempotencyKeys(now: number, options?: { batch?: number }): Promise<number>;
   /**
    * Deletes codes, refusals and challenges created before `before`, in small batches (oldest first), each
    * its own short transaction, so that a running service never waits long on it. Idempotent; several

@@ -285,6 +285,45 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
     });
   });
 
+  describe("idempotency keys", () => {
+    const request = (fingerprint = "f1") => ({ scope: `send|sub:usr_${++counter}`, key: `key-${counter}`, fingerprint });
+    const times = { ttlMs: 24 * 60 * MINUTE, leaseMs: MINUTE };
+    const answer = { status: 200, contentType: "application/json; charset=utf-8", body: '{"success":true}' };
+
+    test("claim, then in flight for the same body and refused for another, then the answer for every retry", async () => {
+      const r = request();
+      expect(await store.claimIdempotencyKey(r, T0, times)).toEqual({ kind: "claimed" });
+      expect(await store.claimIdempotencyKey(r, T0 + 1, times)).toEqual({ kind: "in_flight" });
+      expect(await store.claimIdempotencyKey({ ...r, fingerprint: "f2" }, T0 + 1, times)).toEqual({ kind: "mismatch" });
+      await store.completeIdempotencyKey(r, answer);
+      expect(await store.claimIdempotencyKey(r, T0 + 2, times)).toEqual({ kind: "done", answer });
+      expect(await store.claimIdempotencyKey({ ...r, fingerprint: "f2" }, T0 + 2, times)).toEqual({ kind: "mismatch" });
+      // Another caller's key of the same name is its own.
+      expect(await store.claimIdempotencyKey({ ...r, scope: `${r.scope}x` }, T0 + 2, times)).toEqual({ kind: "claimed" });
+      // After its 24 hours the key is new again.
+      expect(await store.claimIdempotencyKey({ ...r, fingerprint: "f2" }, T0 + times.ttlMs, times)).toEqual({ kind: "claimed" });
+    });
+
+    test("a released key, or one whose request died past its lease, can be claimed again", async () => {
+      const r = request();
+      expect(await store.claimIdempotencyKey(r, T0, times)).toEqual({ kind: "claimed" });
+      await store.releaseIdempotencyKey(r);
+      expect(await store.claimIdempotencyKey(r, T0 + 1, times)).toEqual({ kind: "claimed" });
+      expect(await store.claimIdempotencyKey(r, T0 + 1 + MINUTE - 1, times)).toEqual({ kind: "in_flight" });
+      expect(await store.claimIdempotencyKey(r, T0 + 1 + MINUTE, times)).toEqual({ kind: "claimed" });
+    });
+
+    test("of 20 parallel claims of one key exactly one wins; expired keys are dropped", async () => {
+      const r = request();
+      const claims = await Promise.all(Array.from({ length: 20 }, () => store.claimIdempotencyKey(r, T0, times)));
+      expect(claims.filter((c) => c.kind === "claimed")).toHaveLength(1);
+      expect(claims.filter((c) => c.kind === "in_flight")).toHaveLength(19);
+      expect(await store.dropExpiredIdempotencyKeys(T0 + times.ttlMs - 1)).toBe(0);
+      expect(await store.dropExpiredIdempotencyKeys(T0 + 10 * times.ttlMs, { batch: 1 })).toBeGreaterThanOrEqual(1);
+      expect(await store.claimIdempotencyKey(r, T0 + 1, times)).toEqual({ kind: "claimed" });
+    });
+  });
+
   describe("lockChallenge", () => {
     test("kills live codes, refuses tries and sends until the lock ends, then starts afresh", async () => {
       const k = key();

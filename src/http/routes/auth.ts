@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { VericodeError } from "../../errors.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, subject } from "../auth.js";
+import { IdempotencyHeaders, idempotent } from "../idempotency.js";
 import {
   AccessAnswer,
   FlowStartBody,
@@ -20,6 +21,9 @@ import {
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
   const { accounts } = vericode;
+  // A flow start has no token: its Idempotency-Key is the client address's.
+  const loginOnce = idempotent(vericode, "login-otp", (request) => `ip:${request.ip}`);
+  const resetOnce = idempotent(vericode, "password-reset", (request) => `ip:${request.ip}`);
 
   app.post(
     "/api/v1/auth/register/",
@@ -98,9 +102,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = asy
         summary: "Passwordless login, step 1: send a login code to an account's verified number",
         description:
           "Always 202 with the same message, whether or not the number belongs to an account (no enumeration). Limited per client address (RATE_LIMIT_IP, apart from the sends'): 429 rate_limited, the same for every number.",
+        headers: IdempotencyHeaders,
         body: FlowStartBody,
-        response: { 202: FlowStarted, ...problems(400, 413, 415, 429, 503) },
+        response: { 202: FlowStarted, ...problems(400, 409, 413, 415, 422, 429, 503) },
       },
+      preHandler: loginOnce.preHandler,
+      onSend: loginOnce.onSend,
     },
     async (request, reply) => {
       const started = await accounts.startFlow("login", request.body.phone_number, context(request));
@@ -129,9 +136,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = asy
         summary: "Password reset, step 1: send a reset code to an account's verified number",
         description:
           "Always 202 with the same message, whether or not the number belongs to an account (no enumeration). Limited per client address (RATE_LIMIT_IP, apart from the sends'): 429 rate_limited, the same for every number.",
+        headers: IdempotencyHeaders,
         body: FlowStartBody,
-        response: { 202: FlowStarted, ...problems(400, 413, 415, 429, 503) },
+        response: { 202: FlowStarted, ...problems(400, 409, 413, 415, 422, 429, 503) },
       },
+      preHandler: resetOnce.preHandler,
+      onSend: resetOnce.onSend,
     },
     async (request, reply) => {
       const started = await accounts.startFlow("password_reset", request.body.phone_number, context(request));

@@ -3,6 +3,7 @@ import { failClosed, VericodeError } from "../../errors.js";
 import { verifyError } from "../../otp/verify-error.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, checkVerifiedPhone, subject } from "../auth.js";
+import { IdempotencyHeaders, idempotent } from "../idempotency.js";
 import { OtpIdParams, OtpRecordAnswer, problems, SendOtpAnswer, SendOtpBody, VerifyOtpAnswer, VerifyOtpBody } from "../schemas.js";
 
 // Sends and verifies guard their own calls (OtpService); the other reads of the database go through this.
@@ -10,19 +11,22 @@ const guard = failClosed("database");
 
 export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
   const authenticate = bearerAuth(vericode.tokens);
+  const sendOnce = idempotent(vericode, "send-otp", (request) => `sub:${subject(request).sub}`);
 
   app.post(
     "/api/v1/messaging/send-otp/",
     {
-      preHandler: authenticate,
+      preHandler: [authenticate, sendOnce.preHandler],
+      onSend: sendOnce.onSend,
       schema: {
         tags: ["messaging"],
         summary: "Send a one-time code to a phone number",
         description:
           "Sends a new code bound to the number, the purpose and the token's user. The last three codes of the same challenge stay valid until their own expiry. Protection rules apply first (docs/protection.md): 422 destination_not_allowed (country, number range or type), 429 rate_limited (cooldown, limits, conversion breaker) and 503 budget_exceeded, each with `rule`; nothing is sent then.",
         security: [{ bearer: [] }],
+        headers: IdempotencyHeaders,
         body: SendOtpBody,
-        response: { 200: SendOtpAnswer, ...problems(400, 401, 403, 413, 415, 422, 429, 502, 503, 504) },
+        response: { 200: SendOtpAnswer, ...problems(400, 401, 403, 409, 413, 415, 422, 429, 502, 503, 504) },
       },
     },
     async (request) => {

@@ -8,6 +8,7 @@ import * as m0006 from "./0006-report-days.js";
 import * as m0007 from "./0007-partial-provider-index.js";
 import * as m0008 from "./0008-rate-limit-lim.js";
 import * as m0009 from "./0009-mac-key-id.js";
+import * as m0010 from "./0010-idempotency-keys.js";
 
 /** Every migration, in order, collected in code so that a bundled or installed package finds them all. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0007-partial-provider-index": m0007,
   "0008-rate-limit-lim": m0008,
   "0009-mac-key-id": m0009,
+  "0010-idempotency-keys": m0010,
 };
 
 export const migrationProvider: MigrationProvider = {
