@@ -31,6 +31,25 @@ async function vericode(args: string[], env: Record<string, string>): Promise<Ou
   }
 }
 
+/**
+ * The rows of the table whose first heading is `first`, each as heading → cell. Cells are two or more
+ * spaces apart; an hour (`2026-11-01 01`) holds one.
+ */
+function readTable(text: string, first: string): Record<string, string>[] {
+  const lines = text.split("\n");
+  const start = lines.findIndex((line) => line.split(/\s{2,}/)[0]?.trim() === first);
+  if (start === -1) throw new Error(`no table headed ${first} in:\n${text}`);
+  const head = (lines[start] as string).trim().split(/\s{2,}/);
+  const rows: Record<string, string>[] = [];
+  for (const line of lines.slice(start + 1)) {
+    if (line.trim() === "") break;
+    const cells = line.trim().split(/\s{2,}/);
+    expect(cells).toHaveLength(head.length);
+    rows.push(Object.fromEntries(head.map((h, i) => [h, cells[i] as string])));
+  }
+  return rows;
+}
+
 describe("the vericode CLI", () => {
   let env: Record<string, string>;
 
@@ -167,6 +186,35 @@ describe("the vericode CLI's operator commands", () => {
 
     const bad = await vericode(["report", "--since", "forever"], env);
     expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/^vericode: validation_error: /) });
+  });
+
+  it("report: every figure of the daily and the hourly table sits under its own heading", async () => {
+    for (const groupBy of ["day", "hour"]) {
+      const range = ["--from", "2026-11-01", "--to", "2026-11-03", "--group-by", groupBy];
+      const json = await vericode(["report", ...range, "--format", "json"], env);
+      const points: Record<string, number | string>[] = JSON.parse(json.stdout).timeseries.points;
+      const table = await vericode(["report", ...range], env);
+      expect(table.code).toBe(0);
+      const rows = readTable(table.stdout, groupBy);
+      expect(rows).toHaveLength(points.length);
+      expect(points.length).toBeGreaterThan(0);
+      for (const [i, point] of points.entries()) {
+        expect(rows[i]).toEqual({
+          [groupBy]: String(point.t)
+            .slice(0, groupBy === "day" ? 10 : 13)
+            .replace("T", " "),
+          sent: String(point.sent),
+          delivered: String(point.delivered),
+          failed: String(point.failed),
+          verified: String(point.verified),
+          expired: String(point.expired),
+          locked: String(point.locked),
+          refused: String(point.refused),
+          conversion: `${(Number(point.conversion_rate) * 100).toFixed(1)}%`,
+          spend: `$${Number(point.spend_usd).toFixed(4)}`,
+        });
+      }
+    }
   });
 
   it("user promote: the admin role, for a username or an email; an unknown one fails", async () => {

@@ -69,10 +69,11 @@ function table(summary: Summary, series: Timeseries): string {
     `conversion ${percent(t.conversion_rate)}  time to verify: median ${seconds(ttv.median_seconds)}, p95 ${seconds(ttv.p95_seconds)}  spend ${money(t.spend_usd)}`,
     "",
     grid(
-      [series.group_by, "sent", "delivered", "failed", "verified", "expired", "locked", "refused", "conversion", "spend"],
-      series.points.map((p) =>
-        [p.t.slice(0, series.group_by === "day" ? 10 : 13).replace("T", " "), ...row(p), String(p.refused)].map(String),
-      ),
+      [series.group_by, ...POINT_COLUMNS.map(([head]) => head)],
+      series.points.map((p) => [
+        p.t.slice(0, series.group_by === "day" ? 10 : 13).replace("T", " "),
+        ...POINT_COLUMNS.map(([, cell]) => cell(p)),
+      ]),
     ),
   ];
   const section = (title: string, head: string[], rows: string[][]) => {
@@ -107,12 +108,31 @@ function table(summary: Summary, series: Timeseries): string {
   return `${out.join("\n")}\n`;
 }
 
-const COUNT_HEAD = ["sent", "delivered", "failed", "verified", "expired", "locked", "conversion", "spend"];
+type Column<T> = readonly [head: string, cell: (figures: T) => string];
+type Point = Timeseries["points"][number];
+
+// Each heading sits beside the figure it heads, so the two cannot drift apart.
+const COUNTS: Column<Counts>[] = [
+  ["sent", (c) => String(c.sent)],
+  ["delivered", (c) => String(c.delivered)],
+  ["failed", (c) => String(c.failed)],
+  ["verified", (c) => String(c.verified)],
+  ["expired", (c) => String(c.expired)],
+  ["locked", (c) => String(c.locked)],
+];
+const RATES: Column<Counts>[] = [
+  ["conversion", (c) => percent(c.conversion_rate)],
+  ["spend", (c) => money(c.spend_usd)],
+];
+/** The breakdowns' columns (by country, purpose, channel). */
+const COUNT_COLUMNS = [...COUNTS, ...RATES];
+/** The time series' columns: the counts, the refusals (as in the totals line), then the rates. */
+const POINT_COLUMNS: Column<Point>[] = [...COUNTS, ["refused", (p) => String(p.refused)], ...RATES];
+
+const COUNT_HEAD = COUNT_COLUMNS.map(([head]) => head);
 
 function row(c: Counts): string[] {
-  return [c.sent, c.delivered, c.failed, c.verified, c.expired, c.locked]
-    .map(String)
-    .concat(percent(c.conversion_rate), money(c.spend_usd));
+  return COUNT_COLUMNS.map(([, cell]) => cell(c));
 }
 
 function seconds(value: number | null): string {
