@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContextOptions, chromium, type Page } from "playwright-core";
 
 /** Debian's Chromium (`apt-get install -y chromium`); CHROMIUM_PATH overrides it. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -33,7 +33,16 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
-/** Screenshots of each step, numbered in order, into test-results/browser/<name>/ (emptied first). */
+/** The two screens every page is tested on: a phone (390×844, touch) and a laptop (1280×800). */
+export const SCREENS: Readonly<Record<"phone" | "desktop", BrowserContextOptions>> = {
+  phone: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
+  desktop: { viewport: { width: 1280, height: 800 } },
+};
+
+/**
+ * Screenshots of each step, numbered in order, into test-results/browser/<name>/ (emptied first); a name
+ * may have a folder of its own (`web-demo/phone`).
+ */
 export class Screenshots {
   readonly folder: string;
   #step = 0;
