@@ -49,9 +49,26 @@ function fillFormFromUrl() {
   form.dataset.custom = String(form.elements.since.value === "custom");
 }
 
-function draw(id, config) {
+/**
+ * Draws a chart, or when it would show nothing (bare axes), says so in its place: `empty` is that
+ * sentence, or null when there is something to draw.
+ */
+function draw(id, config, empty = null) {
   charts.get(id)?.destroy();
-  const chart = new window.Chart(document.getElementById(id), {
+  charts.delete(id);
+  const canvas = document.getElementById(id);
+  const box = canvas.parentElement;
+  box.dataset.empty = String(empty !== null);
+  canvas.hidden = empty !== null;
+  box.querySelector(".empty")?.remove();
+  if (empty !== null) {
+    const note = document.createElement("p");
+    note.className = "empty";
+    note.textContent = empty;
+    box.append(note);
+    return;
+  }
+  const chart = new window.Chart(canvas, {
     ...config,
     options: {
       responsive: true,
@@ -64,28 +81,34 @@ function draw(id, config) {
   charts.set(id, chart);
 }
 
-function conversionBars(id, rows, label) {
-  draw(id, {
-    type: "bar",
-    data: {
-      labels: rows.map(label),
-      datasets: [
-        {
-          label: "conversion %",
-          data: rows.map((r) => Math.round(r.conversion_rate * 1000) / 10),
-          backgroundColor: COLORS.verified,
-          yAxisID: "rate",
+const NO_DATA = "No data yet for this range.";
+
+function conversionBars(id, rows, label, empty) {
+  draw(
+    id,
+    {
+      type: "bar",
+      data: {
+        labels: rows.map(label),
+        datasets: [
+          {
+            label: "conversion %",
+            data: rows.map((r) => Math.round(r.conversion_rate * 1000) / 10),
+            backgroundColor: COLORS.verified,
+            yAxisID: "rate",
+          },
+          { label: "sent", data: rows.map((r) => r.sent), backgroundColor: COLORS.sent, yAxisID: "count" },
+        ],
+      },
+      options: {
+        scales: {
+          rate: { position: "left", min: 0, max: 100, title: { display: true, text: "%" } },
+          count: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false } },
         },
-        { label: "sent", data: rows.map((r) => r.sent), backgroundColor: COLORS.sent, yAxisID: "count" },
-      ],
-    },
-    options: {
-      scales: {
-        rate: { position: "left", min: 0, max: 100, title: { display: true, text: "%" } },
-        count: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false } },
       },
     },
-  });
+    rows.length === 0 ? empty : null,
+  );
 }
 
 function render(summary, series) {
@@ -110,59 +133,86 @@ function render(summary, series) {
   }`;
 
   const hourly = series.group_by === "hour";
-  draw("chart-series", {
-    type: "line",
-    data: {
-      labels: series.points.map((p) => (hourly ? `${p.t.slice(5, 13).replace("T", " ")}h` : p.t.slice(0, 10))),
-      datasets: [
-        { label: "sent", data: series.points.map((p) => p.sent), borderColor: COLORS.sent, backgroundColor: COLORS.sent, tension: 0.2 },
-        {
-          label: "verified",
-          data: series.points.map((p) => p.verified),
-          borderColor: COLORS.verified,
-          backgroundColor: COLORS.verified,
-          tension: 0.2,
-        },
-        {
-          label: "failed",
-          data: series.points.map((p) => p.failed),
-          borderColor: COLORS.failed,
-          backgroundColor: COLORS.failed,
-          tension: 0.2,
-        },
-        {
-          label: "refused",
-          data: series.points.map((p) => p.refused),
-          borderColor: COLORS.refused,
-          backgroundColor: COLORS.refused,
-          tension: 0.2,
-        },
-      ],
+  const quiet = series.points.every((p) => p.sent + p.verified + p.failed + p.refused === 0);
+  draw(
+    "chart-series",
+    {
+      type: "line",
+      data: {
+        labels: series.points.map((p) => (hourly ? `${p.t.slice(5, 13).replace("T", " ")}h` : p.t.slice(0, 10))),
+        datasets: [
+          { label: "sent", data: series.points.map((p) => p.sent), borderColor: COLORS.sent, backgroundColor: COLORS.sent, tension: 0.2 },
+          {
+            label: "verified",
+            data: series.points.map((p) => p.verified),
+            borderColor: COLORS.verified,
+            backgroundColor: COLORS.verified,
+            tension: 0.2,
+          },
+          {
+            label: "failed",
+            data: series.points.map((p) => p.failed),
+            borderColor: COLORS.failed,
+            backgroundColor: COLORS.failed,
+            tension: 0.2,
+          },
+          {
+            label: "refused",
+            data: series.points.map((p) => p.refused),
+            borderColor: COLORS.refused,
+            backgroundColor: COLORS.refused,
+            tension: 0.2,
+          },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
     },
-    options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
-  });
-  conversionBars("chart-country", summary.by_country.slice(0, 12), (r) => r.country ?? "email");
-  conversionBars("chart-purpose", summary.by_purpose, (r) => r.purpose);
-  draw("chart-failures", {
-    type: "bar",
-    data: {
-      labels: summary.failures_by_error_code.map((f) => f.error_code ?? "none"),
-      datasets: [{ label: "failed sends", data: summary.failures_by_error_code.map((f) => f.count), backgroundColor: COLORS.failed }],
+    quiet ? NO_DATA : null,
+  );
+  // The email channel's codes have no country (their country is null): they are not a country of the
+  // chart, but a line of their own under it.
+  const email = summary.by_country.find((r) => r.country === null);
+  conversionBars(
+    "chart-country",
+    summary.by_country.filter((r) => r.country !== null).slice(0, 12),
+    (r) => r.country,
+    email === undefined ? NO_DATA : "No SMS, WhatsApp or voice codes in this range.",
+  );
+  $("#country-email").hidden = email === undefined;
+  $("#country-email").textContent =
+    email === undefined
+      ? ""
+      : `Email codes (no country): ${int.format(email.sent)} sent, ${int.format(email.verified)} verified (${percent(email.conversion_rate)}).`;
+  conversionBars("chart-purpose", summary.by_purpose, (r) => r.purpose, NO_DATA);
+  const failures = summary.failures_by_error_code;
+  draw(
+    "chart-failures",
+    {
+      type: "bar",
+      data: {
+        labels: summary.failures_by_error_code.map((f) => f.error_code ?? "none"),
+        datasets: [{ label: "failed sends", data: summary.failures_by_error_code.map((f) => f.count), backgroundColor: COLORS.failed }],
+      },
+      options: { indexAxis: "y", scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
     },
-    options: { indexAxis: "y", scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
-  });
+    failures.length > 0 ? null : t.sent + t.failed === 0 ? NO_DATA : "No failed deliveries in this range.",
+  );
   const budget = summary.budget;
-  draw("chart-budget", {
-    type: "bar",
-    data: {
-      labels: budget === null ? ["this range"] : [`this range`, `period ${budget.period}`],
-      datasets: [
-        { label: "spent (USD)", data: budget === null ? [t.spend_usd] : [t.spend_usd, budget.spent_usd], backgroundColor: COLORS.sent },
-        ...(budget === null ? [] : [{ label: "budget (USD)", data: [null, budget.budget_usd], backgroundColor: COLORS.other }]),
-      ],
+  draw(
+    "chart-budget",
+    {
+      type: "bar",
+      data: {
+        labels: budget === null ? ["this range"] : [`this range`, `period ${budget.period}`],
+        datasets: [
+          { label: "spent (USD)", data: budget === null ? [t.spend_usd] : [t.spend_usd, budget.spent_usd], backgroundColor: COLORS.sent },
+          ...(budget === null ? [] : [{ label: "budget (USD)", data: [null, budget.budget_usd], backgroundColor: COLORS.other }]),
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true } } },
     },
-    options: { scales: { y: { beginAtZero: true } } },
-  });
+    budget === null && t.spend_usd === 0 ? NO_DATA : null,
+  );
   $("#budget").textContent =
     budget === null
       ? "No budget is set (SMS_BUDGET_USD)."
