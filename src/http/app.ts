@@ -7,7 +7,7 @@ import { VericodeError } from "../errors.js";
 import type { Vericode } from "../vericode.js";
 import { answerError, vericodePlugin } from "./plugin.js";
 import { sendProblem } from "./problem.js";
-import { dashboard, webDemo } from "./web.js";
+import { API_REFERENCE, dashboard, errorCatalogue, webDemo } from "./web.js";
 
 /** 16 KiB: far above any valid request, far below anything that costs memory. */
 export const BODY_LIMIT = 16 * 1024;
@@ -92,14 +92,15 @@ export async function buildApp(vericode: Vericode): Promise<FastifyInstance> {
         title: "vericode",
         version: "0.1.0",
         description:
-          "Self-hosted verification codes: send one-time codes by SMS through Twilio and verify them. Every error is application/problem+json with a stable `code` (see docs/errors.md).",
+          "Self-hosted verification codes: send one-time codes by SMS through Twilio and verify them. Every error is application/problem+json with a stable `code`: see [the error catalogue](/docs/errors.md) for what each code means and how to solve it.",
       },
       servers: [{ url: vericode.config.publicBaseUrl }],
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
   });
-  await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
+  await app.register(swaggerUi, API_REFERENCE);
+  errorCatalogue(app);
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(vericodePlugin, { vericode });

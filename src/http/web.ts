@@ -3,13 +3,19 @@ import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { FastifySwaggerUiOptions } from "@fastify/swagger-ui";
 import type { FastifyInstance } from "fastify";
+import { ERROR_CATALOG, ERROR_CODES } from "../errors.js";
 
 /** The package's root: this file is src/http/web.ts or dist/http/web.js, two levels down. */
 export const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
+const PLAIN_TEXT = "text/plain; charset=utf-8";
+
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
+  // Every browser shows text/plain as it is; some download text/markdown instead.
+  ".md": PLAIN_TEXT,
   ".js": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8",
   ".svg": "image/svg+xml",
@@ -68,4 +74,43 @@ export function dashboard(app: FastifyInstance): void {
       "/dashboard/chart.umd.min.js": chartJs,
     }),
   );
+}
+
+/** Where the API reference's description links to the error catalogue. */
+export const ERRORS_PATH = "/docs/errors.md";
+
+/** vericode's mark for the API reference's tab: a check in the demo's accent blue. */
+const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#0b6bcb"/>' +
+  '<path d="M9 16.5l4.5 4.5L23 11.5" fill="none" stroke="#fff" stroke-width="3.5" stroke-linecap="round" stroke-linejoin="round"/></svg>';
+
+/**
+ * The API reference at `/docs` (Swagger UI). Its base layout has no top bar: the bar's Swagger logo is
+ * drawn with an inline <style> that the page's CSP refuses (a console error on every visit), and the
+ * plugin then swaps it for Fastify's. The document's own title, "vericode", heads the page instead.
+ */
+export const API_REFERENCE: FastifySwaggerUiOptions = {
+  routePrefix: "/docs",
+  staticCSP: true,
+  theme: {
+    title: "vericode API reference",
+    favicon: [{ filename: "vericode.svg", rel: "icon", type: "image/svg+xml", sizes: "any", content: FAVICON }],
+  },
+  uiConfig: { layout: "BaseLayout", deepLinking: true },
+};
+
+/**
+ * The error catalogue the API reference links to (ERRORS_PATH): docs/errors.md, each code with its
+ * meaning and how to solve it. An installed package has no docs/ folder: the codes, statuses and titles
+ * of the catalogue in the code are served then, so the link never breaks.
+ */
+export function errorCatalogue(app: FastifyInstance): void {
+  const file = join(PACKAGE_ROOT, "docs", "errors.md");
+  const found = readStatic({ [ERRORS_PATH]: file });
+  if (!found.has(ERRORS_PATH)) {
+    const rows = ERROR_CODES.map((code) => `| \`${code}\` | ${ERROR_CATALOG[code].status} | ${ERROR_CATALOG[code].title} |`);
+    const text = ["# Errors", "", "| code | status | title |", "| --- | --- | --- |", ...rows, ""].join("\n");
+    found.set(ERRORS_PATH, { type: PLAIN_TEXT, body: Buffer.from(text) });
+  }
+  serveStatic(app, found);
 }
