@@ -92,7 +92,7 @@ export function loggerOptions(level: string): pino.LoggerOptions {
  */
 export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
   if (fd === 2) return pino(loggerOptions(level), pino.destination({ fd, sync: true }));
-  return pino(loggerOptions(level), new TurnWriter(pino.destination({ fd, sync: false })));
+  return pino(loggerOptions(level), new TurnWriter(pino.destination({ fd, sync: false }), pino.destination({ fd, sync: true })));
 }
 
 /** What a TurnWriter writes to: a sonic-boom (`pino.destination`), which can be flushed at once. */
@@ -130,11 +130,19 @@ function flushAtExit(writer: TurnWriter): void {
  */
 export class TurnWriter {
   readonly #destination: Destination;
+  /**
+   * The same file descriptor, written synchronously: where the exit hook writes the lines still waiting.
+   * Handed to an idle sonic-boom they would start an asynchronous write, which flushSync leaves to finish;
+   * on a non-blocking pipe (stdout under Node 24's child_process) a write can take only part of the text,
+   * and the rest waits for a callback an exiting process never runs.
+   */
+  readonly #atExit: pino.DestinationStream;
   #lines: string[] = [];
   #scheduled = false;
 
-  constructor(destination: Destination) {
+  constructor(destination: Destination, atExit: pino.DestinationStream) {
     this.#destination = destination;
+    this.#atExit = atExit;
     flushAtExit(this);
   }
 
@@ -150,10 +158,15 @@ export class TurnWriter {
   readonly #handOver = (): void => {
     this.#scheduled = false;
     if (this.#lines.length === 0) return;
+    this.#destination.write(this.#take());
+  };
+
+  /** The lines waiting, as one string, taken. */
+  #take(): string {
     const text = this.#lines.length === 1 ? (this.#lines[0] as string) : this.#lines.join("");
     this.#lines = [];
-    this.#destination.write(text);
-  };
+    return text;
+  }
 
   /** pino's `logger.flush()`: everything given so far, written. */
   flush(callback?: (error?: Error) => void): void {
@@ -161,9 +174,9 @@ export class TurnWriter {
     this.#destination.flush(callback);
   }
 
-  /** Everything given so far, written before it returns; the exit hook's way out. */
+  /** Everything given so far, written before it returns: the exit hook's way out (pino's too, after a fatal line). */
   flushSync(): void {
-    this.#handOver();
     this.#destination.flushSync();
+    if (this.#lines.length > 0) this.#atExit.write(this.#take());
   }
 }

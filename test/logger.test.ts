@@ -126,7 +126,7 @@ describe("log redaction", () => {
     const gc = runInNewContext("gc") as () => void;
     const made = (): WeakRef<object> => {
       const destination = { write: () => true, flush: () => {}, flushSync: () => {} };
-      const writer = new TurnWriter(destination);
+      const writer = new TurnWriter(destination, destination);
       writer.write("line\n");
       writer.flushSync();
       return new WeakRef(destination);
