@@ -67,11 +67,13 @@ export const OtpRecordAnswer = Type.Object({
   channel: Type.String(),
   status: Type.String({ description: "pending, sent, failed, verified, superseded or locked." }),
   delivery_status: Type.Union([Type.String(), Type.Null()], {
-    description: "The provider's last word: queued, sent, delivered, undelivered, failed, read… (logged for the console provider).",
+    description:
+      "The provider's last word, moved forward by its status callbacks: null until the provider answers; Twilio's queued (accepted with a messaging service) → sent → delivered, undelivered or failed → read (calls: initiated, ringing, in-progress, completed, busy, no-answer); sent for email (the SMTP server took it); failed when refused at send time; logged when the console provider printed the message instead of sending it (development); not_sent for an OTP_TEST_NUMBERS number.",
   }),
   provider_message_id: Type.Union([Type.String(), Type.Null()]),
   fallback_from: Type.Union([Type.String(), Type.Null()], {
-    description: "The channel that failed first, when CHANNEL_FALLBACK took over.",
+    description:
+      "The channel asked for, when it refused or failed the message at send time and CHANNEL_FALLBACK carried the code by `channel` instead; null otherwise.",
   }),
   provider_error_code: Type.Union([Type.String(), Type.Null()]),
   created_at: Type.String({ format: "date-time" }),
