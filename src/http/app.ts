@@ -76,6 +76,9 @@ export async function buildApp(vericode: Vericode): Promise<FastifyInstance> {
   app.addHook("onRequest", (request, reply, done) => {
     reply.headers(SECURITY_HEADERS);
     reply.header("x-request-id", request.id);
+    // API answers carry tokens and codes' state: never stored by a cache (RFC 6749 §5.1), errors included;
+    // Pragma for HTTP/1.0 proxies.
+    if (request.url.startsWith("/api/")) reply.header("cache-control", "no-store").header("pragma", "no-cache");
     done();
   });
   app.addHook("onResponse", (request, reply, done) => {
