@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -86,6 +86,12 @@ describe("the vericode CLI", () => {
     expect(sent.stdout.split("\n")).toHaveLength(2);
     const code = /"text":"(\d{6}) es tu código de acceso/.exec(sent.stderr)?.[1];
     expect(code).toBeDefined();
+    // Not a code at all: refused as the API refuses it, before a try is counted (4 remain after the wrong one below).
+    const letters = await vericode(["verify", "+50688887777", "12ab", "--purpose", "login", "--user", "usr_cli"], env);
+    expect(letters).toMatchObject({
+      code: 1,
+      stderr: "vericode: validation_error: The code is not valid. otp_code: must be 4 to 10 digits.\n",
+    });
     const wrong = await vericode(
       ["verify", "+50688887777", code === "000000" ? "000001" : "000000", "--purpose", "login", "--user", "usr_cli"],
       env,
@@ -113,12 +119,59 @@ describe("the vericode CLI", () => {
         if (match?.[1] !== undefined) resolve(match[1]);
       });
     });
+    child.stdin.write("abc\n");
     child.stdin.write(`${code === "000000" ? "000001" : "000000"}\n`);
     child.stdin.write(`${code}\n`);
     const exit = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     expect(exit).toBe(0);
     expect(stdout).toBe("Verified: +50684440004 received the code.\n");
+    expect(stderr).toContain("Code: The code is not valid. otp_code: must be 4 to 10 digits. No try was counted.\nCode: ");
+    // `abc` spent nothing: the wrong code after it is the first try counted.
     expect(stderr).toContain("The code is not valid. 4 attempts remain.");
+  });
+
+  it("checks a code's format before anything else, as verify-otp does: letters are not otp_not_found", async () => {
+    const letters = await vericode(["verify", "+50688887001", "12ab", "--purpose", "login"], env);
+    expect(letters).toMatchObject({ code: 1, stdout: "" });
+    expect(letters.stderr).toBe("vericode: validation_error: The code is not valid. otp_code: must be 4 to 10 digits.\n");
+    for (const code of ["123", "12345678901", "１２３４", " 1234", ""]) {
+      expect((await vericode(["verify", "+50688887001", code, "--purpose", "login"], env)).stderr).toMatch(/^vericode: validation_error: /);
+    }
+    // The API's bounds: 4 and 10 digits are codes (and, none being pending here, not found).
+    for (const code of ["1234", "1234567890"]) {
+      expect((await vericode(["verify", "+50688887001", code, "--purpose", "login"], env)).stderr).toMatch(/vericode: otp_not_found: /);
+    }
+  });
+
+  it("refuses a locale the API refuses, before anything is sent", async () => {
+    const bad = await vericode(["send", "+50688887002", "--purpose", "login", "--locale", "not a tag"], env);
+    expect(bad).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: "vericode: validation_error: The locale is not valid. locale: must be a language tag such as es, en or pt-BR (BCP 47).\n",
+    });
+    const good = await vericode(["send", "+50688887002", "--purpose", "login", "--locale", "pt-BR"], env);
+    expect(good.code).toBe(0);
+  });
+
+  it("shows a number read with DEFAULT_COUNTRY in its E.164 form", async () => {
+    const sent = await vericode(["send", "88887005", "--purpose", "login"], { ...env, DEFAULT_COUNTRY: "CR" });
+    expect(sent.code).toBe(0);
+    expect(sent.stdout).toMatch(/^Code sent to \+50688887005 \(otp_/);
+  });
+
+  it("prints its version with --version and -V", async () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, "..", "package.json"), "utf8")) as { version: string };
+    for (const flag of ["--version", "-V"]) expect(await vericode([flag], env)).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
+
+  it("says the default users the code uses: cli, and cli-try for try (as the README does)", async () => {
+    expect((await vericode(["send", "--help"], env)).stdout).toContain('the user the code is bound to (default: "cli")');
+    expect((await vericode(["verify", "--help"], env)).stdout).toContain('the user the code is bound to (default: "cli")');
+    expect((await vericode(["try", "--help"], env)).stdout).toContain('the user the code is bound to (default: "cli-try")');
+    const readme = readFileSync(join(import.meta.dirname, "..", "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("\n## CLI\n"), readme.indexOf("\n## Library\n"));
+    expect(section).toContain("`--user` defaults to `cli` (`cli-try` for `try`)");
   });
 
   it("budget shows spent, reserved and left, as text or JSON", async () => {
@@ -184,8 +237,11 @@ describe("the vericode CLI's operator commands", () => {
     expect(table.stdout).toContain("conversion 60.0%  time to verify: median 30 s, p95 90 s");
     expect(table.stdout).toMatch(/refusals by rule\nrule\s+count\nnumber\s+2/);
 
-    const bad = await vericode(["report", "--since", "forever"], env);
-    expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/^vericode: validation_error: /) });
+    const bad = await vericode(["report", "--since", "7x"], env);
+    expect(bad).toMatchObject({
+      code: 1,
+      stderr: "vericode: validation_error: The report's since is not valid. since: must be a duration such as 90m, 24h, 7d or 2w.\n",
+    });
   });
 
   it("report: every figure of the daily and the hourly table sits under its own heading", async () => {
@@ -233,4 +289,25 @@ describe("the vericode CLI's operator commands", () => {
     expect(JSON.parse(first.stdout)).toMatchObject({ codes: 7, refusals: 3 });
     expect(JSON.parse((await vericode(["purge", "--days", "7", "--json"], env)).stdout)).toMatchObject({ codes: 0, refusals: 0 });
   });
+});
+
+describe("the vericode CLI's warnings", () => {
+  it("says development secrets once, as a plain line, where codes are made or checked, and nowhere else", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vericode-cli-warnings-"));
+    // No JWT_SECRET or OTP_SECRET: the configuration generates development secrets and warns.
+    const env = { DATABASE_URL: `sqlite:${join(dir, "warnings.db")}` };
+    const warning = `vericode: warning: JWT_SECRET or OTP_SECRET is not set: using development secrets kept in ${join(dir, "dev-secrets.json")}. Set both before production.`;
+    for (const args of [
+      ["send", "+50688887010", "--purpose", "login"],
+      ["verify", "+50688887010", "000000", "--purpose", "login"],
+    ]) {
+      const outcome = await vericode(args, env);
+      expect(outcome.stderr.split("\n").filter((line) => line.includes("development secrets"))).toEqual([warning]);
+      expect(outcome.stderr.startsWith(`${warning}\n`)).toBe(true);
+    }
+    for (const args of [["migrate"], ["budget"], ["report"], ["purge", "--days", "7"], ["user", "promote", "nobody"]]) {
+      const outcome = await vericode(args, env);
+      expect({ args, stderr: outcome.stderr }).toEqual({ args, stderr: args[0] === "user" ? expect.not.stringContaining("warning") : "" });
+    }
+  }, 60_000);
 });

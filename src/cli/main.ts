@@ -1,7 +1,8 @@
 #!/usr/bin/env node
+import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
-import { ConfigError, VericodeError } from "../errors.js";
 import { PURPOSES } from "../otp/types.js";
+import { errorLine } from "./error-line.js";
 import type { ReportOptions } from "./ops.js";
 
 // Each command loads its own modules when it runs: `vericode report` never loads the HTTP server.
@@ -31,9 +32,13 @@ function port(value: string): number {
   return n;
 }
 
+/** The package's version, read from its package.json (two levels up from dist/cli/ and from src/cli/). */
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
 const program = new Command()
   .name("vericode")
   .description("Self-hosted verification codes: send and verify one-time codes by SMS.")
+  .version(version, "-V, --version", "print the version")
   .showHelpAfterError("(run with --help for usage)")
   .configureOutput({ outputError: (text, write) => write(text) });
 
@@ -48,7 +53,7 @@ program
     if (options.workers !== undefined && options.workers > 1 && process.env.VERICODE_WORKER !== "1") {
       return (await import("./workers.js")).runPrimary(options.workers, process.argv.slice(2));
     }
-    return (await import("./serve.js")).runServe({ ...options, migrate: process.env.VERICODE_WORKER !== "1" });
+    return (await import("./serve.js")).runServe({ ...options, worker: process.env.VERICODE_WORKER === "1" });
   });
 
 program
@@ -115,7 +120,7 @@ user
   .description("give a user the admin role (the analytics API and the dashboard)")
   .argument("<login>", "the username or email")
   .option("--role <role>", "the role to give", "admin")
-  .action(async (login: string, options: { role: string }) => (await import("./ops.js")).runPromote(login, options));
+  .action(async (login: string, options: { role: string }) => (await import("./user.js")).runPromote(login, options));
 
 program
   .command("purge")
@@ -127,9 +132,6 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  // One line, no stack: what went wrong and, where it helps, what to do.
-  if (error instanceof ConfigError) process.stderr.write(`vericode: invalid configuration: ${error.problems.join(" ")}\n`);
-  else if (error instanceof VericodeError) process.stderr.write(`vericode: ${error.code}: ${error.message}\n`);
-  else process.stderr.write(`vericode: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`vericode: ${errorLine(error)}\n`);
   process.exitCode = 1;
 }

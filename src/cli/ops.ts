@@ -1,6 +1,7 @@
 import { reportQuery } from "../analytics/range.js";
 import type { Counts, Summary, Timeseries } from "../analytics/report.js";
 import { applyRetention } from "../analytics/retention.js";
+import { systemClock } from "../clock.js";
 import { VericodeError } from "../errors.js";
 import { commandService } from "./otp.js";
 
@@ -20,21 +21,22 @@ export async function runReport(options: ReportOptions): Promise<void> {
   if (!["table", "json", "csv"].includes(options.format)) {
     throw new VericodeError("validation_error", "--format is table, json or csv.");
   }
+  // The API's own checks of a report's range and filters (analytics/range.ts), before the database opens.
+  const now = systemClock.now().getTime();
+  const query = reportQuery(
+    {
+      since: options.since ?? (options.from === undefined ? "7d" : undefined),
+      from: options.from,
+      to: options.to,
+      group_by: options.groupBy,
+      purpose: options.purpose,
+      channel: options.channel,
+      country: options.country,
+    },
+    now,
+  );
   const vericode = await commandService();
   try {
-    const now = vericode.clock.now().getTime();
-    const query = reportQuery(
-      {
-        since: options.since ?? (options.from === undefined ? "7d" : undefined),
-        from: options.from,
-        to: options.to,
-        group_by: options.groupBy,
-        purpose: options.purpose,
-        channel: options.channel,
-        country: options.country,
-      },
-      now,
-    );
     const [summary, series] = await Promise.all([vericode.analytics.summary(query, now), vericode.analytics.timeseries(query, now)]);
     if (options.format === "json") process.stdout.write(`${JSON.stringify({ summary, timeseries: series }, null, 2)}\n`);
     else if (options.format === "csv") process.stdout.write(csv(series));
@@ -145,20 +147,6 @@ function grid(head: string[], rows: string[][]): string {
   const line = (cells: string[]) =>
     cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  ");
   return [line(head), ...rows.map(line)].join("\n");
-}
-
-/** `vericode user promote <login>`: the admin role (for the analytics API and the dashboard). */
-export async function runPromote(login: string, options: { role: string }): Promise<void> {
-  const vericode = await commandService();
-  try {
-    const user = await vericode.store.setRole(login, options.role, vericode.clock.now().getTime());
-    if (user === null) throw new VericodeError("not_found", `There is no user ${JSON.stringify(login)} (give a username or an email).`);
-    process.stdout.write(
-      `${user.username ?? user.email} (${user.id}) now has the role ${options.role}; it applies to tokens issued from now on (sign in again or refresh).\n`,
-    );
-  } finally {
-    await vericode.close();
-  }
 }
 
 /** `vericode purge`: rolls up, then deletes, the whole days older than RETENTION_DAYS (or --days). */

@@ -1,4 +1,5 @@
 import { applyRetention } from "../analytics/retention.js";
+import { loadConfig } from "../config.js";
 import { buildApp } from "../http/app.js";
 import { createVericode, type Vericode } from "../vericode.js";
 
@@ -35,9 +36,15 @@ function startRetention(vericode: Vericode): () => void {
   };
 }
 
-/** Listens until SIGINT or SIGTERM, then stops accepting, finishes in-flight requests and closes the database. */
-export async function runServe(options: { port?: number; host?: string; migrate?: boolean }): Promise<void> {
-  const vericode = await createVericode({ migrate: options.migrate !== false });
+/**
+ * Listens until SIGINT or SIGTERM, then stops accepting, finishes in-flight requests and closes the database.
+ * A worker of `--workers` leaves the migrations and the configuration's warnings to the primary, which ran
+ * and logged them once for all.
+ */
+export async function runServe(options: { port?: number; host?: string; worker?: boolean }): Promise<void> {
+  const worker = options.worker === true;
+  const config = loadConfig();
+  const vericode = await createVericode({ config: worker ? { ...config, warnings: [] } : config, migrate: !worker });
   for (const name of vericode.migrations) vericode.log.info({ event: "migration" }, `applied migration ${name}`);
   const app = await buildApp(vericode);
   const port = options.port ?? vericode.config.port;
