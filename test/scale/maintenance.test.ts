@@ -1,7 +1,10 @@
 import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, statfsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sqliteDatabase, type TestDatabase } from "../support/databases.js";
+import { SqlStore } from "../../src/store/sql-store.js";
 import { keepProcessLog } from "../support/logs.js";
 import { seedHistory } from "../support/seed-history.mjs";
 import { TEST_SECRETS, testTokens } from "../support/service.js";
@@ -25,6 +28,19 @@ const RAISED_LIMITS: Record<string, string> = {
   ),
   CONVERSION_BREAKER_MIN_SENDS: "1000000000",
 };
+
+/**
+ * The database lives in memory (/dev/shm) when there is room: the purge's time goes to its ~1,150 small
+ * transactions, and on a disk nearly every one of them is followed by a WAL checkpoint and its fsync
+ * (measured on the 2-core machine: 6 ms of delete and ~40 ms of checkpoint per batch; the test took 94 s
+ * on disk, 49 s in memory). The test is about the service answering and the commands being right; what
+ * the disk costs the sends is measured by `npm run bench:maintenance`, on disk.
+ */
+function folder(): string {
+  const shm = "/dev/shm";
+  const room = existsSync(shm) ? statfsSync(shm).bavail * statfsSync(shm).bsize : 0;
+  return mkdtempSync(join(room > 4 * 1024 ** 3 ? shm : tmpdir(), "vericode-maintenance-"));
+}
 
 interface Finished {
   code: number | null;
@@ -105,22 +121,26 @@ function count(path: string, query: string, ...values: unknown[]): number {
 }
 
 describe("maintenance beside a stream of sends, on a million codes (SQLite)", () => {
-  let db: TestDatabase;
+  let dir: string;
   let path: string;
+  let url: string;
   let service: VericodeProcess;
   let seededAt: number;
   const env = { ...TEST_SECRETS, LOG_LEVEL: "info" };
 
   beforeAll(async () => {
-    db = sqliteDatabase();
-    path = db.url.slice("sqlite:".length);
-    await (await db.createStore()).close();
+    dir = folder();
+    path = join(dir, "vericode.db");
+    url = `sqlite:${path}`;
+    const store = new SqlStore({ kind: "sqlite", path });
+    await store.migrate();
+    await store.close();
     seededAt = Date.now();
     const seeded = seedHistory(path, { ...HISTORY, now: seededAt });
     console.log(`maintenance: ${HISTORY.codes.toLocaleString("en")} codes seeded in ${(seeded.ms / 1000).toFixed(1)} s`);
     service = await serveProcess({
       ...env,
-      DATABASE_URL: db.url,
+      DATABASE_URL: url,
       SMS_PROVIDER: "console",
       ...RAISED_LIMITS,
       // The service's own hourly retention job (first run 1-2 min after start) has nothing to delete.
@@ -130,7 +150,7 @@ describe("maintenance beside a stream of sends, on a million codes (SQLite)", ()
 
   afterAll(async () => {
     await service?.stop();
-    await db?.drop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
   it("`vericode purge` and the roll-up of `vericode report` run beside the sends: /healthz always answers, no send fails", async () => {
@@ -163,7 +183,7 @@ describe("maintenance beside a stream of sends, on a million codes (SQLite)", ()
 
     // A second of sends alone, then both commands at once, then a moment after they end.
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const cli = { ...env, DATABASE_URL: db.url };
+    const cli = { ...env, DATABASE_URL: url };
     const [purge, report] = await Promise.all([
       command(["purge", "--days", String(KEEP_DAYS), "--json"], cli),
       command(["report", "--since", `${HISTORY.days + 1}d`, "--format", "json"], cli),
@@ -173,17 +193,12 @@ describe("maintenance beside a stream of sends, on a million codes (SQLite)", ()
     const sent = (await sends).flat();
     const answered = await health;
 
+    const times = sent.map((a) => a.ms);
     const slowest = Math.max(...answered.map((a) => a.ms));
     console.log(
-      `maintenance: purge ${(purge.ms / 1000).toFixed(1)} s, report ${(report.ms / 1000).toFixed(1)} s; ` +
-        `${sent.length} sends (p50 ${percentile(
-          sent.map((a) => a.ms),
-          0.5,
-        ).toFixed(0)} ms, p99 ${percentile(
-          sent.map((a) => a.ms),
-          0.99,
-        ).toFixed(0)} ms, max ${Math.max(...sent.map((a) => a.ms)).toFixed(0)} ms); ` +
-        `${answered.length} /healthz, slowest ${slowest.toFixed(0)} ms`,
+      `maintenance: purge ${(purge.ms / 1000).toFixed(1)} s, report ${(report.ms / 1000).toFixed(1)} s; ${sent.length} sends ` +
+        `(p50 ${percentile(times, 0.5).toFixed(0)} ms, p99 ${percentile(times, 0.99).toFixed(0)} ms, max ${Math.max(...times).toFixed(0)} ms); ` +
+        `${answered.length} /healthz, the slowest ${slowest.toFixed(0)} ms`,
     );
 
     // The service kept answering: every health check within its timeout, every send 200.
@@ -221,5 +236,6 @@ describe("maintenance beside a stream of sends, on a million codes (SQLite)", ()
     expect(purgedDays.length).toBe(HISTORY.days - KEEP_DAYS);
     expect(purgedDays.map((day) => [day, perReport.get(day)])).toEqual(purgedDays.map((day) => [day, sentPerDay.get(day)]));
     expect(count(path, "select count(*) from report_rollups where day < ?", before)).toBe(purgedDays.length);
-  }, 180_000);
+    // ~50 s on the quiet 2-core machine; the cap leaves room for a machine busy with other work (140 s seen).
+  }, 300_000);
 });
