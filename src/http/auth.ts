@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { AccessClaims, TokenService } from "../accounts/tokens.js";
+import { type AccessClaims, BearerError, type TokenService } from "../accounts/tokens.js";
 import { VericodeError } from "../errors.js";
 import type { Vericode } from "../vericode.js";
 
@@ -10,14 +10,26 @@ declare module "fastify" {
   }
 }
 
-/** A pre-handler that requires `Authorization: Bearer <JWT>` and sets `request.auth`. */
+/**
+ * A pre-handler that requires `Authorization: Bearer <JWT>` and sets `request.auth`. Its 401s follow
+ * RFC 6750 §3.1: no error code when no bearer credential was sent (no header, or another scheme),
+ * `invalid_request` for a Bearer header that is not `Bearer <token>`, `invalid_token` for a refused token.
+ */
 export function bearerAuth(tokens: TokenService) {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const header = request.headers.authorization;
-    if (header === undefined) throw new VericodeError("unauthorized", "Send a token: Authorization: Bearer <JWT>.");
-    const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/.exec(header.trim());
-    if (match?.[1] === undefined) throw new VericodeError("unauthorized", "The Authorization header must be: Bearer <JWT>.");
-    request.auth = await tokens.verifyAccess(match[1]);
+    const header = request.headers.authorization?.trim() ?? "";
+    if (header === "") throw new VericodeError("unauthorized", "Send a token: Authorization: Bearer <JWT>.");
+    const [scheme, ...rest] = header.split(/ +/);
+    // The scheme is case-insensitive (RFC 9110 §11.1); another scheme is a credential vericode does not take.
+    if (scheme?.toLowerCase() !== "bearer") {
+      throw new VericodeError("unauthorized", "Send a token with the Bearer scheme: Authorization: Bearer <JWT>.");
+    }
+    const token = rest.length === 1 ? rest[0] : undefined;
+    // RFC 6750's b64token: one run of these characters after the scheme and a space, nothing else.
+    if (token === undefined || !/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) {
+      throw new BearerError("invalid_request", "The Authorization header must be: Bearer <JWT>.");
+    }
+    request.auth = await tokens.verifyAccess(token);
   };
 }
 

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { BearerError } from "../accounts/tokens.js";
 import { ERROR_CATALOG, type ErrorCode, type FieldError, VericodeError } from "../errors.js";
 
 export interface Problem {
@@ -28,8 +29,19 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   };
   for (const [name, value] of Object.entries(error.extra)) if (!(name in problem)) problem[name] = value;
   if (error.retryAfter !== undefined) reply.header("retry-after", String(Math.max(1, Math.ceil(error.retryAfter))));
-  if (error.code === "unauthorized") reply.header("www-authenticate", 'Bearer realm="vericode"');
+  if (error.code === "unauthorized") reply.header("www-authenticate", bearerChallenge(error));
   return reply.code(error.status).type("application/problem+json").serializer(JSON.stringify).send(problem);
+}
+
+/**
+ * The `WWW-Authenticate` challenge of a 401 (RFC 6750 §3): the realm, and for a refused bearer token or
+ * header its error code and the reason. No error code when the request carried no bearer credential.
+ */
+function bearerChallenge(error: VericodeError): string {
+  if (!(error instanceof BearerError)) return 'Bearer realm="vericode"';
+  // error_description allows printable ASCII but `"` and `\` (RFC 6750 §3): quotes become apostrophes.
+  const description = error.message.replaceAll('"', "'").replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, "");
+  return `Bearer realm="vericode", error="${error.bearerError}", error_description="${description}"`;
 }
 
 /**

@@ -30,36 +30,72 @@ describe("bearer tokens", () => {
       claims,
     );
 
-  async function expectUnauthorized(authorization: string | undefined, detail?: RegExp): Promise<void> {
+  /**
+   * Expects a 401 whose detail matches `detail` and whose `WWW-Authenticate` is RFC 6750's: the realm,
+   * then for a refused token or header its `error` code and the same detail as `error_description`.
+   */
+  async function expectUnauthorized(authorization: string | undefined, detail: RegExp, error?: "invalid_request" | "invalid_token") {
     const response = await send(authorization);
     expect(response.statusCode).toBe(401);
-    expect(response.headers["www-authenticate"]).toContain("Bearer");
     expect(response.json()).toMatchObject({ code: "unauthorized", success: false });
-    if (detail !== undefined) expect(response.json().detail).toMatch(detail);
+    expect(response.json().detail).toMatch(detail);
+    const challenge = response.headers["www-authenticate"];
+    if (error === undefined) expect(challenge).toBe('Bearer realm="vericode"');
+    else {
+      expect(challenge).toBe(
+        `Bearer realm="vericode", error="${error}", error_description="${response.json().detail.replaceAll('"', "'")}"`,
+      );
+    }
+    return response.json().detail as string;
   }
 
-  it("refuses a request without a token", () => expectUnauthorized(undefined, /Bearer/));
-  it("refuses a malformed header", () => expectUnauthorized("Token abc"));
+  it("refuses a request without a token, with no error code in the challenge", () => expectUnauthorized(undefined, /Bearer/));
+  it("refuses another scheme as no bearer credential (RFC 6750 §3.1: no error code)", () => expectUnauthorized("Token abc", /Bearer/));
+  it("refuses a malformed Bearer header with invalid_request", async () => {
+    for (const header of ["Bearer", "Bearer a.b.c d.e.f", "Bearer a,b.c"]) {
+      await expectUnauthorized(header, /Authorization header must be: Bearer <JWT>/, "invalid_request");
+    }
+  });
+  it("refuses a malformed token as malformed, not as an algorithm", async () => {
+    const detail = await expectUnauthorized("Bearer abc.def.ghi", /malformed/, "invalid_token");
+    expect(detail).not.toMatch(/algorithm/);
+    await expectUnauthorized("Bearer abc", /malformed/, "invalid_token");
+  });
   it("refuses a bad signature", () =>
-    expectUnauthorized(`Bearer ${hs({ sub: "u" }, { key: "another-secret-0123456789abcdef0123456789" })}`, /signature/));
+    expectUnauthorized(
+      `Bearer ${hs({ sub: "u" }, { key: "another-secret-0123456789abcdef0123456789" })}`,
+      /^The token's signature is not valid\.$/,
+      "invalid_token",
+    ));
   it("refuses alg: none", () => {
     const header = Buffer.from(JSON.stringify({ alg: "none", typ: "JWT" })).toString("base64url");
     const body = Buffer.from(
       JSON.stringify({ sub: "u", iss: "vericode", aud: "vericode", exp: Math.floor(Date.now() / 1000) + 60 }),
     ).toString("base64url");
-    return expectUnauthorized(`Bearer ${header}.${body}.`, /algorithm|not accepted/);
+    return expectUnauthorized(`Bearer ${header}.${body}.`, /"none" are not accepted/, "invalid_token");
   });
   it("refuses an expired token", () =>
-    expectUnauthorized(`Bearer ${hs({ sub: "u", exp: Math.floor(Date.now() / 1000) - 10 }, { expiresIn: undefined })}`, /expired/));
-  it("refuses a wrong audience", () => expectUnauthorized(`Bearer ${hs({ sub: "u" }, { aud: "someone-else" })}`, /audience/));
-  it("refuses a wrong issuer", () => expectUnauthorized(`Bearer ${hs({ sub: "u" }, { iss: "evil" })}`, /issuer/));
-  it("refuses a token without exp", () => expectUnauthorized(`Bearer ${hs({ sub: "u" }, { expiresIn: undefined })}`, /exp/));
+    expectUnauthorized(
+      `Bearer ${hs({ sub: "u", exp: Math.floor(Date.now() / 1000) - 10 }, { expiresIn: undefined })}`,
+      /^The token has expired\.$/,
+      "invalid_token",
+    ));
+  it("refuses a wrong audience, naming the audience", () =>
+    expectUnauthorized(
+      `Bearer ${hs({ sub: "u" }, { aud: "someone-else" })}`,
+      /^The token's audience \(aud\) is not accepted\.$/,
+      "invalid_token",
+    ));
+  it("refuses a wrong issuer, naming the issuer", () =>
+    expectUnauthorized(`Bearer ${hs({ sub: "u" }, { iss: "evil" })}`, /^The token's issuer \(iss\) is not accepted\.$/, "invalid_token"));
+  it("refuses a token without exp", () =>
+    expectUnauthorized(`Bearer ${hs({ sub: "u" }, { expiresIn: undefined })}`, /lacks a required claim \(exp\)/, "invalid_token"));
   it("refuses a refresh token used as an access token", async () => {
     const registered = await service.vericode.accounts.register({ username: "refresher", password: "long enough password" });
-    await expectUnauthorized(`Bearer ${registered.refresh}`, /refresh/);
+    await expectUnauthorized(`Bearer ${registered.refresh}`, /refresh/, "invalid_token");
   });
   it("refuses an HS256 token signed with the public key (algorithm confusion)", () =>
-    expectUnauthorized(`Bearer ${hs({ sub: "u" }, { key: publicPem })}`, /signature/));
+    expectUnauthorized(`Bearer ${hs({ sub: "u" }, { key: publicPem })}`, /signature/, "invalid_token"));
 
   it("accepts an external RS256 token and binds the code to its subject", async () => {
     const token = createSigner({
@@ -131,6 +167,9 @@ describe("accounts", () => {
   it("refuses a refresh with an access token or garbage", async () => {
     const registered = (await post("/api/v1/auth/register/", { username: "fresh", password: "long enough password" })).json();
     expect((await post("/api/v1/auth/token/refresh/", { refresh: registered.access })).statusCode).toBe(401);
-    expect((await post("/api/v1/auth/token/refresh/", { refresh: "garbage" })).statusCode).toBe(401);
+    const garbage = await post("/api/v1/auth/token/refresh/", { refresh: "garbage" });
+    expect(garbage.statusCode).toBe(401);
+    // The refresh token comes in the body, not as a bearer credential: no RFC 6750 error code.
+    expect(garbage.headers["www-authenticate"]).toBe('Bearer realm="vericode"');
   });
 });
