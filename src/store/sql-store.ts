@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { type Kysely, Migrator, type Selectable, sql } from "kysely";
 import { type ChallengeKey, type ChallengeState, DELIVERY_RANK, type OtpRecord, type OtpStatus, type Purpose } from "../records.js";
 import { type AdapterOptions, type DialectAdapter, openAdapter } from "./adapter.js";
@@ -357,52 +358,88 @@ export class SqlStore implements Store {
 
   // ---- Maintenance ---------------------------------------------------------------------------------
 
-  async dropExpiredIdempotencyKeys(now: number, options: { batch?: number } = {}): Promise<number> {
+  dropExpiredIdempotencyKeys(now: number, options: { batch?: number } = {}): Promise<number> {
     const batch = options.batch ?? PURGE_BATCH;
-    let dropped = 0;
-    for (;;) {
-      const expired = sql`delete from idempotency_keys where (scope, key) in (
-        select scope, key from idempotency_keys where expires_at <= ${now} limit ${batch})`;
-      const { changes } = await this.#a.runner.one(once({ compile: () => expired.compile(this.#db) }));
-      dropped += changes;
-      if (changes < batch) return dropped;
-    }
+    const expired = sql`delete from idempotency_keys where (scope, key) in (
+      select scope, key from idempotency_keys where expires_at <= ${now} limit ${batch})`;
+    return this.#inBatches(batch, async () => (await this.#a.runner.one(once({ compile: () => expired.compile(this.#db) }))).changes);
   }
 
-  async clearExpiredMacs(now: number, options: { batch?: number } = {}): Promise<number> {
+  clearExpiredMacs(now: number, options: { batch?: number } = {}): Promise<number> {
     const batch = options.batch ?? PURGE_BATCH;
-    let cleared = 0;
-    for (;;) {
-      // The expired codes that still hold a MAC, a batch at a time by the created_at index.
-      const expired = sql`update otp_codes set code_hash = null where id in (
-        select id from otp_codes where code_hash is not null and expires_at <= ${now} order by created_at limit ${batch})`;
-      const { changes } = await this.#a.runner.one(once({ compile: () => expired.compile(this.#db) }));
-      cleared += changes;
-      if (changes < batch) return cleared;
-    }
+    // The expired codes that still hold a MAC, a batch at a time by the created_at index.
+    const expired = sql`update otp_codes set code_hash = null where id in (
+      select id from otp_codes where code_hash is not null and expires_at <= ${now} order by created_at limit ${batch})`;
+    return this.#inBatches(batch, async () => (await this.#a.runner.one(once({ compile: () => expired.compile(this.#db) }))).changes);
   }
 
   async purge(before: number, options: { batch?: number } = {}): Promise<PurgeResult> {
     const batch = options.batch ?? PURGE_BATCH;
-    const deleted: PurgeResult = { codes: 0, refusals: 0, challenges: 0 };
+    const db = this.#db;
     // Each batch is its own short transaction: the oldest `batch` rows by the created_at index.
-    const drain = async (table: "otp_codes" | "otp_refusals", key: keyof PurgeResult) => {
-      for (;;) {
-        const oldest = this.#db.selectFrom(table).select("id").where("created_at", "<", before).orderBy("created_at").limit(batch);
-        const { changes } = await this.#a.runner.one(once(this.#db.deleteFrom(table).where("id", "in", oldest)));
-        deleted[key] += changes;
-        if (changes < batch) return;
-      }
-    };
-    await drain("otp_codes", "codes");
-    await drain("otp_refusals", "refusals");
-    // A challenge is state, not history: gone once its last code expired before the cut-off.
+    const drain = (table: "otp_codes" | "otp_refusals") =>
+      this.#inBatches(batch, async () => {
+        const oldest = db.selectFrom(table).select("id").where("created_at", "<", before).orderBy("created_at").limit(batch);
+        return (await this.#a.runner.one(once(db.deleteFrom(table).where("id", "in", oldest)))).changes;
+      });
+    const codes = await drain("otp_codes");
+    const refusals = await drain("otp_refusals");
+    return { codes, refusals, challenges: await this.#purgeChallenges(before, batch) };
+  }
+
+  /**
+   * A challenge is state, not history: gone once its last code expired before the cut-off. The table has
+   * no index on expires_at (every send would pay for one), so the batches walk it in key order from where
+   * the last one stopped, reading without the write lock; each then deletes the keys it read.
+   */
+  async #purgeChallenges(before: number, batch: number): Promise<number> {
+    const db = this.#db;
+    let after: { phone_number: string; purpose: string; user_id: string } | null = null;
+    let deleted = 0;
+    await this.#inBatches(batch, async () => {
+      const from = after;
+      const ended = await db
+        .selectFrom("otp_challenges")
+        .select(["phone_number", "purpose", "user_id"])
+        .where("expires_at", "<", before)
+        .$if(from !== null, (q) =>
+          q.where((eb) =>
+            eb(
+              eb.refTuple("phone_number", "purpose", "user_id"),
+              ">",
+              eb.tuple(from?.phone_number ?? "", from?.purpose ?? "", from?.user_id ?? ""),
+            ),
+          ),
+        )
+        .orderBy("phone_number")
+        .orderBy("purpose")
+        .orderBy("user_id")
+        .limit(batch)
+        .execute();
+      if (ended.length === 0) return 0;
+      after = ended[ended.length - 1] ?? null;
+      const keys = sql.join(ended.map((row) => sql`(${row.phone_number}, ${row.purpose}, ${row.user_id})`));
+      const gone = sql`delete from otp_challenges where expires_at < ${before} and (phone_number, purpose, user_id) in (values ${keys})`;
+      deleted += (await this.#a.runner.one(once({ compile: () => gone.compile(db) }))).changes;
+      return ended.length;
+    });
+    return deleted;
+  }
+
+  /**
+   * Runs a maintenance batch after batch until one changes fewer than `batch` rows, pausing between them
+   * as the adapter asks (SQLite: as long as the batch held the write lock, so the service's own writes get
+   * their turn); resolves the rows changed in all.
+   */
+  async #inBatches(batch: number, next: () => Promise<number>): Promise<number> {
+    let total = 0;
     for (;;) {
-      const ended = sql`delete from otp_challenges where (phone_number, purpose, user_id) in (
-        select phone_number, purpose, user_id from otp_challenges where expires_at < ${before} limit ${batch})`;
-      const { changes } = await this.#a.runner.one(once({ compile: () => ended.compile(this.#db) }));
-      deleted.challenges += changes;
-      if (changes < batch) return deleted;
+      const started = performance.now();
+      const changes = await next();
+      total += changes;
+      if (changes < batch) return total;
+      const pause = this.#a.maintenancePauseMs(performance.now() - started);
+      if (pause > 0) await sleep(pause);
     }
   }
 }

@@ -142,6 +142,10 @@ export class PostgresAdapter implements DialectAdapter {
     await sql`select 1`.execute(this.db);
   }
 
+  maintenancePauseMs(): number {
+    return 0;
+  }
+
   uniqueViolation(error: unknown): { column: string | null } | null {
     const { code, detail, constraint } = (error ?? {}) as { code?: unknown; detail?: unknown; constraint?: unknown };
     if (code !== "23505") return null;

@@ -9,7 +9,11 @@ import type { Database } from "../schema.js";
 import { countersOf, type SharedStatements, sharedStatements } from "../shared-statements.js";
 import { openChallengeStep, storeCodeStep } from "../steps.js";
 import type { Bucket, BudgetHold, Consumed, Counter, SendOpened, TryTake, VerifyTry } from "../store.js";
+import { Checkpointer } from "./checkpointer.js";
 import { LOCK_SPIN_MS, SqliteRunner, StatementCache } from "./runner.js";
+
+/** The least a maintenance batch leaves the write lock free for the service's own writes. */
+const MAINTENANCE_PAUSE_MIN_MS = 10;
 
 /** Expired windows are swept at most this often: the table stays about the size of the live windows. */
 const SWEEP_EVERY_MS = 60_000;
@@ -28,6 +32,7 @@ export class SqliteAdapter implements DialectAdapter {
   readonly statements: SharedStatements;
   readonly #sqlite: BetterSqlite3.Database;
   readonly #own: ReturnType<typeof sqliteStatements>;
+  readonly #checkpointer: Checkpointer | null = null;
   #sweptAt = 0;
 
   constructor(path: string, options: AdapterOptions = {}) {
@@ -40,6 +45,11 @@ export class SqliteAdapter implements DialectAdapter {
     sqlite.pragma(`busy_timeout = ${LOCK_SPIN_MS}`);
     sqlite.pragma("foreign_keys = ON");
     this.#sqlite = sqlite;
+    // Checkpoints run on a thread of their own, not inside a send's COMMIT (checkpointer.ts).
+    if (path !== ":memory:") {
+      sqlite.pragma("wal_autocheckpoint = 0");
+      this.#checkpointer = new Checkpointer(path);
+    }
     // One statement cache for the runner and for Kysely's own queries.
     const cache = new StatementCache(sqlite);
     this.db = new Kysely<Database>({
@@ -127,6 +137,10 @@ export class SqliteAdapter implements DialectAdapter {
     this.runner.probeWrite();
   }
 
+  maintenancePauseMs(heldMs: number): number {
+    return Math.max(MAINTENANCE_PAUSE_MIN_MS, Math.ceil(heldMs));
+  }
+
   uniqueViolation(error: unknown): { column: string | null } | null {
     const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
     if (code !== "SQLITE_CONSTRAINT_UNIQUE" && code !== "SQLITE_CONSTRAINT_PRIMARYKEY") return null;
@@ -137,6 +151,7 @@ export class SqliteAdapter implements DialectAdapter {
   async close(): Promise<void> {
     await this.groupCommit.settled();
     await this.db.destroy();
+    await this.#checkpointer?.close();
   }
 
   /**

@@ -5,7 +5,7 @@ import { bind, type Rows, type Runner, type Statement, type Step } from "../prep
  * How long better-sqlite3 may wait, synchronously, for a lock another process holds. The wait blocks the
  * event loop, so it stays a few milliseconds; longer waits happen between turns of the event loop.
  */
-export const LOCK_SPIN_MS = 5;
+export const LOCK_SPIN_MS = 2;
 /** How long a write waits for another process's lock in all before it fails (503 service_unavailable). */
 export const LOCK_WAIT_MS = 5000;
 
@@ -194,7 +194,8 @@ export class SqliteRunner implements Runner {
     this.#pending = this.#pending.filter((pending) => pending.deadline > now);
     const locked = new DatabaseLocked(`the database is locked by another process (waited ${this.#lockWaitMs} ms)`);
     for (const { reject } of overdue) reject(locked);
-    this.#backoffMs = Math.min(this.#backoffMs * 2, 50);
+    // Short pauses: maintenance leaves gaps of 10 ms or more between its batches, and a try costs little.
+    this.#backoffMs = Math.min(this.#backoffMs * 2, 8);
     if (this.#pending.length > 0) this.#schedule(this.#backoffMs);
     return false;
   }
