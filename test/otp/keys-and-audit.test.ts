@@ -121,12 +121,17 @@ for (const dialect of DIALECTS) {
       await otp.verifyOtp(consumedPhone, channel.lastCodeTo(consumedPhone), "usr_mac", "login");
       expect(await mac(consumed)).toBeNull();
 
+      // A fourth send of one challenge supersedes its oldest code (three stay live).
       const supersededPhone = at("8882");
-      const first = await sendTo(supersededPhone, "usr_mac");
-      const second = await sendTo(supersededPhone, "usr_mac2");
-      await otp.verifyOtp(supersededPhone, channel.lastCodeTo(supersededPhone), "usr_mac2", "login");
-      expect(await mac(first)).not.toBeNull();
-      expect(await mac(second)).toBeNull();
+      const sends: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        sends.push(await sendTo(supersededPhone, "usr_mac"));
+        clock.advance(301);
+      }
+      expect((await store.findCode(sends[0] as string))?.status).toBe("superseded");
+      expect(await mac(sends[0] as string)).toBeNull();
+      for (const live of sends.slice(1)) expect(await mac(live)).toMatch(/^[0-9a-f]{64}$/);
+      const first = sends[1] as string;
 
       const lockedPhone = at("8883");
       const locked = await sendTo(lockedPhone, "usr_mac");
@@ -163,6 +168,12 @@ for (const dialect of DIALECTS) {
       await otp.verifyOtp(phone, code === "000000" ? "000001" : "000000", "usr_audit", "login");
       await otp.verifyOtp(phone, code, "usr_audit", "login");
       await otp.verifyOtp(phone, code, "usr_audit", "login");
+      // Five wrong tries lock the challenge; a sixth is refused as locked.
+      const locking = `+5068883${String(n).padStart(4, "0")}`;
+      const lockedSend = await otp.sendOtp(locking, "usr_audit", "login");
+      if (!lockedSend.ok) throw new Error("not sent");
+      const wrong = channel.lastCodeTo(locking) === "000000" ? "000001" : "000000";
+      for (let i = 0; i < 5; i++) await otp.verifyOtp(locking, wrong, "usr_audit", "login");
       const expiring = `+5068884${String(n).padStart(4, "0")}`;
       await otp.sendOtp(expiring, "usr_audit", "login");
       clock.advance(11 * 60);
@@ -173,6 +184,14 @@ for (const dialect of DIALECTS) {
         { outcome: "invalid", id: sent.id, channel: "sms", purpose: "login", to: expect.stringMatching(/^\*+\d{4}$/) },
         { outcome: "verified", id: sent.id, channel: "sms", purpose: "login", to: expect.stringMatching(/^\*+\d{4}$/) },
         { outcome: "replay", id: sent.id, channel: "sms", purpose: "login", to: expect.stringMatching(/^\*+\d{4}$/) },
+        ...Array.from({ length: 4 }, () => ({
+          outcome: "invalid",
+          id: lockedSend.id,
+          channel: "sms",
+          purpose: "login",
+          to: expect.any(String),
+        })),
+        { outcome: "locked", id: lockedSend.id, channel: "sms", purpose: "login", to: expect.any(String) },
         {
           outcome: "expired",
           id: expect.stringMatching(/^otp_/),
