@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import helmet from "helmet";
 import { VericodeError } from "../errors.js";
 import type { Vericode } from "../vericode.js";
-import { answerError, vericodePlugin } from "./plugin.js";
+import { answerError, preventCaching, vericodePlugin } from "./plugin.js";
 import { sendProblem } from "./problem.js";
 import { API_REFERENCE, dashboard, errorCatalogue, webDemo } from "./web.js";
 
@@ -76,9 +76,8 @@ export async function buildApp(vericode: Vericode): Promise<FastifyInstance> {
   app.addHook("onRequest", (request, reply, done) => {
     reply.headers(SECURITY_HEADERS);
     reply.header("x-request-id", request.id);
-    // API answers carry tokens and codes' state: never stored by a cache (RFC 6749 §5.1), errors included;
-    // Pragma for HTTP/1.0 proxies.
-    if (request.url.startsWith("/api/")) reply.header("cache-control", "no-store").header("pragma", "no-cache");
+    // Every /api/ answer, the 404 of an unknown path included (the plugin's routes set it themselves too).
+    preventCaching(request, reply);
     done();
   });
   app.addHook("onResponse", (request, reply, done) => {

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import type { VericodeError } from "../errors.js";
 import { createVericode, type Vericode, type VericodeOptions } from "../vericode.js";
@@ -34,12 +34,22 @@ const routes: FastifyPluginAsync<{ vericode: Vericode }> = async (app, { vericod
   app.removeContentTypeParser("text/plain");
   app.decorateRequest("auth", null);
   app.setErrorHandler((error, request, reply) => answerError(error, request, reply));
+  // Here too, not only in buildApp: a host application that mounts the plugin gets it on vericode's routes.
+  app.addHook("onRequest", async (request, reply) => preventCaching(request, reply));
   await app.register(healthRoutes, { vericode });
   await app.register(authRoutes, { vericode });
   await app.register(messagingRoutes, { vericode });
   await app.register(twilioStatusRoutes, { vericode });
   await app.register(analyticsRoutes, { vericode });
 };
+
+/**
+ * API answers carry tokens and codes' state: never stored by a cache (RFC 6749 §5.1), problems included;
+ * Pragma for HTTP/1.0 proxies.
+ */
+export function preventCaching(request: FastifyRequest, reply: FastifyReply): void {
+  if (request.url.startsWith("/api/")) reply.header("cache-control", "no-store").header("pragma", "no-cache");
+}
 
 export function answerError(
   error: unknown,

@@ -1,7 +1,9 @@
-import type { LightMyRequestResponse } from "fastify";
+import Fastify, { type LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { vericodePlugin } from "../../src/http/plugin.js";
+import { createVericode } from "../../src/vericode.js";
 import { sqliteDatabase, type TestDatabase } from "../support/databases.js";
-import { RecordingChannel, startService, type TestService } from "../support/service.js";
+import { RecordingChannel, startService, TEST_SECRETS, type TestService } from "../support/service.js";
 
 /** RFC 6749 §5.1: an answer that carries tokens must not be stored by any cache; codes' answers neither. */
 function expectNeverCached(response: LightMyRequestResponse, status: number): void {
@@ -59,5 +61,31 @@ describe("Cache-Control: no-store on every /api/ answer, problems included", () 
     expectNeverCached(await post("/api/v1/auth/token/", { username: "nobody", password: "correct horse battery" }), 401);
     expectNeverCached(await service.app.inject({ method: "GET", url: "/api/v1/auth/me/" }), 401);
     expectNeverCached(await service.app.inject({ method: "GET", url: "/api/v1/nothing-here/" }), 404);
+  });
+});
+
+describe("Cache-Control: no-store when a host application mounts vericodePlugin", () => {
+  it("is on vericode's /api/ answers in the host's own Fastify, problems included", async () => {
+    const db = sqliteDatabase();
+    const vericode = await createVericode({
+      env: { ...TEST_SECRETS, DATABASE_URL: db.url, LOG_LEVEL: "silent" },
+      envFile: false,
+    });
+    const host = Fastify();
+    await host.register(vericodePlugin, { vericode });
+    try {
+      expectNeverCached(await host.inject({ method: "GET", url: "/api/v1/auth/me/" }), 401);
+      const registered = await host.inject({
+        method: "POST",
+        url: "/api/v1/auth/register/",
+        payload: { username: "host_user", password: "correct horse battery" },
+      });
+      expectNeverCached(registered, 201);
+      expect((await host.inject({ method: "GET", url: "/healthz" })).headers["cache-control"]).toBeUndefined();
+    } finally {
+      await host.close();
+      await vericode.close();
+      await db.drop();
+    }
   });
 });
