@@ -43,11 +43,10 @@ export interface DialectAdapter {
   /** Throws when the database cannot be reached or cannot take a write now. */
   ping(): Promise<void>;
   /**
-   * How long maintenance (purge, MAC clearing) pauses after a batch that took `heldMs`: on SQLite the
-   * batch held the one write lock, so the service's writes get as long; PostgreSQL locks rows, not the
-   * database, and needs no pause.
+   * How long maintenance (purge, MAC clearing) pauses after each batch: on SQLite a batch holds the one
+   * write lock, so the service's writes get a turn between two; PostgreSQL locks rows and needs no pause.
    */
-  maintenancePauseMs(heldMs: number): number;
+  maintenancePauseMs(): number;
   /** The column a unique-constraint violation names, or null when the error is not one. */
   uniqueViolation(error: unknown): { column: string | null } | null;
   close(): Promise<void>;

@@ -428,17 +428,16 @@ export class SqlStore implements Store {
 
   /**
    * Runs a maintenance batch after batch until one changes fewer than `batch` rows, pausing between them
-   * as the adapter asks (SQLite: as long as the batch held the write lock, so the service's own writes get
-   * their turn); resolves the rows changed in all.
+   * as the adapter asks (SQLite: 10 ms, so the service's own writes get their turn); resolves the rows
+   * changed in all.
    */
   async #inBatches(batch: number, next: () => Promise<number>): Promise<number> {
     let total = 0;
+    const pause = this.#a.maintenancePauseMs();
     for (;;) {
-      const started = performance.now();
       const changes = await next();
       total += changes;
       if (changes < batch) return total;
-      const pause = this.#a.maintenancePauseMs(performance.now() - started);
       if (pause > 0) await sleep(pause);
     }
   }

@@ -12,8 +12,11 @@ import type { Bucket, BudgetHold, Consumed, Counter, SendOpened, TryTake, Verify
 import { Checkpointer } from "./checkpointer.js";
 import { LOCK_SPIN_MS, SqliteRunner, StatementCache } from "./runner.js";
 
-/** The least a maintenance batch leaves the write lock free for the service's own writes. */
-const MAINTENANCE_PAUSE_MIN_MS = 10;
+/**
+ * How long maintenance leaves the write lock free after each batch (a batch holds it a few milliseconds),
+ * so that the service's writes, which retry every 1-8 ms, get their turn.
+ */
+const MAINTENANCE_PAUSE_MS = 10;
 
 /** Expired windows are swept at most this often: the table stays about the size of the live windows. */
 const SWEEP_EVERY_MS = 60_000;
@@ -137,8 +140,8 @@ export class SqliteAdapter implements DialectAdapter {
     this.runner.probeWrite();
   }
 
-  maintenancePauseMs(heldMs: number): number {
-    return Math.max(MAINTENANCE_PAUSE_MIN_MS, Math.ceil(heldMs));
+  maintenancePauseMs(): number {
+    return MAINTENANCE_PAUSE_MS;
   }
 
   uniqueViolation(error: unknown): { column: string | null } | null {
