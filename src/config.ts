@@ -80,6 +80,8 @@ export interface Config {
   retentionDays: number;
   /** METRICS_TOKEN: the bearer token `/metrics` asks for; null leaves it open. */
   metricsToken: string | null;
+  /** The Twilio Verify v2-compatible API's credentials; null while it is off. */
+  verify: { accountSid: string; authToken: string; apiKeys: ReadonlyMap<string, string> } | null;
   /** WEB_DEMO: serve the HTML demo at `/` (default: on except in production). */
   webDemo: boolean;
   /** Rate limits, fraud rules and the spend budget. */
@@ -129,6 +131,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const retentionDays = env.read(V.RETENTION_DAYS);
   const metricsToken = env.read(V.METRICS_TOKEN) ?? null;
   const webDemo = env.read(V.WEB_DEMO) ?? !server.production;
+  const verify = readVerify(env);
   if (env.problems.length > 0) throw new ConfigError(env.problems);
 
   return {
@@ -143,10 +146,28 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     webDemo,
     retentionDays,
     metricsToken,
+    verify,
     protection,
     ...delivery,
     warnings: env.warnings,
   };
+}
+
+/** The /v2 API's credentials: both VERIFY_ACCOUNT_SID and VERIFY_AUTH_TOKEN, or neither (it is off). */
+function readVerify(env: EnvReader): Config["verify"] {
+  const accountSid = env.read(V.VERIFY_ACCOUNT_SID) ?? null;
+  const authToken = env.read(V.VERIFY_AUTH_TOKEN) ?? null;
+  const apiKeys = env.read(V.VERIFY_API_KEYS) ?? [];
+  if (accountSid === null && authToken === null) {
+    if (apiKeys.length > 0)
+      env.problems.push("VERIFY_API_KEYS needs VERIFY_ACCOUNT_SID and VERIFY_AUTH_TOKEN: the keys belong to that account.");
+    return null;
+  }
+  if (accountSid === null || authToken === null) {
+    env.problems.push("Set VERIFY_ACCOUNT_SID and VERIFY_AUTH_TOKEN together: the /v2 API takes both (or neither, and stays off).");
+    return null;
+  }
+  return { accountSid, authToken, apiKeys: new Map(apiKeys.map((key) => [key.sid, key.secret])) };
 }
 
 type ServerConfig = Pick<Config, "nodeEnv" | "production" | "port" | "host" | "logLevel" | "publicBaseUrl">;

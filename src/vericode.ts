@@ -15,6 +15,7 @@ import { TWILIO_STATUS_PATH } from "./otp/delivery.js";
 import { OtpService } from "./otp/otp-service.js";
 import { SqlStore } from "./store/sql-store.js";
 import type { Store } from "./store/store.js";
+import { VerifyService } from "./verify/verify-service.js";
 
 export interface VericodeOptions {
   /** Variables read instead of `process.env` (same names as the environment). */
@@ -51,6 +52,8 @@ export interface Vericode {
   readonly tokens: TokenService;
   /** Rate limits, fraud rules and the spend budget (and the limiter they count in). */
   readonly protection: Protection;
+  /** Twilio Verify v2's behaviour (the `/v2` API, on when VERIFY_ACCOUNT_SID and VERIFY_AUTH_TOKEN are set). */
+  readonly verify: VerifyService;
   /** Reports over the codes and refusals of a time range (admin API, `vericode report`, dashboard). */
   readonly analytics: Analytics;
   /** Prometheus counters and histograms of this service (`GET /metrics`; `metrics.registry` to merge them). */
@@ -121,6 +124,19 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
       webOtpDomain: config.messages.webOtpDomain,
     }),
   });
+  const verify = new VerifyService({
+    store: store.verify,
+    codes: store,
+    channels,
+    protection,
+    keys: config.otp.keys,
+    clock,
+    log,
+    metrics,
+    defaultCountry: config.defaultCountry,
+    testNumbers: config.otp.testNumbers,
+    sendTimeoutMs: options.sendTimeoutMs ?? config.twilio?.timeoutMs ?? 10_000,
+  });
   const accounts = new Accounts({ store, tokens, clock, defaultCountry: config.defaultCountry, otp, protection, log });
   return {
     config,
@@ -129,6 +145,7 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
     accounts,
     tokens,
     protection,
+    verify,
     analytics: new Analytics(store.reports),
     metrics,
     log,

@@ -68,6 +68,7 @@ export const GROUPS = {
   channels: "Channels (docs/channels.md)",
   messages: "Messages",
   operations: "Operations (docs/deployment.md)",
+  verify: "Twilio Verify v2-compatible API (docs/twilio-verify.md)",
 } as const;
 
 /** Where the database is (the store's own shape). */
@@ -117,6 +118,18 @@ const secretKey = checked(
 );
 
 /** One OTP_SECRETS entry: `id:secret`, the id short and plain, the secret as long as OTP_SECRET's. */
+/** One VERIFY_API_KEYS entry: `SK…:secret`, as Twilio's API keys (sid SK + 32 hex, a secret of 32+ characters). */
+const verifyApiKey: Parser<{ sid: string; secret: string }> = (raw, name) => {
+  const at = raw.indexOf(":");
+  const sid = raw.slice(0, Math.max(0, at));
+  const secret = raw.slice(at + 1);
+  if (!/^SK[0-9a-fA-F]{32}$/.test(sid)) {
+    return invalid(`${name} takes SK…:secret pairs separated by commas; the sid is SK and 32 hex digits.`);
+  }
+  if (secret.length < 32) return invalid(`${name}: the secret of ${sid} is too short: use at least 32 characters (openssl rand -hex 16).`);
+  return { sid, secret };
+};
+
 const otpKey: Parser<{ id: string; secret: string }> = (raw, name) => {
   const at = raw.indexOf(":");
   const id = raw.slice(0, Math.max(0, at));
@@ -577,5 +590,29 @@ export const VARIABLES = declareVariables({
       (name) => `${name} is too short: use at least 16 characters (openssl rand -hex 24).`,
     ),
     description: "the bearer token `GET /metrics` asks for (16+ characters); unset leaves it open (keep it off the public network then)",
+  },
+
+  VERIFY_ACCOUNT_SID: {
+    group: "verify",
+    example: "AC0123456789abcdef0123456789abcdef",
+    parse: checked(/^AC[0-9a-fA-F]{32}$/, (name) => `${name} is AC followed by 32 hex digits, as a Twilio account sid.`),
+    description:
+      "the account sid the `/v2` API (Twilio Verify v2) accepts in HTTP Basic auth; with `VERIFY_AUTH_TOKEN` it turns `/v2` on (off while unset)",
+  },
+  VERIFY_AUTH_TOKEN: {
+    group: "verify",
+    secret: true,
+    parse: checked(
+      (raw) => raw.length >= 32,
+      (name) => `${name} is too short: use at least 32 characters (openssl rand -hex 16).`,
+    ),
+    description: "the auth token paired with `VERIFY_ACCOUNT_SID` (32+ characters)",
+  },
+  VERIFY_API_KEYS: {
+    group: "verify",
+    secret: true,
+    parse: list(verifyApiKey),
+    description:
+      "API keys for the `/v2` API, as Twilio's: `SK…:secret` pairs separated by commas (Basic auth with the key's sid and secret)",
   },
 });

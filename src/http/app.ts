@@ -97,7 +97,13 @@ export async function buildApp(vericode: Vericode): Promise<FastifyInstance> {
           "Self-hosted verification codes: send one-time codes by SMS through Twilio and verify them. Every error is application/problem+json with a stable `code`: see [the error catalogue](/docs/errors.md) for what each code means and how to solve it.",
       },
       servers: [{ url: vericode.config.publicBaseUrl }],
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+          // The /v2 API (Twilio Verify v2): VERIFY_ACCOUNT_SID and VERIFY_AUTH_TOKEN, or an API key's sid and secret.
+          basic: { type: "http", scheme: "basic" },
+        },
+      },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
   });

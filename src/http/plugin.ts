@@ -8,6 +8,7 @@ import { authRoutes } from "./routes/auth.js";
 import { healthRoutes } from "./routes/health.js";
 import { messagingRoutes } from "./routes/messaging.js";
 import { twilioStatusRoutes } from "./routes/twilio-status.js";
+import { verifyRoutes } from "./routes/verify-v2.js";
 import { Problem } from "./schemas.js";
 
 declare module "fastify" {
@@ -41,6 +42,8 @@ const routes: FastifyPluginAsync<{ vericode: Vericode }> = async (app, { vericod
   await app.register(messagingRoutes, { vericode });
   await app.register(twilioStatusRoutes, { vericode });
   await app.register(analyticsRoutes, { vericode });
+  // Twilio Verify v2's wire format, errors and auth in a scope of their own (off without VERIFY_ACCOUNT_SID).
+  await app.register(verifyRoutes, { vericode });
 };
 
 /**

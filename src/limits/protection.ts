@@ -102,6 +102,44 @@ export class Protection {
     return { ok: true, admission: { take: { budget: hold }, takenElsewhere: buckets, hold } };
   }
 
+  /**
+   * The rules before a send an application server asks for on its user's behalf (the /v2 API): the same
+   * destination rules, breaker, limits and budget as admitSend, but the caller is the application, not its
+   * user, so neither the per-user limit nor the per-challenge one counts it (a busy application would stop
+   * after RATE_LIMIT_USER sends); the end user's address (`endUserIp`) counts on the IP limit, and `extra`
+   * (the service's own rate limits) count too. Every unit and the budget's hold are taken here, at once;
+   * `giveBackAppSend` returns them.
+   */
+  async admitAppSend(
+    to: string,
+    phone: PhoneInfo | null,
+    endUserIp: string | null,
+    extra: readonly Bucket[],
+    now: number,
+  ): Promise<{ ok: true; taken: Bucket[]; hold: BudgetHold | null } | { ok: false; refusal: Refusal }> {
+    const early = phone === null ? null : (this.destination(phone) ?? (await this.breaker(phone, now)));
+    if (early !== null) return { ok: false, refusal: early };
+    const key = { phoneNumber: to, purpose: "login" as const, userId: "" };
+    const own = this.sendBuckets(key, phone, endUserIp).filter((bucket) => bucket.rule !== "user" && bucket.rule !== "challenge");
+    const taken = [...own, ...extra];
+    const consumed = await this.#limiter.consume(taken, now);
+    if (!consumed.ok) return { ok: false, refusal: limitRefusal(consumed.rule, consumed.retryAfterMs) };
+    const hold = phone === null ? null : this.budgetHold(phone, now);
+    if (hold !== null && !(await this.#store.reserveBudget(hold, now))) {
+      await this.#limiter.release(taken, now);
+      return { ok: false, refusal: this.#budgetRefusal(now) };
+    }
+    return { ok: true, taken, hold };
+  }
+
+  /** Returns what admitAppSend took, for a send that was refused further on (nothing went out). */
+  async giveBackAppSend(taken: readonly Bucket[], hold: BudgetHold | null, now: number): Promise<void> {
+    await this.#limiter.release(taken, now);
+    if (hold !== null) {
+      await this.#store.settleBudget({ period: hold.period, reservedMicros: hold.micros, spentMicros: 0, codeId: "", final: true }, now);
+    }
+  }
+
   /** A send the store refused: the units a limiter elsewhere took go back (the store's own never stayed). */
   async giveBack(admission: Admission, now: number): Promise<void> {
     if (admission.takenElsewhere.length > 0) await this.#limiter.release(admission.takenElsewhere, now);

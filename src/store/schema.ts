@@ -139,6 +139,57 @@ export interface IdempotencyKeysTable {
   lease_until: number;
 }
 
+/** A /v2 service (Twilio Verify's Service): `settings` holds the rest of its fields as JSON. */
+export interface VerifyServicesTable {
+  sid: string;
+  friendly_name: string;
+  code_length: number;
+  settings: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A /v2 verification: no code, no MAC; the code is derived from the key `key_id` names and `nonce`. */
+export interface VerificationsTable {
+  sid: string;
+  service_sid: string;
+  to_addr: string;
+  /** `to_addr` while pending, null after: unique per service. */
+  pending_to: string | null;
+  channel: string;
+  /** `pending`, `approved`, `canceled`, `expired` or `max_attempts_reached`. */
+  status: string;
+  nonce: string;
+  key_id: string;
+  code_length: number;
+  locale: string | null;
+  send_count: number;
+  check_count: number;
+  created_at: number;
+  updated_at: number;
+  expires_at: number;
+}
+
+export interface VerifyRateLimitsTable {
+  sid: string;
+  service_sid: string;
+  unique_name: string;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface VerifyBucketsTable {
+  sid: string;
+  rate_limit_sid: string;
+  service_sid: string;
+  max: number;
+  /** Seconds. */
+  interval: number;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   otp_codes: OtpCodesTable;
@@ -151,4 +202,8 @@ export interface Database {
   report_day_refusals: ReportDayRefusalsTable;
   report_rollups: ReportRollupsTable;
   idempotency_keys: IdempotencyKeysTable;
+  verify_services: VerifyServicesTable;
+  verifications: VerificationsTable;
+  verify_rate_limits: VerifyRateLimitsTable;
+  verify_buckets: VerifyBucketsTable;
 }

@@ -31,6 +31,7 @@ import type {
   VerifyRule,
   VerifyTry,
 } from "./store.js";
+import { SqlVerifyStore, type VerifyStore } from "./verify-store.js";
 
 /** Rows a purge deletes per transaction: a few milliseconds of the write lock each. */
 const PURGE_BATCH = 1000;
@@ -45,11 +46,14 @@ export class SqlStore implements Store {
   readonly #db: Kysely<Database>;
   /** Reports over the codes and refusals (report-store.ts): the reads and roll-ups analytics needs. */
   readonly reports: ReportStore;
+  /** What the Twilio Verify v2-compatible API keeps (verify-store.ts). */
+  readonly verify: VerifyStore;
 
   constructor(database: DatabaseLocation, options: AdapterOptions = {}) {
     this.#a = openAdapter(database, options);
     this.#db = this.#a.db;
     this.reports = new SqlReportStore(this.#db, this.#a.runner);
+    this.verify = new SqlVerifyStore(this.#db, this.#a.runner, (error) => this.#a.uniqueViolation(error) !== null);
   }
 
   get dialect(): "sqlite" | "postgres" {
@@ -384,7 +388,10 @@ export class SqlStore implements Store {
       });
     const codes = await drain("otp_codes");
     const refusals = await drain("otp_refusals");
-    return { codes, refusals, challenges: await this.#purgeChallenges(before, batch) };
+    const challenges = await this.#purgeChallenges(before, batch);
+    // The /v2 API's verifications: their send attempts went with the codes.
+    await this.#inBatches(batch, () => this.verify.purgeVerifications(before, batch));
+    return { codes, refusals, challenges };
   }
 
   /**

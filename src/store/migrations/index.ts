@@ -9,6 +9,7 @@ import * as m0007 from "./0007-partial-provider-index.js";
 import * as m0008 from "./0008-rate-limit-lim.js";
 import * as m0009 from "./0009-mac-key-id.js";
 import * as m0010 from "./0010-idempotency-keys.js";
+import * as m0011 from "./0011-verify.js";
 
 /** Every migration, in order, collected in code so that a bundled or installed package finds them all. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0008-rate-limit-lim": m0008,
   "0009-mac-key-id": m0009,
   "0010-idempotency-keys": m0010,
+  "0011-verify": m0011,
 };
 
 export const migrationProvider: MigrationProvider = {
