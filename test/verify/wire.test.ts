@@ -1,0 +1,237 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqliteDatabase, type TestDatabase } from "../support/databases.js";
+import { FakeTwilio } from "../support/twilio-server.js";
+import { lastCode, mobile, startVerifyService, VERIFY_ACCOUNT_SID, VERIFY_AUTH_TOKEN, type VerifyTestService } from "../support/verify.js";
+
+const AUTH = `Basic ${Buffer.from(`${VERIFY_ACCOUNT_SID}:${VERIFY_AUTH_TOKEN}`).toString("base64")}`;
+const DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+/**
+ * The /v2 API's raw answers, as any Twilio client (curl, another SDK) sees them: exact status codes,
+ * content type, field names, date format, absolute URLs and Twilio's error body.
+ */
+describe("Verify v2 on the wire", () => {
+  const fake = new FakeTwilio();
+  let db: TestDatabase;
+  let service: VerifyTestService;
+  let serviceSid: string;
+
+  const call = async (method: string, path: string, form?: Record<string, string>, auth: string | null = AUTH) => {
+    const response = await fetch(`${service.url}${path}`, {
+      method,
+      headers: {
+        ...(auth === null ? {} : { authorization: auth }),
+        ...(form === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" }),
+      },
+      ...(form === undefined ? {} : { body: new URLSearchParams(form).toString() }),
+    });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, body: text === "" ? null : (JSON.parse(text) as Record<string, unknown>) };
+  };
+
+  beforeAll(async () => {
+    db = sqliteDatabase();
+    await fake.start();
+    service = await startVerifyService(db, fake);
+    serviceSid = String((await call("POST", "/v2/Services", { FriendlyName: "Wire Test" })).body?.sid);
+  });
+  afterAll(async () => {
+    await service.close();
+    await fake.stop();
+    await db.drop();
+  });
+
+  it("creates a service: 201, Twilio's fields, dates without milliseconds, links from PUBLIC_BASE_URL", async () => {
+    const { status, headers, body } = await call("POST", "/v2/Services", { FriendlyName: "My App", CodeLength: "4" });
+    expect(status).toBe(201);
+    expect(headers.get("content-type")).toMatch(/^application\/json/);
+    const sid = String(body?.sid);
+    expect(sid).toMatch(/^VA[0-9a-f]{32}$/);
+    expect(body).toMatchObject({
+      account_sid: VERIFY_ACCOUNT_SID,
+      friendly_name: "My App",
+      code_length: 4,
+      lookup_enabled: false,
+      psd2_enabled: false,
+      skip_sms_to_landlines: false,
+      dtmf_input_required: true,
+      do_not_share_warning_enabled: false,
+      custom_code_enabled: false,
+      url: `${service.url}/v2/Services/${sid}`,
+      links: {
+        verifications: `${service.url}/v2/Services/${sid}/Verifications`,
+        rate_limits: `${service.url}/v2/Services/${sid}/RateLimits`,
+      },
+    });
+    expect(body?.date_created).toMatch(DATE);
+    expect(body?.date_updated).toMatch(DATE);
+  });
+
+  it("starts a verification: 201 with Twilio's verification resource, and never the code", async () => {
+    const to = mobile();
+    const { status, body } = await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: to, Channel: "sms" });
+    expect(status).toBe(201);
+    expect(Object.keys(body ?? {}).sort()).toEqual(
+      [
+        "account_sid",
+        "amount",
+        "channel",
+        "date_created",
+        "date_updated",
+        "lookup",
+        "payee",
+        "send_code_attempts",
+        "service_sid",
+        "sid",
+        "sna",
+        "status",
+        "to",
+        "url",
+        "valid",
+      ].sort(),
+    );
+    expect(body).toMatchObject({ to, channel: "sms", status: "pending", valid: false, lookup: {}, amount: null, payee: null, sna: null });
+    const attempts = body?.send_code_attempts as { time: string; channel: string; attempt_sid: string }[];
+    expect(attempts).toEqual([
+      { time: expect.stringMatching(DATE), channel: "SMS", attempt_sid: expect.stringMatching(/^VL[0-9a-f]{32}$/) },
+    ]);
+    expect(JSON.stringify(body)).not.toContain(lastCode(fake, to));
+    const check = await call("POST", `/v2/Services/${serviceSid}/VerificationCheck`, { To: to, Code: lastCode(fake, to) });
+    expect(check.status).toBe(200);
+    expect(Object.keys(check.body ?? {}).sort()).toEqual(
+      [
+        "account_sid",
+        "amount",
+        "channel",
+        "date_created",
+        "date_updated",
+        "payee",
+        "service_sid",
+        "sid",
+        "sna_attempts_error_codes",
+        "status",
+        "to",
+        "valid",
+      ].sort(),
+    );
+    expect(check.body).toMatchObject({ sid: body?.sid, status: "approved", valid: true, sna_attempts_error_codes: [] });
+  });
+
+  it("errors are Twilio's body, never problem+json: 401/20003 without credentials, 404/20404, 400/60200", async () => {
+    const denied = await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: mobile(), Channel: "sms" }, null);
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(denied.headers.get("www-authenticate")).toBe('Basic realm="Twilio API"');
+    expect(denied.body).toEqual({
+      code: 20003,
+      message: "Authenticate",
+      more_info: "https://www.twilio.com/docs/errors/20003",
+      status: 401,
+    });
+    const wrong = await call("GET", "/v2/Services", undefined, `Basic ${Buffer.from(`${VERIFY_ACCOUNT_SID}:nope`).toString("base64")}`);
+    expect(wrong.status).toBe(401);
+    const missing = await call("GET", `/v2/Services/VA${"0".repeat(32)}`);
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({
+      code: 20404,
+      message: `The requested resource /v2/Services/VA${"0".repeat(32)} was not found`,
+      more_info: "https://www.twilio.com/docs/errors/20404",
+      status: 404,
+    });
+    const nowhere = await call("GET", "/v2/Nothing");
+    expect(nowhere).toMatchObject({ status: 404, body: { code: 20404 } });
+    const noTo = await call("POST", `/v2/Services/${serviceSid}/Verifications`, { Channel: "sms" });
+    expect(noTo.status).toBe(400);
+    expect(noTo.body).toMatchObject({
+      code: 60200,
+      message: "Invalid parameter: To",
+      status: 400,
+      more_info: "https://www.twilio.com/docs/errors/60200",
+    });
+    const longName = await call("POST", "/v2/Services", { FriendlyName: "x".repeat(31) });
+    expect(longName.body).toMatchObject({ code: 60200, message: "Invalid parameter: FriendlyName" });
+    const badCode = await call("POST", `/v2/Services/${serviceSid}/VerificationCheck`, { To: mobile(), Code: "12" });
+    expect(badCode.body).toMatchObject({ code: 60200, message: "Invalid parameter: Code" });
+  });
+
+  it("answers with and without a trailing slash, and never redirects", async () => {
+    const plain = await call("GET", `/v2/Services/${serviceSid}`);
+    const slash = await call("GET", `/v2/Services/${serviceSid}/`);
+    expect(plain.status).toBe(200);
+    expect(slash.status).toBe(200);
+    expect(slash.body?.sid).toBe(serviceSid);
+  });
+
+  it("lists in Twilio's envelope: the key, meta and absolute page URLs; DELETE is 204 with no body", async () => {
+    const { status, body } = await call("GET", "/v2/Services?PageSize=1");
+    expect(status).toBe(200);
+    expect(body?.meta).toEqual({
+      page: 0,
+      page_size: 1,
+      first_page_url: `${service.url}/v2/Services?PageSize=1&Page=0`,
+      previous_page_url: null,
+      url: `${service.url}/v2/Services?PageSize=1&Page=0`,
+      next_page_url: `${service.url}/v2/Services?PageSize=1&Page=1`,
+      key: "services",
+    });
+    expect(body?.services).toHaveLength(1);
+    const made = await call("POST", "/v2/Services", { FriendlyName: "Short lived" });
+    const gone = await call("DELETE", `/v2/Services/${made.body?.sid}`);
+    expect(gone).toMatchObject({ status: 204, body: null });
+  });
+
+  it("rate limits and buckets: a full bucket is 429 / 20429 with Retry-After and Twilio-Reached-Rate-Limit", async () => {
+    const limit = await call("POST", `/v2/Services/${serviceSid}/RateLimits`, { UniqueName: "end_user_ip", Description: "per user IP" });
+    expect(limit.status).toBe(201);
+    const limitSid = String(limit.body?.sid);
+    expect(limitSid).toMatch(/^RK[0-9a-f]{32}$/);
+    expect(limit.body?.links).toEqual({ buckets: `${service.url}/v2/Services/${serviceSid}/RateLimits/${limitSid}/Buckets` });
+    const again = await call("POST", `/v2/Services/${serviceSid}/RateLimits`, { UniqueName: "end_user_ip" });
+    expect(again.body).toMatchObject({ code: 60200, message: "Invalid parameter: UniqueName" });
+    const bucket = await call("POST", `/v2/Services/${serviceSid}/RateLimits/${limitSid}/Buckets`, { Max: "2", Interval: "60" });
+    expect(bucket).toMatchObject({ status: 201, body: { max: 2, interval: 60, rate_limit_sid: limitSid } });
+    expect(String(bucket.body?.sid)).toMatch(/^BL[0-9a-f]{32}$/);
+    const twin = await call("POST", `/v2/Services/${serviceSid}/RateLimits/${limitSid}/Buckets`, { Max: "5", Interval: "60" });
+    expect(twin.body).toMatchObject({ code: 60211 });
+
+    const start = (ip: string) =>
+      call("POST", `/v2/Services/${serviceSid}/Verifications`, {
+        To: mobile(),
+        Channel: "sms",
+        RateLimits: JSON.stringify({ end_user_ip: ip }),
+      });
+    expect((await start("203.0.113.7")).status).toBe(201);
+    expect((await start("203.0.113.7")).status).toBe(201);
+    const sent = fake.messages.length;
+    const full = await start("203.0.113.7");
+    expect(full.status).toBe(429);
+    expect(full.body).toMatchObject({ code: 20429, message: "Too many requests", status: 429 });
+    expect(Number(full.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(full.headers.get("twilio-reached-rate-limit")).toBe(limitSid);
+    expect(fake.messages.length).toBe(sent);
+    expect((await start("203.0.113.8")).status).toBe(201);
+    const unknown = await call("POST", `/v2/Services/${serviceSid}/Verifications`, {
+      To: mobile(),
+      Channel: "sms",
+      RateLimits: '{"nope":"1"}',
+    });
+    expect(unknown.body).toMatchObject({ code: 60200, message: "Invalid parameter: RateLimits" });
+  });
+
+  it("Locale picks the message's language; one vericode has no messages in is 60200", async () => {
+    const to = mobile();
+    await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: to, Channel: "sms", Locale: "fr" });
+    expect(fake.messages.at(-1)?.body).toContain("Wire Test");
+    expect(fake.messages.at(-1)?.body).not.toMatch(/^Your /);
+    const english = mobile();
+    await call("POST", `/v2/Services/${serviceSid}/Verifications`, {
+      To: english,
+      Channel: "sms",
+      Locale: "en",
+      CustomFriendlyName: "Other Name",
+    });
+    expect(fake.messages.at(-1)?.body).toBe(`Your Other Name verification code is: ${lastCode(fake, english)}.`);
+    const klingon = await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: mobile(), Channel: "sms", Locale: "tlh" });
+    expect(klingon.body).toMatchObject({ code: 60200, message: "Invalid parameter: Locale" });
+  });
+});
