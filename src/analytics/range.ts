@@ -4,6 +4,8 @@ import { isPurpose } from "../records.js";
 import { GROUPINGS, type Grouping, type ReportQuery } from "./report.js";
 
 const DAY = 86_400_000;
+/** The purpose a /v2 service's send attempts are kept under (store/verify-store.ts). */
+const VERIFY_PURPOSE = /^verify:VA[0-9a-fA-F]{32}$/;
 const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: DAY, w: 7 * DAY };
 
 /** The longest range a report covers: a year. */
@@ -22,6 +24,8 @@ export interface RangeInput {
   to?: string | undefined;
   group_by?: string | undefined;
   purpose?: string | undefined;
+  /** A /v2 service's sid: its verifications only (their purpose is `verify:<sid>`). */
+  service?: string | undefined;
   channel?: string | undefined;
   country?: string | undefined;
 }
@@ -52,8 +56,13 @@ export function reportQuery(input: RangeInput, now: number): ReportQuery {
   const groupBy = input.group_by ?? "day";
   if (!(GROUPINGS as readonly string[]).includes(groupBy)) errors.push({ field: "group_by", message: "must be day or hour" });
   else if (groupBy === "hour" && to - from > 31 * DAY) errors.push({ field: "group_by", message: "hourly series cover at most 31 days" });
-  if (input.purpose !== undefined && !isPurpose(input.purpose)) {
-    errors.push({ field: "purpose", message: "must be registration, login or password_reset" });
+  if (input.purpose !== undefined && !isPurpose(input.purpose) && !VERIFY_PURPOSE.test(input.purpose)) {
+    errors.push({ field: "purpose", message: "must be registration, login, password_reset or verify:<service sid>" });
+  }
+  if (input.service !== undefined && !VERIFY_PURPOSE.test(`verify:${input.service}`)) {
+    errors.push({ field: "service", message: "must be a Verify service sid (VA and 32 hex digits)" });
+  } else if (input.service !== undefined && input.purpose !== undefined) {
+    errors.push({ field: "service", message: "give purpose or service, not both" });
   }
   if (input.channel !== undefined && !isChannelName(input.channel))
     errors.push({ field: "channel", message: "must be sms, whatsapp, voice or email" });
@@ -73,7 +82,7 @@ export function reportQuery(input: RangeInput, now: number): ReportQuery {
     from,
     to,
     groupBy: groupBy as Grouping,
-    purpose: input.purpose as ReportQuery["purpose"],
+    purpose: input.service === undefined ? input.purpose : `verify:${input.service}`,
     channel: input.channel as ReportQuery["channel"],
     country,
   };

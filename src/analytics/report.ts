@@ -1,5 +1,4 @@
 import type { ChannelName } from "../channels/channel.js";
-import type { Purpose } from "../records.js";
 import type { Figures, ReportFilter, ReportStore, Slice } from "../store/report-store.js";
 import type { Counts, Grouping, Summary, Timeseries } from "./schema.js";
 
@@ -11,7 +10,8 @@ const BUCKET_MS: Record<Grouping, number> = { day: 86_400_000, hour: 3_600_000 }
 /** A report's range and filters; times are epoch milliseconds, `to` exclusive; buckets are UTC. */
 export interface ReportQuery extends ReportFilter {
   groupBy: Grouping;
-  purpose?: Purpose | undefined;
+  /** One of PURPOSES, or `verify:<service sid>` for a /v2 service's verifications. */
+  purpose?: string | undefined;
   channel?: ChannelName | undefined;
 }
 

@@ -109,6 +109,7 @@ program
   .option("--to <time>", "end, ISO 8601 (default now)")
   .option("--group-by <unit>", "day or hour", "day")
   .option("--purpose <purpose>", `only one of ${PURPOSES.join(", ")}`)
+  .option("--service <sid>", "only one Twilio Verify v2 service's verifications (VA…)")
   .option("--channel <channel>", "only sms, whatsapp, voice or email")
   .option("--country <code>", "only one country (ISO 3166 alpha-2: CR)")
   .option("--format <format>", "table, json or csv (the time series)", "table")

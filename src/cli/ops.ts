@@ -11,6 +11,7 @@ export interface ReportOptions {
   to?: string;
   groupBy?: string;
   purpose?: string;
+  service?: string;
   channel?: string;
   country?: string;
   format: string;
@@ -30,6 +31,7 @@ export async function runReport(options: ReportOptions): Promise<void> {
       to: options.to,
       group_by: options.groupBy,
       purpose: options.purpose,
+      service: options.service,
       channel: options.channel,
       country: options.country,
     },

@@ -4,21 +4,23 @@ import type { Clock } from "../clock.js";
 import { normaliseEmail } from "../email.js";
 import { failClosed } from "../errors.js";
 import { COUNTRY_LANGUAGE } from "../i18n/templates.js";
+import { newId } from "../ids.js";
 import type { Bucket } from "../limits/limiter.js";
-import type { Protection, Refusal } from "../limits/protection.js";
+import { numberPrefix, type Protection, type Refusal } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
 import type { OtpKey } from "../records.js";
 import type { BudgetHold, CodeStore } from "../store/store.js";
-import type {
-  AttemptRow,
-  Checked,
-  SendAttempt,
-  StartInput,
-  VerificationRecord,
-  VerifyServiceRecord,
-  VerifyStore,
+import {
+  type AttemptRow,
+  type Checked,
+  type SendAttempt,
+  type StartInput,
+  type VerificationRecord,
+  type VerifyServiceRecord,
+  type VerifyStore,
+  verifyPurpose,
 } from "../store/verify-store.js";
 import { sameCode, VerifyCodes } from "./code.js";
 import { invalidParameter, notFound, tooManyRequests, VerifyError } from "./errors.js";
@@ -238,6 +240,21 @@ export class VerifyService {
     const extra = await this.#serviceBuckets(service, request.rateLimits);
     const admitted = await guardLimiter(this.#o.protection.admitAppSend(to, phone, request.deviceIp, extra, now));
     if (admitted.ok) return admitted;
+    const { refusal } = admitted;
+    // Kept as the native API's refusals are: the report counts them under the service's purpose.
+    await guard(
+      this.#o.codes.recordRefusal({
+        id: newId("ref", now),
+        createdAt: now,
+        rule: refusal.rule,
+        code: refusal.code,
+        purpose: verifyPurpose(service.sid),
+        userId: service.sid,
+        country: phone === null ? null : (phone.country ?? `+${phone.callingCode}`),
+        phonePrefix: phone === null ? null : numberPrefix(phone.e164),
+        ip: request.deviceIp,
+      }),
+    );
     this.#o.metrics?.refused(admitted.refusal.rule);
     this.#o.log.info(
       { event: "verify.refused", service: service.sid, to: mask(to), rule: admitted.refusal.rule, errorCode: admitted.refusal.code },

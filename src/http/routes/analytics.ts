@@ -14,7 +14,10 @@ const ReportParams = Type.Object(
     from: Type.Optional(Type.String({ description: "Start (ISO 8601), instead of since.", examples: ["2026-11-01"] })),
     to: Type.Optional(Type.String({ description: "End, exclusive (ISO 8601). Default now." })),
     group_by: Type.Optional(Type.Union([Type.Literal("day"), Type.Literal("hour")], { description: "Buckets of the time series (UTC)." })),
-    purpose: Type.Optional(Type.String({ description: "Only this purpose." })),
+    purpose: Type.Optional(
+      Type.String({ description: "Only this purpose: registration, login, password_reset, or `verify:<service sid>` for a /v2 service." }),
+    ),
+    service: Type.Optional(Type.String({ description: "Only this Twilio Verify v2 service's verifications (its `VA…` sid)." })),
     channel: Type.Optional(Type.String({ description: "Only this channel (sms, whatsapp, voice, email); refusals have none." })),
     country: Type.Optional(Type.String({ description: "Only this country, ISO 3166 alpha-2 (CR)." })),
   },
