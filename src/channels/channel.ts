@@ -24,6 +24,8 @@ export interface OutgoingMessage {
   /** The resolved language of `body` (`es`, `pt`…). */
   locale: string;
   purpose: Purpose;
+  /** The email's sender for this message (the /v2 API's ChannelConfiguration `from`, `from_name`); else EMAIL_FROM. */
+  sender?: { address: string; name: string | null };
 }
 
 /**

@@ -79,7 +79,7 @@ export class SmtpEmailChannel implements Channel {
     const timer = setTimeout(() => deadline.abort(), left);
     try {
       const sent = await this.#transport.sendMail({
-        from: this.#from,
+        from: message.sender === undefined ? this.#from : { address: message.sender.address, name: message.sender.name ?? "" },
         to: message.to,
         subject: content.subject,
         text: content.text,

@@ -59,6 +59,8 @@ export interface StartRequest {
   deviceIp: string | null;
   /** `RateLimits`: a value per rate limit's unique name. */
   rateLimits: Readonly<Record<string, string>>;
+  /** `ChannelConfiguration`'s `from` and `from_name`, for the email channel. */
+  sender: { address: string; name: string | null } | null;
 }
 
 /** A verification as the API shows it: its record, its sends, and the number's type when lookup is on. */
@@ -327,6 +329,7 @@ export class VerifyService {
       code,
       locale,
       purpose: "login",
+      ...(request.sender === null || channel.name !== "email" ? {} : { sender: request.sender }),
     });
     await guard(this.#o.codes.updateDelivery(d.attemptSid, deliveryUpdate(outcome), this.#o.clock.now().getTime()));
     if (outcome.ok && d.phone !== null) await guardLimiter(this.#o.protection.noteSent(d.phone, d.now));

@@ -36,7 +36,10 @@ describe("Verify v2 in analytics and metrics", () => {
 
     const admin = service.vericode.tokens.issueAccess({ id: "usr_admin", role: "admin" });
     const summary = async (query: string) => {
-      const response = await service.app.inject({ url: `/api/v1/analytics/summary/?${query}`, headers: { authorization: `Bearer ${admin}` } });
+      const response = await service.app.inject({
+        url: `/api/v1/analytics/summary/?${query}`,
+        headers: { authorization: `Bearer ${admin}` },
+      });
       expect(response.statusCode, response.body).toBe(200);
       return response.json() as { totals: Record<string, number>; by_purpose: { purpose: string; sent: number }[] };
     };

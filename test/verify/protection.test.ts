@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { sqliteDatabase, type TestDatabase } from "../support/databases.js";
+import { TestSmtpServer } from "../support/smtp-server.js";
 import { FakeTwilio } from "../support/twilio-server.js";
 import { lastCode, mobile, startVerifyService, type VerifyTestService } from "../support/verify.js";
 
@@ -120,5 +121,33 @@ describe("Verify v2 with vericode's protection", () => {
     expect(viaCall.sendCodeAttempts.map((a: { channel: string }) => a.channel)).toEqual(["SMS", "whatsapp", "call"]);
     expect(fake.calls.at(-1)?.to).toBe(to);
     expect(await verify.verificationChecks.create({ to, code })).toMatchObject({ status: "approved" });
+  });
+
+  it("email: To is an address, ChannelConfiguration's from and from_name are the sender, the code checks", async () => {
+    const smtp = new TestSmtpServer();
+    await smtp.start();
+    try {
+      const verify = await start({ SMTP_URL: smtp.url, EMAIL_FROM: "no-reply@parquemarino.example" });
+      const to = "Ana@Example.com";
+      const started = await verify.verifications.create({
+        to,
+        channel: "email",
+        locale: "en",
+        channelConfiguration: { from: "verify@acme.example", from_name: "Acme" },
+      });
+      expect(started).toMatchObject({ to: "ana@example.com", channel: "email", status: "pending" });
+      const mail = smtp.received.at(-1);
+      expect(mail?.from?.text).toBe('"Acme" <verify@acme.example>');
+      const code = /(\d{6})/.exec(mail?.text ?? "")?.[1] ?? "";
+      expect(mail?.text).toContain(`Your Guarded verification code is: ${code}.`);
+      expect(await verify.verificationChecks.create({ to, code })).toMatchObject({ status: "approved" });
+      const odd = await restError(
+        verify.verifications.create({ to: "b@example.com", channel: "email", channelConfiguration: { template_id: "d-1" } }),
+      );
+      expect(odd).toMatchObject({ code: 60200 });
+      expect(await restError(verify.verifications.create({ to: "not-an-address", channel: "email" }))).toMatchObject({ code: 60200 });
+    } finally {
+      await smtp.stop();
+    }
   });
 });

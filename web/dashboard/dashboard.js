@@ -28,7 +28,7 @@ function params() {
     if (data.get("from")) out.from = String(data.get("from"));
     if (data.get("to")) out.to = String(data.get("to"));
   } else out.since = since;
-  for (const name of ["purpose", "channel", "country"]) {
+  for (const name of ["purpose", "service", "channel", "country"]) {
     const value = String(data.get(name) ?? "").trim();
     if (value !== "") out[name] = name === "country" ? value.toUpperCase() : value;
   }
@@ -45,7 +45,7 @@ function fillFormFromUrl() {
     form.elements.from.value = query.get("from") ?? "";
     form.elements.to.value = query.get("to") ?? "";
   } else if (query.has("since")) form.elements.since.value = query.get("since");
-  for (const name of ["purpose", "channel", "country"]) if (query.has(name)) form.elements[name].value = query.get(name);
+  for (const name of ["purpose", "service", "channel", "country"]) if (query.has(name)) form.elements[name].value = query.get(name);
   form.dataset.custom = String(form.elements.since.value === "custom");
 }
 

@@ -151,7 +151,7 @@ function startRequest(params: Params) {
   if (risk !== undefined && risk !== "enable" && risk !== "disable") throw invalidParameter("RiskCheck", "RiskCheck is enable or disable.");
   const tags = objectParam(params, "Tags");
   if (tags !== undefined && Object.keys(tags).length > 10) throw invalidParameter("Tags", "Tags holds at most 10 pairs.");
-  objectParam(params, "ChannelConfiguration");
+  const sender = emailSender(objectParam(params, "ChannelConfiguration"));
   const limits = objectParam(params, "RateLimits") ?? {};
   const rateLimits: Record<string, string> = {};
   for (const [name, value] of Object.entries(limits)) {
@@ -170,7 +170,24 @@ function startRequest(params: Params) {
     appHash,
     deviceIp,
     rateLimits,
+    sender,
   };
+}
+
+/** ChannelConfiguration's `from` (an address) and `from_name`, for an email; the rest is not offered. */
+function emailSender(configuration: Record<string, unknown> | undefined): { address: string; name: string | null } | null {
+  if (configuration === undefined) return null;
+  const { from, from_name: name, ...rest } = configuration;
+  const other = Object.keys(rest)[0];
+  if (other !== undefined)
+    throw invalidParameter("ChannelConfiguration", `vericode takes from and from_name in ChannelConfiguration, not ${other}.`);
+  if (from === undefined) return null;
+  if (typeof from !== "string" || !/^[^\s@<>"]+@[^\s@<>"]+$/.test(from))
+    throw invalidParameter("ChannelConfiguration", "from must be an email address.");
+  if (name !== undefined && (typeof name !== "string" || name.length > 100 || /[\r\n<>"]/.test(name))) {
+    throw invalidParameter("ChannelConfiguration", "from_name is up to 100 characters, without quotes, angle brackets or line breaks.");
+  }
+  return { address: from, name: typeof name === "string" ? name : null };
 }
 
 const verificationRoutes: FastifyPluginAsync<Ctx> = async (app: FastifyInstance, ctx) => {
