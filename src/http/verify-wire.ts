@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { FastifyReply } from "fastify";
 import { VericodeError } from "../errors.js";
 import type { BucketRecord, RateLimitRecord, VerificationRecord, VerifyServiceRecord } from "../store/verify-store.js";
-import { authenticate, VerifyError } from "../verify/errors.js";
+import { authenticate, invalidParameter, VerifyError } from "../verify/errors.js";
 import type { Params } from "../verify/settings.js";
 import type { VerificationView } from "../verify/verify-service.js";
 
@@ -130,7 +130,7 @@ export function renderService(wire: Wire, service: VerifyServiceRecord): Record<
 }
 
 /** Twilio writes SMS and EMAIL in capitals in send_code_attempts, the others in lower case. */
-const ATTEMPT_CHANNEL: Readonly<Record<string, string>> = { sms: "SMS", email: "EMAIL", voice: "call", whatsapp: "whatsapp", test: "SMS" };
+const ATTEMPT_CHANNEL: Readonly<Record<string, string>> = { sms: "SMS", email: "EMAIL", voice: "call", whatsapp: "whatsapp" };
 /** vericode's channel names back to Twilio's. */
 const TWILIO_CHANNEL: Readonly<Record<string, string>> = { voice: "call" };
 
@@ -212,8 +212,8 @@ export function renderBucket(wire: Wire, bucket: BucketRecord): Record<string, u
 export function pageOf(query: Params): { page: number; size: number } {
   const size = Number(typeof query.PageSize === "string" ? query.PageSize : 50);
   const page = Number(typeof query.Page === "string" ? query.Page : 0);
-  if (!Number.isInteger(size) || size < 1 || size > 1000) throw new VerifyError(60200, 400, "Invalid parameter: PageSize");
-  if (!Number.isInteger(page) || page < 0) throw new VerifyError(60200, 400, "Invalid parameter: Page");
+  if (!Number.isInteger(size) || size < 1 || size > 1000) throw invalidParameter("PageSize", "PageSize is a whole number from 1 to 1000.");
+  if (!Number.isInteger(page) || page < 0) throw invalidParameter("Page", "Page is a whole number from 0.");
   return { page, size };
 }
 

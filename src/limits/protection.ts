@@ -132,6 +132,16 @@ export class Protection {
     return { ok: true, taken, hold };
   }
 
+  /**
+   * The try limit (RATE_LIMIT_VERIFY) for a check an application server asks for (the /v2 API): per
+   * destination, on a counter of its own beside the native API's per-purpose ones.
+   */
+  async admitAppTry(to: string, now: number): Promise<{ ok: true } | { ok: false; rule: string; retryAfterMs: number }> {
+    const rate = this.#c.limits.verify;
+    if (rate === null) return { ok: true };
+    return this.#limiter.consume([{ key: `verify:${to}:v2`, limit: rate.limit, windowMs: rate.windowMs, rule: "verify" }], now);
+  }
+
   /** Returns what admitAppSend took, for a send that was refused further on (nothing went out). */
   async giveBackAppSend(taken: readonly Bucket[], hold: BudgetHold | null, now: number): Promise<void> {
     await this.#limiter.release(taken, now);

@@ -47,6 +47,11 @@ export function authenticate(): VerifyError {
   return new VerifyError(20003, 401, "Authenticate");
 }
 
-export function tooManyRequests(retryAfter: number, reason: string, headers: Record<string, string> = {}): VerifyError {
-  return new VerifyError(20429, 429, "Too many requests", { retryAfter, details: { reason }, headers });
+/** 20429; without Retry-After when the wait is not known (a spent budget that never renews). */
+export function tooManyRequests(retryAfter: number | undefined, reason: string, headers: Record<string, string> = {}): VerifyError {
+  return new VerifyError(20429, 429, "Too many requests", {
+    ...(retryAfter === undefined ? {} : { retryAfter }),
+    details: { reason },
+    headers,
+  });
 }

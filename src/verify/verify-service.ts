@@ -106,10 +106,24 @@ export class VerifyService {
     const channel = this.#o.channels.get(channelName);
     if (channel === undefined) throw invalidParameter("Channel", `The ${request.channel} channel is not configured on this service.`);
     const { to, phone } = this.#destination(request.to, channelName);
-    if (service.settings.skip_sms_to_landlines === true && channelName === "sms" && phone?.type === "FIXED_LINE") {
+    // Twilio's SkipSmsToLandlines needs the service's lookup: the number's type comes from it.
+    const lookup = service.settings.lookup_enabled === true;
+    if (lookup && service.settings.skip_sms_to_landlines === true && channelName === "sms" && phone?.type === "FIXED_LINE") {
       throw new VerifyError(60205, 403, "SMS is not supported by landline phone number");
     }
-    const locale = this.#locale(request, phone);
+    const target = { to, phone, channel, locale: this.#locale(request, phone) };
+    const sent = await this.#send(service, request, target);
+    // The pending verification's key was removed from OTP_SECRETS: it ended, and a new one starts.
+    return sent ?? ((await this.#send(service, request, target)) as VerificationView);
+  }
+
+  /** One send: admit, open (a new verification or the pending one), deliver; null when the pending one had to end. */
+  async #send(
+    service: VerifyServiceRecord,
+    request: StartRequest,
+    target: { to: string; phone: PhoneInfo | null; channel: Channel; locale: string },
+  ): Promise<VerificationView | null> {
+    const { to, phone, channel, locale } = target;
     const now = this.#o.clock.now().getTime();
     const fixedCode = this.#o.testNumbers.get(to);
     const admitted = fixedCode === undefined ? await this.#admit(service, to, phone, request, now) : { taken: [], hold: null };
@@ -122,20 +136,31 @@ export class VerifyService {
     };
     const attempt = {
       sid: newSid("VL"),
-      channel: fixedCode === undefined ? channelName : "test",
+      channel: fixedCode === undefined ? channel.name : "test",
       country: phone === null ? null : (phone.country ?? `+${phone.callingCode}`),
       priceMicros: admitted.hold?.micros ?? null,
     };
-    const started = await this.#open(service, { to, channelName, now, fresh, attempt }, admitted);
+    const started = await this.#open(service, { to, channelName: channel.name, now, fresh, attempt }, admitted);
     const verification = started.verification;
     if (started.kind === "max_sends") throw new VerifyError(60203, 429, "Max send attempts reached");
-    if (fixedCode === undefined) {
-      const code = this.#codes.code(verification);
-      if (code === null) throw new Error(`the key ${verification.keyId} of a pending verification is not configured`);
-      await this.#deliver(service, verification, request, { channel, attemptSid: attempt.sid, code, phone, hold: admitted.hold, now });
-    } else {
+    if (fixedCode !== undefined) {
       await guard(this.#o.codes.updateDelivery(attempt.sid, { status: "sent", deliveryStatus: "not_sent" }, now));
+      return this.view(service, verification);
     }
+    const code = this.#codes.code(verification);
+    if (code === null) {
+      this.#o.log.warn(
+        { event: "verify.key_removed", sid: verification.sid, keyId: verification.keyId },
+        "a pending verification's key is gone: it ends",
+      );
+      await guard(
+        this.#o.codes.updateDelivery(attempt.sid, { status: "failed", providerErrorCode: "key_removed", deliveryStatus: "not_sent" }, now),
+      );
+      await guard(this.#o.store.endVerification(service.sid, verification.sid, "canceled", now));
+      await guardLimiter(this.#o.protection.giveBackAppSend(admitted.taken, admitted.hold, now));
+      return null;
+    }
+    await this.#deliver(service, verification, request, { channel, attemptSid: attempt.sid, code, phone, hold: admitted.hold, now });
     return this.view(service, verification);
   }
 
@@ -153,6 +178,7 @@ export class VerifyService {
   ): Promise<VerificationRecord> {
     const now = this.#o.clock.now().getTime();
     const key = "to" in target ? { to: this.#checkAddress(target.to) } : target;
+    await this.#admitCheck(service, key, now, path);
     const checked: Checked = await guard(
       this.#o.store.checkVerification(service.sid, key, now, VERIFY_RULES.maxChecks, (v) => sameCode(code, this.#expectedCode(v))),
     );
@@ -179,6 +205,25 @@ export class VerifyService {
       default:
         return checked.verification;
     }
+  }
+
+  /**
+   * RATE_LIMIT_VERIFY per destination, as on the native API: guesses at one number stay bounded however
+   * many verifications are started for it. Test numbers are not limited.
+   */
+  async #admitCheck(service: VerifyServiceRecord, key: { to: string } | { sid: string }, now: number, path: string): Promise<void> {
+    let to: string;
+    if ("to" in key) to = key.to;
+    else {
+      const known = await guard(this.#o.store.getVerification(service.sid, key.sid));
+      if (known === null) throw notFound(path);
+      to = known.to;
+    }
+    if (this.#o.testNumbers.has(to)) return;
+    const admitted = await guardLimiter(this.#o.protection.admitAppTry(to, now));
+    if (admitted.ok) return;
+    this.#o.metrics?.verified("rate_limited");
+    throw tooManyRequests(Math.max(1, Math.ceil(admitted.retryAfterMs / 1000)), "Too many checks for this number (RATE_LIMIT_VERIFY).");
   }
 
   /** A pending verification, or 404 that says (in `details`) whether it was approved, canceled or expired. */
@@ -226,12 +271,17 @@ export class VerifyService {
     return parsePhone(given, this.#o.defaultCountry)?.e164 ?? given;
   }
 
-  /** `Locale` when given (60200 when vericode has no such language), else the number's country's, else English. */
+  /**
+   * `Locale` when vericode has messages in it; a language it has none in (Twilio has some 40) falls back,
+   * as a missing Locale does, to the number's country's language, else English. A malformed tag is 60200.
+   */
   #locale(request: StartRequest, phone: PhoneInfo | null): string {
     if (request.locale !== null) {
+      if (!/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/.test(request.locale)) {
+        throw invalidParameter("Locale", `${JSON.stringify(request.locale.slice(0, 40))} is not a language tag such as es or pt-BR.`);
+      }
       const locale = verifyLocale(request.locale);
-      if (locale === null) throw invalidParameter("Locale", `There are no messages in ${JSON.stringify(request.locale)}.`);
-      return locale;
+      if (locale !== null) return locale;
     }
     const language = phone?.country === undefined ? undefined : COUNTRY_LANGUAGE[phone.country];
     return (language === undefined ? null : verifyLocale(language)) ?? "en";
@@ -262,7 +312,7 @@ export class VerifyService {
       { event: "verify.refused", service: service.sid, to: mask(to), rule: admitted.refusal.rule, errorCode: admitted.refusal.code },
       "verification refused",
     );
-    throw refusalError(admitted.refusal, extra);
+    throw refusalError(admitted.refusal, extra, phone);
   }
 
   async #serviceBuckets(service: VerifyServiceRecord, values: Readonly<Record<string, string>>): Promise<Bucket[]> {
@@ -410,29 +460,27 @@ function deliveryError(outcome: Extract<DeliveryOutcome, { ok: false }>): Verify
 }
 
 /** vericode's refusals in Twilio's codes (docs/twilio-verify.md). */
-function refusalError(refusal: Refusal, serviceBuckets: readonly Bucket[]): VerifyError {
-  const retryAfter = refusal.retryAfter ?? 60;
+function refusalError(refusal: Refusal, serviceBuckets: readonly Bucket[], phone: PhoneInfo | null): VerifyError {
+  const details = { reason: refusal.message, rule: refusal.rule };
+  const retry = refusal.retryAfter === undefined ? {} : { retryAfter: refusal.retryAfter };
   switch (refusal.rule) {
     case "number":
-      return new VerifyError(60212, 429, "Too many concurrent requests for phone number", {
-        retryAfter,
-        details: { reason: refusal.message },
-      });
+      return new VerifyError(60212, 429, "Too many concurrent requests for phone number", { ...retry, details });
     case "country":
-      return new VerifyError(60605, 403, "Verification delivery attempt blocked", { details: { reason: refusal.message } });
+      return new VerifyError(60605, 403, "Verification delivery attempt blocked", { details });
     case "number_type":
-      return new VerifyError(60205, 403, "SMS is not supported by landline phone number", { details: { reason: refusal.message } });
+      // Twilio's 60205 is a landline's; the other refused types (premium rate, pager…) are blocked destinations.
+      return phone?.type === "FIXED_LINE"
+        ? new VerifyError(60205, 403, "SMS is not supported by landline phone number", { details })
+        : new VerifyError(60410, 403, "Verification delivery attempt blocked", { details });
     case "prefix_blocked":
     case "conversion_breaker":
-      return new VerifyError(60410, 403, "Verification delivery attempt blocked", {
-        ...(refusal.retryAfter === undefined ? {} : { retryAfter }),
-        details: { reason: refusal.message },
-      });
+      return new VerifyError(60410, 403, "Verification delivery attempt blocked", { ...retry, details });
     default: {
       const limit = serviceBuckets.find((bucket) => bucket.rule === refusal.rule);
       const headers: Record<string, string> =
         limit === undefined ? {} : { "twilio-reached-rate-limit": limit.rule.slice("rate_limit:".length) };
-      return tooManyRequests(retryAfter, refusal.message, headers);
+      return tooManyRequests(refusal.retryAfter, refusal.message, headers);
     }
   }
 }

@@ -150,4 +150,38 @@ describe("Verify v2 with vericode's protection", () => {
       await smtp.stop();
     }
   });
+
+  it("RATE_LIMIT_VERIFY bounds checks per number across verifications, as on the native API", async () => {
+    const verify = await start({ RATE_LIMIT_VERIFY: "3/1h" });
+    const to = mobile();
+    const first = await verify.verifications.create({ to, channel: "sms" });
+    const wrong = lastCode(fake, to) === "000000" ? "111111" : "000000";
+    await verify.verificationChecks.create({ to, code: wrong });
+    await verify.verificationChecks.create({ to, code: wrong });
+    await verify.verifications(first.sid).update({ status: "canceled" });
+    await verify.verifications.create({ to, channel: "sms" });
+    await verify.verificationChecks.create({
+      verificationSid: (await verify.verifications.create({ to, channel: "sms" })).sid,
+      code: wrong,
+    });
+    expect(await restError(verify.verificationChecks.create({ to, code: lastCode(fake, to) }))).toMatchObject({ status: 429, code: 20429 });
+  });
+
+  it("a key removed from OTP_SECRETS ends the verifications made under it: a resend starts a new one", async () => {
+    const oldKey = "old:0123456789abcdef0123456789abcdef0123456789abcdef";
+    const newKey = "new:fedcba9876543210fedcba9876543210fedcba9876543210";
+    const verify = await start({ OTP_SECRET: "", OTP_SECRETS: oldKey });
+    const to = mobile();
+    const first = await verify.verifications.create({ to, channel: "sms" });
+    const serviceSid = first.serviceSid;
+    await service?.close();
+    // The same database, restarted with only the new key.
+    service = await startVerifyService(db, fake, { OTP_SECRET: "", OTP_SECRETS: newKey });
+    const again = service.client().verify.v2.services(serviceSid);
+    const second = await again.verifications.create({ to, channel: "sms" });
+    expect(second.sid).not.toBe(first.sid);
+    expect(second.sendCodeAttempts).toHaveLength(1);
+    expect(await restError(again.verifications(first.sid).fetch())).toMatchObject({ status: 404, details: { status: "canceled" } });
+    expect(await again.verificationChecks.create({ to, code: lastCode(fake, to) })).toMatchObject({ status: "approved" });
+  });
 });

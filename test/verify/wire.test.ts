@@ -218,7 +218,7 @@ describe("Verify v2 on the wire", () => {
     expect(unknown.body).toMatchObject({ code: 60200, message: "Invalid parameter: RateLimits" });
   });
 
-  it("Locale picks the message's language; one vericode has no messages in is 60200", async () => {
+  it("Locale picks the message's language; one vericode has no messages in falls back; a malformed one is 60200", async () => {
     const to = mobile();
     await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: to, Channel: "sms", Locale: "fr" });
     expect(fake.messages.at(-1)?.body).toContain("Wire Test");
@@ -231,7 +231,32 @@ describe("Verify v2 on the wire", () => {
       CustomFriendlyName: "Other Name",
     });
     expect(fake.messages.at(-1)?.body).toBe(`Your Other Name verification code is: ${lastCode(fake, english)}.`);
-    const klingon = await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: mobile(), Channel: "sms", Locale: "tlh" });
-    expect(klingon.body).toMatchObject({ code: 60200, message: "Invalid parameter: Locale" });
+    // Twilio has Turkish, vericode has not: the number's country's language (Costa Rica: Spanish), not an error.
+    const turkish = await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: mobile(), Channel: "sms", Locale: "tr" });
+    expect(turkish.status).toBe(201);
+    expect(fake.messages.at(-1)?.body).toMatch(/^Tu código de Wire Test es: \d{6}\.$/);
+    const malformed = await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: mobile(), Channel: "sms", Locale: "e$" });
+    expect(malformed.body).toMatchObject({ code: 60200, message: "Invalid parameter: Locale" });
+  });
+
+  it("a spent budget that never renews is 429 / 20429 without Retry-After", async () => {
+    const budgetDb = sqliteDatabase();
+    const budgeted = await startVerifyService(budgetDb, fake, { SMS_BUDGET_USD: "0.001", SMS_BUDGET_PERIOD: "total" });
+    try {
+      const auth = { authorization: AUTH, "content-type": "application/x-www-form-urlencoded" };
+      const made = await fetch(`${budgeted.url}/v2/Services`, { method: "POST", headers: auth, body: "FriendlyName=Budget" });
+      const sid = ((await made.json()) as { sid: string }).sid;
+      const response = await fetch(`${budgeted.url}/v2/Services/${sid}/Verifications`, {
+        method: "POST",
+        headers: auth,
+        body: new URLSearchParams({ To: mobile(), Channel: "sms" }).toString(),
+      });
+      expect(response.status).toBe(429);
+      expect(await response.json()).toMatchObject({ code: 20429 });
+      expect(response.headers.get("retry-after")).toBeNull();
+    } finally {
+      await budgeted.close();
+      await budgetDb.drop();
+    }
   });
 });
