@@ -260,3 +260,29 @@ describe("Verify v2 on the wire", () => {
     }
   });
 });
+
+describe("Verify v2 while it is off", () => {
+  it("answers 404 / 20404 saying how to turn it on, and the OpenAPI document still lists its routes", async () => {
+    const { startService } = await import("../support/service.js");
+    const db = sqliteDatabase();
+    const service = await startService(db);
+    try {
+      const response = await service.app.inject({
+        method: "POST",
+        url: "/v2/Services",
+        payload: "FriendlyName=x",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+      expect(response.statusCode).toBe(404);
+      expect(response.json()).toMatchObject({ code: 20404, details: { reason: expect.stringContaining("VERIFY_ACCOUNT_SID") } });
+      const openapi = (await service.app.inject({ url: "/openapi.json" })).json() as {
+        paths: Record<string, Record<string, { tags?: string[] }>>;
+      };
+      expect(openapi.paths["/v2/Services/{ServiceSid}/Verifications"]?.post?.tags).toEqual(["verify"]);
+      expect(openapi.paths["/v2/Services/{ServiceSid}/VerificationCheck"]?.post).toBeDefined();
+    } finally {
+      await service.close();
+      await db.drop();
+    }
+  });
+});

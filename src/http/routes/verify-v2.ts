@@ -38,15 +38,14 @@ function doc(summary: string, description?: string) {
 
 /**
  * The Twilio Verify v2-compatible API (docs/twilio-verify.md): the official `twilio` SDK talks to it with
- * `client.verify.baseUrl` set to PUBLIC_BASE_URL. Off until VERIFY_ACCOUNT_SID and VERIFY_AUTH_TOKEN are
- * set. Its own scope: form bodies, Basic auth, and Twilio's error body instead of problem+json.
+ * `client.verify.baseUrl` set to PUBLIC_BASE_URL. Off (404 with the reason) until VERIFY_ACCOUNT_SID and
+ * VERIFY_AUTH_TOKEN are set. Its own scope: form bodies, Basic auth, and Twilio's error body instead of problem+json.
  */
 export const verifyRoutes: FastifyPluginAsync<{ vericode: Vericode }> = async (app, { vericode }) => {
   const credentials = vericode.config.verify;
-  if (credentials === null) return;
   const ctx: Ctx = {
     verify: vericode.verify,
-    wire: { base: `${vericode.config.publicBaseUrl}/v2`, accountSid: credentials.accountSid },
+    wire: { base: `${vericode.config.publicBaseUrl}/v2`, accountSid: credentials?.accountSid ?? "" },
     now: () => vericode.clock.now().getTime(),
   };
   await app.register(
@@ -58,7 +57,13 @@ export const verifyRoutes: FastifyPluginAsync<{ vericode: Vericode }> = async (a
       // Any other body is read as no parameters: Twilio's clients send forms, and a check names what is missing.
       v2.addContentTypeParser("*", { parseAs: "string" }, (_request, _body, done) => done(null, {}));
       v2.setValidatorCompiler(() => () => true);
-      v2.addHook("onRequest", async (request) => checkBasic(request.headers.authorization, credentials));
+      v2.addHook("onRequest", async (request) => {
+        // Off: every path is 404, and says how to turn it on (the routes stay in the OpenAPI document).
+        if (credentials === null) {
+          throw notFound(request.url.split("?")[0] ?? "", { reason: "The /v2 API is off: set VERIFY_ACCOUNT_SID and VERIFY_AUTH_TOKEN." });
+        }
+        checkBasic(request.headers.authorization, credentials);
+      });
       v2.setErrorHandler((error, request, reply) => {
         if (!(error instanceof VerifyError) || error.status >= 500) request.log.error({ err: error }, "verify api error");
         return sendTwilioError(reply, error);
