@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
 import { failClosed } from "../../errors.js";
 import type { VerifyServiceRecord } from "../../store/verify-store.js";
@@ -31,10 +32,75 @@ interface Ctx {
 
 type Req = FastifyRequest<{ Params: Record<string, string> }>;
 
-/** What each route is, for the OpenAPI document (the /v2 API validates its parameters itself, as Twilio). */
-function doc(summary: string, description?: string) {
-  return { schema: { tags: ["verify"], summary, ...(description === undefined ? {} : { description }), security: [{ basic: [] }] } };
+/** Twilio's error body, as every /v2 error answers it. */
+const TwilioErrorBody = Type.Object(
+  {
+    code: Type.Integer({ examples: [60200] }),
+    message: Type.String({ examples: ["Invalid parameter: To"] }),
+    more_info: Type.String({ examples: ["https://www.twilio.com/docs/errors/60200"] }),
+    status: Type.Integer({ examples: [400] }),
+    details: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), { description: "vericode's explanation (the SDK's RestException.details)" }),
+    ),
+  },
+  { description: "Twilio's error body (docs/twilio-verify.md lists the codes)" },
+);
+
+/** Form parameters of a route, for the OpenAPI document: PascalCase, as Twilio's. */
+function form(fields: Record<string, string>, required: string[] = []) {
+  const properties = Object.fromEntries(
+    Object.entries(fields).map(([name, description]) => [
+      name,
+      required.includes(name) ? Type.String({ description }) : Type.Optional(Type.String({ description })),
+    ]),
+  );
+  return Type.Object(properties);
 }
+
+/**
+ * What each route is, for the OpenAPI document. The schemas document; they do not validate (the scope's
+ * validator passes everything and its serializer is JSON.stringify): the /v2 API checks its parameters
+ * itself, to answer Twilio's 60200 naming the parameter.
+ */
+function doc(summary: string, description?: string, body?: ReturnType<typeof form>) {
+  return {
+    schema: {
+      tags: ["verify"],
+      summary,
+      ...(description === undefined ? {} : { description }),
+      ...(body === undefined ? {} : { body, consumes: ["application/x-www-form-urlencoded"] }),
+      security: [{ basic: [] }],
+      response: { "4xx": TwilioErrorBody, "5xx": TwilioErrorBody },
+    },
+  };
+}
+
+const SERVICE_FORM = form({
+  FriendlyName: "Printed in the message: 1-30 letters, digits, spaces, - or _, at most 4 digits. Required on create.",
+  CodeLength: "4 to 10 (default 6).",
+  LookupEnabled: "true: `lookup` carries the number's type.",
+  SkipSmsToLandlines: "true (with LookupEnabled): no SMS to a landline (60205).",
+  DoNotShareWarningEnabled: "true: the message warns not to share the code.",
+  DtmfInputRequired: "Stored and shown; calls do not ask for a key press.",
+  TtsName: "Stored and shown.",
+});
+const START_FORM = form(
+  {
+    To: "E.164 number, or an email address for Channel=email.",
+    Channel: "sms, call, whatsapp, email or auto (sms).",
+    Locale: "The message's language (en, es, pt, fr, de, it, nl, pl, sv, ru, zh, ja; others fall back).",
+    CustomFriendlyName: "The name in this message instead of the service's.",
+    AppHash: "Android SMS Retriever hash (11 characters).",
+    DeviceIp: "The end user's address: it counts on RATE_LIMIT_IP.",
+    RateLimits: 'JSON: {"<unique name>": "<value>"} counted on the service\'s rate limits.',
+    ChannelConfiguration: 'JSON, email: {"from": "...", "from_name": "..."}.',
+  },
+  ["To", "Channel"],
+);
+const CHECK_FORM = form(
+  { Code: "4-10 characters.", To: "The verification's To (or VerificationSid).", VerificationSid: "The verification's VE sid (or To)." },
+  ["Code"],
+);
 
 /**
  * The Twilio Verify v2-compatible API (docs/twilio-verify.md): the official `twilio` SDK talks to it with
@@ -57,6 +123,7 @@ export const verifyRoutes: FastifyPluginAsync<{ vericode: Vericode }> = async (a
       // Any other body is read as no parameters: Twilio's clients send forms, and a check names what is missing.
       v2.addContentTypeParser("*", { parseAs: "string" }, (_request, _body, done) => done(null, {}));
       v2.setValidatorCompiler(() => () => true);
+      v2.setSerializerCompiler(() => (data) => JSON.stringify(data));
       v2.addHook("onRequest", async (request) => {
         // Off: every path is 404, and says how to turn it on (the routes stay in the OpenAPI document).
         if (credentials === null) {
@@ -97,11 +164,15 @@ async function serviceOf(ctx: Ctx, request: Req, name = "ServiceSid"): Promise<V
 }
 
 const serviceRoutes: FastifyPluginAsync<Ctx> = async (app: FastifyInstance, ctx) => {
-  app.post("/Services", doc("Create a Verify service", "201 with the service. FriendlyName is required."), async (request, reply) => {
-    const service = newService(newSid("VA"), body(request), ctx.now());
-    await guard(ctx.verify.store.createService(service));
-    return reply.code(201).send(renderService(ctx.wire, service));
-  });
+  app.post(
+    "/Services",
+    doc("Create a Verify service", "201 with the service. FriendlyName is required.", SERVICE_FORM),
+    async (request, reply) => {
+      const service = newService(newSid("VA"), body(request), ctx.now());
+      await guard(ctx.verify.store.createService(service));
+      return reply.code(201).send(renderService(ctx.wire, service));
+    },
+  );
   app.get("/Services", doc("List Verify services"), async (request) => {
     const at = pageOf(query(request));
     const page = await guard(ctx.verify.store.listServices({ offset: at.page * at.size, size: at.size }));
@@ -111,7 +182,7 @@ const serviceRoutes: FastifyPluginAsync<Ctx> = async (app: FastifyInstance, ctx)
   app.get("/Services/:Sid", doc("Fetch a Verify service"), async (request: Req) =>
     renderService(ctx.wire, await serviceOf(ctx, request, "Sid")),
   );
-  app.post("/Services/:Sid", doc("Update a Verify service"), async (request: Req) => {
+  app.post("/Services/:Sid", doc("Update a Verify service", undefined, SERVICE_FORM), async (request: Req) => {
     const service = serviceWith(body(request), await serviceOf(ctx, request, "Sid"));
     const updated = { ...service, updatedAt: ctx.now() };
     if (!(await guard(ctx.verify.store.updateService(updated)))) throw notFound(path(request));
@@ -201,6 +272,7 @@ const verificationRoutes: FastifyPluginAsync<Ctx> = async (app: FastifyInstance,
     doc(
       "Start a verification",
       "201. A second start for the same To while one is pending sends the same code again (at most 5 sends: 60203).",
+      START_FORM,
     ),
     async (request: Req, reply) => {
       const service = await serviceOf(ctx, request);
@@ -212,15 +284,23 @@ const verificationRoutes: FastifyPluginAsync<Ctx> = async (app: FastifyInstance,
     const service = await serviceOf(ctx, request);
     return renderVerification(ctx.wire, await ctx.verify.fetch(service, request.params.Sid ?? "", path(request)));
   });
-  app.post("/Services/:ServiceSid/Verifications/:Sid", doc("Cancel or approve a pending verification"), async (request: Req) => {
-    const service = await serviceOf(ctx, request);
-    const status = param(body(request), "Status");
-    if (status !== "canceled" && status !== "approved") throw invalidParameter("Status", "Status is canceled or approved.");
-    return renderVerification(ctx.wire, await ctx.verify.end(service, request.params.Sid ?? "", status, path(request)));
-  });
+  app.post(
+    "/Services/:ServiceSid/Verifications/:Sid",
+    doc("Cancel or approve a pending verification", undefined, form({ Status: "canceled or approved" }, ["Status"])),
+    async (request: Req) => {
+      const service = await serviceOf(ctx, request);
+      const status = param(body(request), "Status");
+      if (status !== "canceled" && status !== "approved") throw invalidParameter("Status", "Status is canceled or approved.");
+      return renderVerification(ctx.wire, await ctx.verify.end(service, request.params.Sid ?? "", status, path(request)));
+    },
+  );
   app.post(
     "/Services/:ServiceSid/VerificationCheck",
-    doc("Check a code", "200: approved, or pending with valid false for a wrong code; 60202 after 5 checks; 404 once it is over."),
+    doc(
+      "Check a code",
+      "200: approved, or pending with valid false for a wrong code; 60202 after 5 checks; 404 once it is over.",
+      CHECK_FORM,
+    ),
     async (request: Req) => {
       const service = await serviceOf(ctx, request);
       const params = body(request);
