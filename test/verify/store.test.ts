@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SqlStore } from "../../src/store/sql-store.js";
+import type { StartInput } from "../../src/store/verify-store.js";
+import { newSid } from "../../src/verify/sids.js";
+import { DIALECTS, type TestDatabase } from "../support/databases.js";
+
+const T0 = Date.UTC(2026, 10, 26, 12);
+const TTL = 10 * 60_000;
+
+/** The /v2 API's store on both databases: a verification's life as Twilio defines it, step by step. */
+describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
+  let db: TestDatabase | null = null;
+  let store: SqlStore;
+  const serviceSid = newSid("VA");
+
+  beforeAll(async () => {
+    db = await make();
+    if (db === null) return;
+    store = await db.createStore();
+    await store.verify.createService({ sid: serviceSid, friendlyName: "Store", codeLength: 6, settings: {}, createdAt: T0, updatedAt: T0 });
+  });
+  afterAll(async () => {
+    if (db === null) return;
+    await store.close();
+    await db.drop();
+  });
+
+  const input = (to: string, now: number): StartInput => ({
+    serviceSid,
+    to,
+    channel: "sms",
+    now,
+    fresh: { sid: newSid("VE"), nonce: "n", keyId: "default", codeLength: 6, locale: "en", expiresAt: now + TTL },
+    maxSends: 5,
+    attempt: { sid: newSid("VL"), channel: "sms", country: "CR", priceMicros: 7500 },
+  });
+
+  it("a start while one is pending is a send on it; after its ten minutes, a new verification and the old one expired", async () => {
+    if (db === null) return;
+    const first = await store.verify.startVerification(input("+50688880001", T0));
+    expect(first).toMatchObject({ kind: "started", verification: { sendCount: 1, status: "pending", expiresAt: T0 + TTL } });
+    const again = await store.verify.startVerification(input("+50688880001", T0 + 1000));
+    expect(again).toMatchObject({ kind: "started", verification: { sid: first.verification.sid, sendCount: 2, expiresAt: T0 + TTL } });
+    expect(await store.verify.sendAttempts(again.verification)).toHaveLength(2);
+    const later = await store.verify.startVerification(input("+50688880001", T0 + TTL));
+    expect(later.verification.sid).not.toBe(first.verification.sid);
+    expect(later.verification.sendCount).toBe(1);
+    expect(await store.verify.getVerification(serviceSid, first.verification.sid)).toMatchObject({ status: "expired" });
+  });
+
+  it("five sends, then max_sends with nothing stored", async () => {
+    if (db === null) return;
+    for (let i = 1; i <= 5; i++) expect((await store.verify.startVerification(input("+50688880002", T0 + i))).kind).toBe("started");
+    const sixth = await store.verify.startVerification(input("+50688880002", T0 + 6));
+    expect(sixth).toMatchObject({ kind: "max_sends", verification: { sendCount: 5 } });
+    expect(await store.verify.sendAttempts(sixth.verification)).toHaveLength(5);
+  });
+
+  it("checks: counted first, five at most, the sixth ends it; a match approves once; an expired one is not found", async () => {
+    if (db === null) return;
+    const { verification } = await store.verify.startVerification(input("+50688880003", T0));
+    for (let i = 1; i <= 5; i++) {
+      expect(await store.verify.checkVerification(serviceSid, { to: "+50688880003" }, T0 + i, 5, () => false)).toMatchObject({
+        kind: "mismatch",
+        verification: { checkCount: i },
+      });
+    }
+    expect(await store.verify.checkVerification(serviceSid, { sid: verification.sid }, T0 + 6, 5, () => true)).toMatchObject({
+      kind: "max_checks",
+    });
+    expect(await store.verify.checkVerification(serviceSid, { sid: verification.sid }, T0 + 7, 5, () => true)).toMatchObject({
+      kind: "not_found",
+      known: { status: "max_attempts_reached" },
+    });
+
+    const next = await store.verify.startVerification(input("+50688880003", T0 + 10));
+    expect(next.verification.sid).not.toBe(verification.sid);
+    expect(await store.verify.checkVerification(serviceSid, { to: "+50688880003" }, T0 + 11, 5, () => true)).toMatchObject({
+      kind: "approved",
+      verification: { status: "approved", checkCount: 1 },
+    });
+    expect(await store.verify.checkVerification(serviceSid, { to: "+50688880003" }, T0 + 12, 5, () => true)).toMatchObject({
+      kind: "not_found",
+    });
+    const verified = await db.sql().selectFrom("otp_codes").select("status").where("user_id", "=", next.verification.sid).execute();
+    expect(verified).toEqual([{ status: "verified" }]);
+
+    const stale = await store.verify.startVerification(input("+50688880004", T0));
+    expect(await store.verify.checkVerification(serviceSid, { to: "+50688880004" }, T0 + TTL, 5, () => true)).toMatchObject({
+      kind: "not_found",
+      known: { status: "expired" },
+    });
+    expect(await store.verify.endVerification(serviceSid, stale.verification.sid, "canceled", T0 + TTL + 1)).toBeNull();
+  });
+
+  it("rate limits: a duplicate name or bucket interval is refused; deleting a limit deletes its buckets", async () => {
+    if (db === null) return;
+    const limit = { sid: newSid("RK"), serviceSid, uniqueName: "ip", description: null, createdAt: T0, updatedAt: T0 };
+    expect(await store.verify.createRateLimit(limit)).toBe("created");
+    expect(await store.verify.createRateLimit({ ...limit, sid: newSid("RK") })).toBe("duplicate");
+    const bucket = { sid: newSid("BL"), rateLimitSid: limit.sid, serviceSid, max: 3, interval: 60, createdAt: T0, updatedAt: T0 };
+    expect(await store.verify.createBucket(bucket)).toBe("created");
+    expect(await store.verify.createBucket({ ...bucket, sid: newSid("BL") })).toBe("duplicate");
+    const wider = { ...bucket, sid: newSid("BL"), interval: 3600 };
+    await store.verify.createBucket(wider);
+    expect(await store.verify.updateBucket(limit.sid, wider.sid, { interval: 60 }, T0 + 1)).toBe("duplicate");
+    expect(await store.verify.bucketsOf(serviceSid, ["ip"])).toHaveLength(2);
+    expect(await store.verify.deleteRateLimit(serviceSid, limit.sid)).toBe(true);
+    expect(await store.verify.listBuckets(limit.sid, { offset: 0, size: 10 })).toEqual({ items: [], more: false });
+  });
+
+  it("retention deletes the verifications created before its cut-off", async () => {
+    if (db === null) return;
+    const sql = db.sql();
+    const count = async () => (await sql.selectFrom("verifications").select("created_at").execute()).map((row) => Number(row.created_at));
+    await store.verify.startVerification(input("+50688880009", T0 + 2 * TTL));
+    const old = (await count()).filter((created) => created < T0 + TTL).length;
+    expect(old).toBeGreaterThan(0);
+    expect(await store.verify.purgeVerifications(T0 + TTL, 1000)).toBe(old);
+    expect((await count()).every((created) => created >= T0 + TTL)).toBe(true);
+  });
+});
