@@ -12,6 +12,7 @@ import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
 import type { OtpKey } from "../records.js";
 import type { CodeStore, LiveCode, SendOpened, SendRule, VerifyTry } from "../store/store.js";
 import { CodeKeys, findMatchingMac, generateCode } from "./code.js";
+import { deliveryUpdate, spentOn } from "./delivery.js";
 import {
   cooldownMs,
   LIVE_CODES_PER_CHALLENGE,
@@ -271,16 +272,10 @@ export class OtpService {
     const { outcome, used } = delivery;
     const { protection } = this.#o;
     await Promise.all([
-      guard(this.#record(record.id, outcome)),
+      guard(this.#o.store.updateDelivery(record.id, deliveryUpdate(outcome), this.#o.clock.now().getTime())),
       outcome.ok && target.phone !== null ? guardLimiter(protection.noteSent(target.phone, now)) : null,
     ]);
-    // A refused or failed message cost nothing; a timed-out one may have gone out and is counted.
-    const spent =
-      outcome.ok && outcome.priceMicros != null
-        ? { micros: outcome.priceMicros, final: true }
-        : outcome.ok || outcome.kind === "timeout"
-          ? { micros: admission.hold?.micros ?? 0, final: false }
-          : null;
+    const spent = spentOn(outcome, admission.hold?.micros ?? 0);
     await guard(protection.settle(admission.hold, record.id, spent, now));
     this.#o.metrics?.sent(used.name, outcome.ok ? "sent" : outcome.kind, delivery.seconds, spent?.micros ?? null);
     const audit = { event: "otp.send", id: record.id, to: maskPhone(record.phoneNumber), purpose: record.purpose, channel: used.name };
@@ -413,26 +408,6 @@ export class OtpService {
       .filter((next) => next !== "email")
       .map((next) => this.#o.channels.get(next))
       .filter((next): next is Channel => next !== undefined);
-  }
-
-  async #record(id: string, outcome: DeliveryOutcome): Promise<void> {
-    const now = this.#o.clock.now().getTime();
-    if (outcome.ok) {
-      await this.#o.store.updateDelivery(
-        id,
-        {
-          status: "sent",
-          deliveryStatus: outcome.deliveryStatus,
-          ...(outcome.providerMessageId === null ? {} : { providerMessageId: outcome.providerMessageId }),
-        },
-        now,
-      );
-    } else if (outcome.kind === "timeout") {
-      // The message may have gone out: the code stays valid, and the record says what happened.
-      await this.#o.store.updateDelivery(id, { status: "pending", providerErrorCode: outcome.providerCode ?? "timeout" }, now);
-    } else {
-      await this.#o.store.updateDelivery(id, { status: "failed", providerErrorCode: outcome.providerCode, deliveryStatus: "failed" }, now);
-    }
   }
 
   /** The challenge a send or a try counts against: a phone number in E.164, or a lower-cased email address. */

@@ -9,6 +9,7 @@ import type { Bucket } from "../limits/limiter.js";
 import { numberPrefix, type Protection, type Refusal } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
+import { deliveryUpdate, spentOn } from "../otp/delivery.js";
 import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
 import type { OtpKey } from "../records.js";
 import type { BudgetHold, CodeStore } from "../store/store.js";
@@ -383,12 +384,7 @@ export class VerifyService {
     });
     await guard(this.#o.codes.updateDelivery(d.attemptSid, deliveryUpdate(outcome), this.#o.clock.now().getTime()));
     if (outcome.ok && d.phone !== null) await guardLimiter(this.#o.protection.noteSent(d.phone, d.now));
-    const spent =
-      outcome.ok && outcome.priceMicros != null
-        ? { micros: outcome.priceMicros, final: true }
-        : outcome.ok || outcome.kind === "timeout"
-          ? { micros: d.hold?.micros ?? 0, final: false }
-          : null;
+    const spent = spentOn(outcome, d.hold?.micros ?? 0);
     await guard(this.#o.protection.settle(d.hold, d.attemptSid, spent, d.now));
     this.#o.metrics?.sent(channel.name, outcome.ok ? "sent" : outcome.kind, (performance.now() - started) / 1000, spent?.micros ?? null);
     const audit = {
@@ -431,18 +427,6 @@ function numberType(phone: PhoneInfo): string {
   if (type === "FIXED_LINE") return "landline";
   if (type === "VOIP") return "voip";
   return type.toLowerCase();
-}
-
-function deliveryUpdate(outcome: DeliveryOutcome) {
-  if (outcome.ok) {
-    return {
-      status: "sent" as const,
-      deliveryStatus: outcome.deliveryStatus,
-      ...(outcome.providerMessageId === null ? {} : { providerMessageId: outcome.providerMessageId }),
-    };
-  }
-  if (outcome.kind === "timeout") return { status: "pending" as const, providerErrorCode: outcome.providerCode ?? "timeout" };
-  return { status: "failed" as const, providerErrorCode: outcome.providerCode, deliveryStatus: "failed" };
 }
 
 /** A send the provider refused at once: Twilio's code for it. The verification stays pending. */

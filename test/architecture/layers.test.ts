@@ -19,6 +19,8 @@ const LAYERS: [rank: number, prefixes: string[]][] = [
 /** Imports within one layer that are part of the design. */
 const SIDEWAYS: [from: string, to: string][] = [
   ["accounts/", "otp/"],
+  // The /v2 API records a send's delivery and spend as the native API does.
+  ["verify/", "otp/delivery.ts"],
   ["vericode.ts", "config"],
   // The limiter counts in the store's tables through its public interface, never its internals.
   ["limits/", "store/store.ts"],
