@@ -7,6 +7,14 @@ export function isPurpose(value: unknown): value is Purpose {
   return typeof value === "string" && (PURPOSES as readonly string[]).includes(value);
 }
 
+/**
+ * The purpose under which a Twilio Verify v2 service's sends are kept with the codes (and reported): its
+ * own, beside PURPOSES, so the reports tell each service apart.
+ */
+export function verifyPurpose(serviceSid: string): string {
+  return `verify:${serviceSid}`;
+}
+
 /** A key of the codes' HMAC (OTP_SECRETS): its id is stored beside each MAC made under it. */
 export interface OtpKey {
   id: string;

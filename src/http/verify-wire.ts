@@ -2,8 +2,9 @@ import { timingSafeEqual } from "node:crypto";
 import type { FastifyReply } from "fastify";
 import { VericodeError } from "../errors.js";
 import type { BucketRecord, RateLimitRecord, VerificationRecord, VerifyServiceRecord } from "../store/verify-store.js";
-import { authenticate, invalidParameter, VerifyError } from "../verify/errors.js";
-import type { Params } from "../verify/settings.js";
+import { VerifyError } from "../verify/errors.js";
+import { twilioDate } from "../verify/format.js";
+import { settingsOf } from "../verify/settings.js";
 import type { VerificationView } from "../verify/verify-service.js";
 
 /**
@@ -17,21 +18,6 @@ export interface Wire {
   accountSid: string;
 }
 
-/** `2026-11-26T00:37:47Z`, as Twilio writes dates (the SDK parses exactly this). */
-export function twilioDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
-/** Reads a form body (or a query string) into Twilio's parameters: a repeated key keeps every value. */
-export function formParams(text: string): Params {
-  const params: Record<string, string | string[]> = {};
-  for (const [name, value] of new URLSearchParams(text)) {
-    const held = params[name];
-    params[name] = held === undefined ? value : Array.isArray(held) ? [...held, value] : [held, value];
-  }
-  return params;
-}
-
 /**
  * HTTP Basic with the account's sid and auth token, or one of its API keys (`SK…` and its secret), as
  * Twilio takes them; compared in constant time. Anything else is 401 / 20003.
@@ -40,13 +26,14 @@ export function checkBasic(
   header: string | undefined,
   credentials: { accountSid: string; authToken: string; apiKeys: ReadonlyMap<string, string> },
 ): void {
-  const match = /^Basic ([A-Za-z0-9+/=]+)$/.exec(header ?? "");
+  // The scheme's name is case-insensitive (RFC 9110 §11.1).
+  const match = /^basic ([A-Za-z0-9+/=]+)$/i.exec(header ?? "");
   const decoded = match?.[1] === undefined ? "" : Buffer.from(match[1], "base64").toString("utf8");
   const at = decoded.indexOf(":");
   const user = decoded.slice(0, Math.max(0, at));
   const secret = decoded.slice(at + 1);
   const expected = user === credentials.accountSid ? credentials.authToken : credentials.apiKeys.get(user);
-  if (at <= 0 || !equal(secret, expected ?? "")) throw authenticate();
+  if (at <= 0 || !equal(secret, expected ?? "")) throw new VerifyError(20003);
 }
 
 function equal(given: string, expected: string): boolean {
@@ -76,36 +63,34 @@ export function sendTwilioError(reply: FastifyReply, error: unknown): FastifyRep
 function asVerifyError(error: unknown): VerifyError {
   if (error instanceof VerifyError) return error;
   if (error instanceof VericodeError && error.code === "service_unavailable") {
-    return new VerifyError(20503, 503, "Service unavailable", { retryAfter: error.retryAfter ?? 5, details: { reason: error.message } });
+    return new VerifyError(20503, { retryAfter: error.retryAfter ?? 5, details: { reason: error.message } });
   }
   const status = (error as { statusCode?: number }).statusCode;
-  if (status === 413) return new VerifyError(20001, 413, "Request entity too large");
+  if (status === 413) return new VerifyError(20001, { details: { reason: "The request body is over 16 KiB." } });
   if (status !== undefined && status >= 400 && status < 500) {
-    return new VerifyError(20001, 400, "Bad request", {
-      details: { reason: "Send the parameters form-encoded (application/x-www-form-urlencoded)." },
-    });
+    return new VerifyError(20001, { details: { reason: "Send the parameters form-encoded (application/x-www-form-urlencoded)." } });
   }
-  return new VerifyError(20500, 500, "Internal Server Error");
+  return new VerifyError(20500);
 }
 
 export function renderService(wire: Wire, service: VerifyServiceRecord): Record<string, unknown> {
   const url = `${wire.base}/Services/${service.sid}`;
-  const s = service.settings;
+  const s = settingsOf(service);
   return {
     sid: service.sid,
     account_sid: wire.accountSid,
     friendly_name: service.friendlyName,
     code_length: service.codeLength,
-    lookup_enabled: s.lookup_enabled === true,
+    lookup_enabled: s.lookupEnabled,
     psd2_enabled: false,
-    skip_sms_to_landlines: s.skip_sms_to_landlines === true,
-    dtmf_input_required: s.dtmf_input_required !== false,
-    tts_name: s.tts_name ?? null,
-    do_not_share_warning_enabled: s.do_not_share_warning_enabled === true,
+    skip_sms_to_landlines: s.skipSmsToLandlines,
+    dtmf_input_required: s.dtmfInputRequired,
+    tts_name: s.ttsName,
+    do_not_share_warning_enabled: s.doNotShareWarningEnabled,
     custom_code_enabled: false,
     push: { include_date: false, apn_credential_sid: null, fcm_credential_sid: null },
     totp: { issuer: null, time_step: 30, code_length: 6, skew: 1 },
-    whatsapp: { msg_service_sid: s.whatsapp_msg_service_sid ?? null, from: s.whatsapp_from ?? null },
+    whatsapp: { msg_service_sid: s.whatsappMsgServiceSid, from: s.whatsappFrom },
     passkeys: {
       relying_party: { id: null, name: null, origins: [] },
       authenticator_attachment: null,
@@ -150,11 +135,11 @@ export function renderVerification(wire: Wire, view: VerificationView): Record<s
         : { carrier: { mobile_country_code: null, type: lookup.type, error_code: null, mobile_network_code: null, name: null } },
     amount: null,
     payee: null,
-    send_code_attempts: attempts.map((a) => ({
-      time: twilioDate(a.createdAt),
-      channel: ATTEMPT_CHANNEL[a.channel] ?? a.channel,
-      attempt_sid: a.sid,
-    })),
+    send_code_attempts: attempts.map((a) => {
+      // A test number's attempt (channel `test`: never sent) shows the channel the verification asked for.
+      const channel = a.channel === "test" ? v.channel : a.channel;
+      return { time: twilioDate(a.createdAt), channel: ATTEMPT_CHANNEL[channel] ?? channel, attempt_sid: a.sid };
+    }),
     date_created: twilioDate(v.createdAt),
     date_updated: twilioDate(v.updatedAt),
     sna: null,
@@ -206,15 +191,6 @@ export function renderBucket(wire: Wire, bucket: BucketRecord): Record<string, u
     date_updated: twilioDate(bucket.updatedAt),
     url: `${wire.base}/Services/${bucket.serviceSid}/RateLimits/${bucket.rateLimitSid}/Buckets/${bucket.sid}`,
   };
-}
-
-/** Page and PageSize of a list request (Twilio's: 50 by default, at most 1000; pages count from 0). */
-export function pageOf(query: Params): { page: number; size: number } {
-  const size = Number(typeof query.PageSize === "string" ? query.PageSize : 50);
-  const page = Number(typeof query.Page === "string" ? query.Page : 0);
-  if (!Number.isInteger(size) || size < 1 || size > 1000) throw invalidParameter("PageSize", "PageSize is a whole number from 1 to 1000.");
-  if (!Number.isInteger(page) || page < 0) throw invalidParameter("Page", "Page is a whole number from 0.");
-  return { page, size };
 }
 
 /** A list answer in Twilio's envelope: the items under `key`, and `meta` with absolute page URLs. */

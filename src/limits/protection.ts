@@ -125,10 +125,14 @@ export class Protection {
     const consumed = await this.#limiter.consume(taken, now);
     if (!consumed.ok) return { ok: false, refusal: limitRefusal(consumed.rule, consumed.retryAfterMs) };
     const hold = phone === null ? null : this.budgetHold(phone, now);
-    if (hold !== null && !(await this.#store.reserveBudget(hold, now))) {
-      await this.#limiter.release(taken, now);
-      return { ok: false, refusal: this.#budgetRefusal(now) };
+    let reserved = false;
+    try {
+      reserved = hold === null || (await this.#store.reserveBudget(hold, now));
+    } finally {
+      // Refused or failed, the units go back: nothing will be sent.
+      if (!reserved) await this.#limiter.release(taken, now);
     }
+    if (!reserved) return { ok: false, refusal: this.#budgetRefusal(now) };
     return { ok: true, taken, hold };
   }
 

@@ -1,4 +1,5 @@
 import { type Kysely, type Selectable, sql } from "kysely";
+import { verifyPurpose } from "../records.js";
 import { once, type Runner, type Step } from "./prepared.js";
 import type { Database, VerificationsTable, VerifyBucketsTable, VerifyRateLimitsTable, VerifyServicesTable } from "./schema.js";
 
@@ -19,7 +20,7 @@ export interface VerificationRecord {
   serviceSid: string;
   to: string;
   channel: string;
-  /** As stored: a `pending` one whose time is over reads as `expired` (see `statusAt`). */
+  /** As stored: a `pending` one whose `expiresAt` has passed is over all the same (the store marks it `expired` when it meets it). */
   status: VerificationStatus;
   /** The random value the code is derived from, with the key `keyId` names. */
   nonce: string;
@@ -157,11 +158,6 @@ export interface VerifyStore {
   bucketsOf(serviceSid: string, names: readonly string[]): Promise<(BucketRecord & { uniqueName: string })[]>;
   /** Deletes the verifications created before `before`, in batches; resolves how many. */
   purgeVerifications(before: number, batch: number): Promise<number>;
-}
-
-/** The purpose under which a service's send attempts are kept in otp_codes (and reported). */
-export function verifyPurpose(serviceSid: string): string {
-  return `verify:${serviceSid}`;
 }
 
 /** VerifyStore on SQL: every write through the adapter's runner (never a synchronous wait on SQLite). */
@@ -336,6 +332,7 @@ export class SqlVerifyStore implements VerifyStore {
       .where("service_sid", "=", serviceSid)
       .$if("to" in target, (q) => q.where("pending_to", "=", "to" in target ? target.to : ""))
       .$if("sid" in target, (q) => q.where("sid", "=", "sid" in target ? target.sid : ""));
+    const bySid = (sid: string) => db.selectFrom("verifications").selectAll().where("sid", "=", sid);
     const pendingOnly = (sid: string) =>
       db.updateTable("verifications").where("sid", "=", sid).where("status", "=", "pending").where("pending_to", "is not", null);
     return this.#runner.transaction(function* (): Step<Checked> {
@@ -356,13 +353,16 @@ export class SqlVerifyStore implements VerifyStore {
       if (counted === undefined) {
         const over = yield once(pendingOnly(found.sid).set({ status: "max_attempts_reached", pending_to: null, updated_at: now }));
         const ended = { ...found, status: "max_attempts_reached" as const, updatedAt: now };
-        return over.changes === 1 ? { kind: "max_checks", verification: ended } : { kind: "not_found", known: found };
+        if (over.changes === 1) return { kind: "max_checks", verification: ended };
+        // Another check ended it first (approved it, or spent its last check): say how it is now.
+        return { kind: "not_found", known: verificationFrom((yield once(bySid(found.sid))).rows[0] as Selectable<VerificationsTable>) };
       }
       const verification = { ...found, checkCount: Number(counted.check_count), updatedAt: now };
       if (!matches(verification)) return { kind: "mismatch", verification };
       const approved = yield once(pendingOnly(found.sid).set({ status: "approved", pending_to: null, updated_at: now }));
       // Another check approved it between this one's count and its match: it is no longer pending.
-      if (approved.changes !== 1) return { kind: "not_found", known: found };
+      if (approved.changes !== 1)
+        return { kind: "not_found", known: verificationFrom((yield once(bySid(found.sid))).rows[0] as Selectable<VerificationsTable>) };
       yield once(markVerified(db, found, now));
       return { kind: "approved", verification: { ...verification, status: "approved" } };
     });

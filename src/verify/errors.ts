@@ -1,28 +1,58 @@
+import type { DeliveryOutcome } from "../channels/channel.js";
+import type { Refusal } from "../limits/protection.js";
+import type { PhoneInfo } from "../phone.js";
+
 /**
- * The errors of the /v2 API, as Twilio Verify words them (https://www.twilio.com/docs/errors/<code>): the
- * body the official SDK turns into a RestException is `{code, message, more_info, status}` (never
- * problem+json, which the SDK would raise as another class of exception). `details` is vericode's own
- * explanation in words, which the SDK passes on as `RestException.details`.
+ * Every Twilio error code the /v2 API answers, with its HTTP status and Twilio's message
+ * (https://www.twilio.com/docs/errors/<code>): one table, which docs/twilio-verify.md lists and a test
+ * keeps in step with it.
+ */
+export const TWILIO_ERRORS = {
+  20001: { status: 400, message: "Bad request" },
+  20003: { status: 401, message: "Authenticate" },
+  20404: { status: 404, message: "The requested resource was not found" },
+  20429: { status: 429, message: "Too many requests" },
+  20500: { status: 500, message: "Internal Server Error" },
+  20503: { status: 503, message: "Service unavailable" },
+  60200: { status: 400, message: "Invalid parameter" },
+  60202: { status: 429, message: "Max check attempts reached" },
+  60203: { status: 429, message: "Max send attempts reached" },
+  60205: { status: 403, message: "SMS is not supported by landline phone number" },
+  60211: { status: 400, message: "Duplicate bucket interval" },
+  60212: { status: 429, message: "Too many concurrent requests for phone number" },
+  60410: { status: 403, message: "Verification delivery attempt blocked" },
+  60605: { status: 403, message: "Verification delivery attempt blocked" },
+} as const satisfies Record<number, { status: number; message: string }>;
+
+export type TwilioErrorCode = keyof typeof TWILIO_ERRORS;
+
+interface ErrorOptions {
+  /** Twilio's message when it names something (`Invalid parameter: To`); else the table's. */
+  message?: string;
+  /** Whole seconds, for Retry-After. */
+  retryAfter?: number | undefined;
+  /** vericode's explanation in words, which the SDK passes on as `RestException.details`. */
+  details?: Record<string, unknown>;
+  /** Extra response headers (Twilio-Reached-Rate-Limit). */
+  headers?: Record<string, string>;
+}
+
+/**
+ * An error of the /v2 API, answered as Twilio's body `{code, message, more_info, status}` (never
+ * problem+json, which the official SDK would raise as another class of exception).
  */
 export class VerifyError extends Error {
-  readonly code: number;
+  readonly code: TwilioErrorCode;
   readonly status: number;
-  /** Whole seconds, for Retry-After. */
   readonly retryAfter: number | undefined;
   readonly details: Record<string, unknown> | undefined;
-  /** Extra response headers (Twilio-Reached-Rate-Limit). */
   readonly headers: Record<string, string>;
 
-  constructor(
-    code: number,
-    status: number,
-    message: string,
-    options: { retryAfter?: number; details?: Record<string, unknown>; headers?: Record<string, string> } = {},
-  ) {
-    super(message);
+  constructor(code: TwilioErrorCode, options: ErrorOptions = {}) {
+    super(options.message ?? TWILIO_ERRORS[code].message);
     this.name = "VerifyError";
     this.code = code;
-    this.status = status;
+    this.status = TWILIO_ERRORS[code].status;
     this.retryAfter = options.retryAfter;
     this.details = options.details;
     this.headers = options.headers ?? {};
@@ -35,23 +65,53 @@ export class VerifyError extends Error {
 
 /** 60200: a parameter is missing, malformed or names something vericode does not offer; `why` in words. */
 export function invalidParameter(name: string, why: string): VerifyError {
-  return new VerifyError(60200, 400, `Invalid parameter: ${name}`, { details: { parameter: name, reason: why } });
+  return new VerifyError(60200, { message: `Invalid parameter: ${name}`, details: { parameter: name, reason: why } });
 }
 
 /** 20404, with Twilio's wording: the path of what was asked for. */
 export function notFound(path: string, details?: Record<string, unknown>): VerifyError {
-  return new VerifyError(20404, 404, `The requested resource ${path} was not found`, details === undefined ? {} : { details });
-}
-
-export function authenticate(): VerifyError {
-  return new VerifyError(20003, 401, "Authenticate");
+  return new VerifyError(20404, { message: `The requested resource ${path} was not found`, ...(details === undefined ? {} : { details }) });
 }
 
 /** 20429; without Retry-After when the wait is not known (a spent budget that never renews). */
 export function tooManyRequests(retryAfter: number | undefined, reason: string, headers: Record<string, string> = {}): VerifyError {
-  return new VerifyError(20429, 429, "Too many requests", {
-    ...(retryAfter === undefined ? {} : { retryAfter }),
-    details: { reason },
-    headers,
+  return new VerifyError(20429, { retryAfter, details: { reason }, headers });
+}
+
+/** A send the provider refused at once, in Twilio's code. The verification stays pending. */
+export function deliveryError(outcome: Extract<DeliveryOutcome, { ok: false }>): VerifyError {
+  if (outcome.kind === "invalid_number") return invalidParameter("To", "The provider says this is not a valid phone number.");
+  if (outcome.kind === "rejected") {
+    return new VerifyError(60410, {
+      details: { reason: "The provider cannot deliver to this number (a landline, opted out, or a blocked region)." },
+    });
+  }
+  return new VerifyError(20503, {
+    retryAfter: 5,
+    details: { reason: "The messaging provider failed to send the code. Try again shortly." },
   });
+}
+
+/**
+ * vericode's refusals (docs/protection.md) in Twilio's codes: per number 60212, country 60605, a landline
+ * 60205, a blocked range, another refused number type or the conversion breaker 60410, anything else
+ * (a limit, the budget, a service's own rate limit) 20429.
+ */
+export function refusalError(refusal: Refusal, serviceLimitSid: string | null, phone: PhoneInfo | null): VerifyError {
+  const details = { reason: refusal.message, rule: refusal.rule };
+  const retryAfter = refusal.retryAfter;
+  switch (refusal.rule) {
+    case "number":
+      return new VerifyError(60212, { retryAfter, details });
+    case "country":
+      return new VerifyError(60605, { details });
+    case "number_type":
+      // Twilio's 60205 is a landline's; the other refused types (premium rate, pager…) are blocked destinations.
+      return new VerifyError(phone?.type === "FIXED_LINE" ? 60205 : 60410, { details });
+    case "prefix_blocked":
+    case "conversion_breaker":
+      return new VerifyError(60410, { retryAfter, details });
+    default:
+      return tooManyRequests(retryAfter, refusal.message, serviceLimitSid === null ? {} : { "twilio-reached-rate-limit": serviceLimitSid });
+  }
 }

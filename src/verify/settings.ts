@@ -1,61 +1,48 @@
 import type { VerifyServiceRecord } from "../store/verify-store.js";
 import { invalidParameter } from "./errors.js";
+import { booleanParam, integerParam, type Params, param } from "./params.js";
 
-/** Twilio's form parameters: a name, its values in order (a repeated key is an array). */
-export type Params = Readonly<Record<string, string | readonly string[]>>;
-
-/** The last value given for `name`, or undefined. */
-export function param(params: Params, name: string): string | undefined {
-  const value = params[name];
-  return typeof value === "string" ? value : value?.[value.length - 1];
+/** A service's settings besides its name and code length, as Twilio's Service resource has them. */
+export interface VerifySettings {
+  lookupEnabled: boolean;
+  skipSmsToLandlines: boolean;
+  /** Stored and shown; calls do not ask for a key press. */
+  dtmfInputRequired: boolean;
+  /** Stored and shown. */
+  ttsName: string | null;
+  doNotShareWarningEnabled: boolean;
+  /** Stored and shown; WhatsApp goes from TWILIO_WHATSAPP_FROM. */
+  whatsappMsgServiceSid: string | null;
+  whatsappFrom: string | null;
 }
 
-export function booleanParam(params: Params, name: string): boolean | undefined {
-  const value = param(params, name);
-  if (value === undefined) return undefined;
-  const lower = value.toLowerCase();
-  if (lower === "true") return true;
-  if (lower === "false") return false;
-  throw invalidParameter(name, `${name} must be true or false.`);
-}
+/** Twilio's defaults for a new service. */
+const DEFAULT_SETTINGS: VerifySettings = {
+  lookupEnabled: false,
+  skipSmsToLandlines: false,
+  dtmfInputRequired: true,
+  ttsName: null,
+  doNotShareWarningEnabled: false,
+  whatsappMsgServiceSid: null,
+  whatsappFrom: null,
+};
 
-export function integerParam(params: Params, name: string, min: number, max: number): number | undefined {
-  const value = param(params, name);
-  if (value === undefined) return undefined;
-  const n = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
-  if (!(n >= min && n <= max)) throw invalidParameter(name, `${name} must be a whole number from ${min} to ${max}.`);
-  return n;
-}
-
-/** A JSON-valued parameter (`RateLimits`, `ChannelConfiguration`, `Tags`): an object of strings. */
-export function objectParam(params: Params, name: string): Record<string, unknown> | undefined {
-  const value = param(params, name);
-  if (value === undefined) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    throw invalidParameter(name, `${name} must be a JSON object.`);
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
-    throw invalidParameter(name, `${name} must be a JSON object.`);
-  return parsed as Record<string, unknown>;
+/** A stored service's settings, its JSON read over the defaults (a field added later reads its default). */
+export function settingsOf(service: VerifyServiceRecord): VerifySettings {
+  return { ...DEFAULT_SETTINGS, ...(service.settings as Partial<VerifySettings>) };
 }
 
 /** Service parameters Twilio has and vericode does not offer: giving them is 60200, naming the parameter. */
 const NOT_OFFERED_PREFIXES = ["Push.", "Totp.", "Passkeys."];
 const NOT_OFFERED_WHEN_TRUE = ["Psd2Enabled", "CustomCodeEnabled", "VerifyEventSubscriptionEnabled"];
 
-/** The settings a new service starts with (Twilio's defaults). */
-const DEFAULT_SETTINGS = {
-  lookup_enabled: false,
-  skip_sms_to_landlines: false,
-  dtmf_input_required: true,
-  tts_name: null,
-  do_not_share_warning_enabled: false,
-  whatsapp_msg_service_sid: null,
-  whatsapp_from: null,
-} as const;
+/** The boolean parameters of a service and the setting each sets. */
+const FLAGS: readonly [string, "lookupEnabled" | "skipSmsToLandlines" | "dtmfInputRequired" | "doNotShareWarningEnabled"][] = [
+  ["LookupEnabled", "lookupEnabled"],
+  ["SkipSmsToLandlines", "skipSmsToLandlines"],
+  ["DtmfInputRequired", "dtmfInputRequired"],
+  ["DoNotShareWarningEnabled", "doNotShareWarningEnabled"],
+];
 
 /**
  * FriendlyName is printed in every message: 1 to 30 letters, digits, spaces, `-` or `_`, at most four
@@ -74,8 +61,7 @@ export function customFriendlyName(value: string | undefined): string | null {
   return value === undefined ? null : friendlyName(value, "CustomFriendlyName");
 }
 
-/** A service after `params` (create: over Twilio's defaults; update: over what it was). */
-export function serviceWith(params: Params, base: VerifyServiceRecord): VerifyServiceRecord {
+function refuseNotOffered(params: Params): void {
   for (const name of Object.keys(params)) {
     if (NOT_OFFERED_PREFIXES.some((prefix) => name.startsWith(prefix)) || name === "DefaultTemplateSid") {
       throw invalidParameter(name, `vericode does not offer ${name} (docs/twilio-verify.md lists what it offers).`);
@@ -84,29 +70,28 @@ export function serviceWith(params: Params, base: VerifyServiceRecord): VerifySe
   for (const name of NOT_OFFERED_WHEN_TRUE) {
     if (booleanParam(params, name) === true) throw invalidParameter(name, `vericode does not offer ${name}.`);
   }
-  const given = param(params, "FriendlyName");
-  const ttsName = param(params, "TtsName");
-  const settings: Record<string, unknown> = { ...DEFAULT_SETTINGS, ...base.settings };
-  const flags: [string, string][] = [
-    ["LookupEnabled", "lookup_enabled"],
-    ["SkipSmsToLandlines", "skip_sms_to_landlines"],
-    ["DtmfInputRequired", "dtmf_input_required"],
-    ["DoNotShareWarningEnabled", "do_not_share_warning_enabled"],
-  ];
-  for (const [name, field] of flags) {
+}
+
+/** A service after `params` (create: over Twilio's defaults; update: over what it was). */
+export function serviceWith(params: Params, base: VerifyServiceRecord): VerifyServiceRecord {
+  refuseNotOffered(params);
+  const settings: VerifySettings = settingsOf(base);
+  for (const [name, field] of FLAGS) {
     const value = booleanParam(params, name);
     if (value !== undefined) settings[field] = value;
   }
-  if (ttsName !== undefined) settings.tts_name = ttsName.slice(0, 100);
+  const ttsName = param(params, "TtsName");
   const whatsappFrom = param(params, "Whatsapp.From");
   const whatsappService = param(params, "Whatsapp.MsgServiceSid");
-  if (whatsappFrom !== undefined) settings.whatsapp_from = whatsappFrom;
-  if (whatsappService !== undefined) settings.whatsapp_msg_service_sid = whatsappService;
+  if (ttsName !== undefined) settings.ttsName = ttsName.slice(0, 100);
+  if (whatsappFrom !== undefined) settings.whatsappFrom = whatsappFrom.slice(0, 100);
+  if (whatsappService !== undefined) settings.whatsappMsgServiceSid = whatsappService.slice(0, 34);
+  const given = param(params, "FriendlyName");
   return {
     ...base,
     friendlyName: given === undefined ? base.friendlyName : friendlyName(given),
     codeLength: integerParam(params, "CodeLength", 4, 10) ?? base.codeLength,
-    settings,
+    settings: { ...settings },
   };
 }
 

@@ -1,30 +1,24 @@
 import type { CountryCode } from "libphonenumber-js/max";
-import type { Channel, ChannelName, DeliveryOutcome } from "../channels/channel.js";
+import type { Channel, ChannelName } from "../channels/channel.js";
 import type { Clock } from "../clock.js";
 import { normaliseEmail } from "../email.js";
 import { failClosed } from "../errors.js";
 import { COUNTRY_LANGUAGE } from "../i18n/templates.js";
 import { newId } from "../ids.js";
 import type { Bucket } from "../limits/limiter.js";
-import { numberPrefix, type Protection, type Refusal } from "../limits/protection.js";
+import { numberPrefix, type Protection } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { deliveryUpdate, spentOn } from "../otp/delivery.js";
 import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
-import type { OtpKey } from "../records.js";
+import { type OtpKey, verifyPurpose } from "../records.js";
 import type { BudgetHold, CodeStore } from "../store/store.js";
-import {
-  type AttemptRow,
-  type Checked,
-  type SendAttempt,
-  type StartInput,
-  type VerificationRecord,
-  type VerifyServiceRecord,
-  type VerifyStore,
-  verifyPurpose,
-} from "../store/verify-store.js";
+import type { Checked, SendAttempt, Started, VerificationRecord, VerifyServiceRecord, VerifyStore } from "../store/verify-store.js";
 import { sameCode, VerifyCodes } from "./code.js";
-import { invalidParameter, notFound, tooManyRequests, VerifyError } from "./errors.js";
+import { deliveryError, invalidParameter, notFound, refusalError, tooManyRequests, VerifyError } from "./errors.js";
+import { twilioDate } from "./format.js";
+import type { CheckRequest, StartRequest } from "./requests.js";
+import { settingsOf } from "./settings.js";
 import { newSid } from "./sids.js";
 import { verifyLocale, verifyMessage, verifySpoken } from "./templates.js";
 
@@ -32,7 +26,21 @@ import { verifyLocale, verifyMessage, verifySpoken } from "./templates.js";
 export const VERIFY_RULES = { ttlMs: 10 * 60 * 1000, maxSends: 5, maxChecks: 5 } as const;
 
 /** Twilio's channels, and the vericode channel each travels by (`auto` is an SMS). */
-const CHANNELS: Readonly<Record<string, ChannelName>> = { sms: "sms", call: "voice", whatsapp: "whatsapp", email: "email", auto: "sms" };
+const CHANNELS: ReadonlyMap<string, ChannelName> = new Map([
+  ["sms", "sms"],
+  ["call", "voice"],
+  ["whatsapp", "whatsapp"],
+  ["email", "email"],
+  ["auto", "sms"],
+]);
+
+/** A check's outcome as the metric of verifications counts it (the native API's words). */
+const CHECK_OUTCOME: Record<Checked["kind"], string> = {
+  approved: "verified",
+  mismatch: "invalid",
+  max_checks: "attempts_exceeded",
+  not_found: "not_found",
+};
 
 export interface VerifyServiceOptions {
   store: VerifyStore;
@@ -49,26 +57,35 @@ export interface VerifyServiceOptions {
   sendTimeoutMs: number;
 }
 
-/** A start, as the /v2 route read it from Twilio's parameters. */
-export interface StartRequest {
-  to: string;
-  channel: string;
-  locale: string | null;
-  customFriendlyName: string | null;
-  appHash: string | null;
-  /** The end user's address (`DeviceIp`): it counts on the per-address limit, the caller's own never does. */
-  deviceIp: string | null;
-  /** `RateLimits`: a value per rate limit's unique name. */
-  rateLimits: Readonly<Record<string, string>>;
-  /** `ChannelConfiguration`'s `from` and `from_name`, for the email channel. */
-  sender: { address: string; name: string | null } | null;
-}
-
 /** A verification as the API shows it: its record, its sends, and the number's type when lookup is on. */
 export interface VerificationView {
   verification: VerificationRecord;
   attempts: SendAttempt[];
   lookup: { type: string } | null;
+}
+
+/** Where a start goes: its address, the number read (null for email), its channel and language. */
+interface Target {
+  to: string;
+  phone: PhoneInfo | null;
+  channel: Channel;
+  locale: string;
+}
+
+/** What protection took for a send: given back when nothing goes out. */
+interface Taken {
+  buckets: Bucket[];
+  hold: BudgetHold | null;
+}
+
+/** One send being made: the service, the request, where it goes, what it took and the attempt's sid. */
+interface Sending {
+  service: VerifyServiceRecord;
+  request: StartRequest;
+  target: Target;
+  taken: Taken;
+  attemptSid: string;
+  now: number;
 }
 
 /**
@@ -97,7 +114,7 @@ export class VerifyService {
 
   /** Starts a verification, or sends the pending one's code again (same sid, same code). */
   async start(service: VerifyServiceRecord, request: StartRequest): Promise<VerificationView> {
-    const channelName = CHANNELS[request.channel];
+    const channelName = CHANNELS.get(request.channel);
     if (channelName === undefined) {
       throw invalidParameter(
         "Channel",
@@ -107,83 +124,167 @@ export class VerifyService {
     const channel = this.#o.channels.get(channelName);
     if (channel === undefined) throw invalidParameter("Channel", `The ${request.channel} channel is not configured on this service.`);
     const { to, phone } = this.#destination(request.to, channelName);
+    const settings = settingsOf(service);
     // Twilio's SkipSmsToLandlines needs the service's lookup: the number's type comes from it.
-    const lookup = service.settings.lookup_enabled === true;
-    if (lookup && service.settings.skip_sms_to_landlines === true && channelName === "sms" && phone?.type === "FIXED_LINE") {
-      throw new VerifyError(60205, 403, "SMS is not supported by landline phone number");
+    if (settings.lookupEnabled && settings.skipSmsToLandlines && channelName === "sms" && phone?.type === "FIXED_LINE") {
+      throw new VerifyError(60205);
     }
     const target = { to, phone, channel, locale: this.#locale(request, phone) };
-    const sent = await this.#send(service, request, target);
-    // The pending verification's key was removed from OTP_SECRETS: it ended, and a new one starts.
-    return sent ?? ((await this.#send(service, request, target)) as VerificationView);
+    // A pending verification whose key left OTP_SECRETS ends on its first send; the second opens a new one.
+    const sent = (await this.#send(service, request, target)) ?? (await this.#send(service, request, target));
+    if (sent === null)
+      throw new VerifyError(20503, { retryAfter: 1, details: { reason: "The verification could not be started. Try again." } });
+    return sent;
   }
 
   /** One send: admit, open (a new verification or the pending one), deliver; null when the pending one had to end. */
-  async #send(
-    service: VerifyServiceRecord,
-    request: StartRequest,
-    target: { to: string; phone: PhoneInfo | null; channel: Channel; locale: string },
-  ): Promise<VerificationView | null> {
-    const { to, phone, channel, locale } = target;
+  async #send(service: VerifyServiceRecord, request: StartRequest, target: Target): Promise<VerificationView | null> {
     const now = this.#o.clock.now().getTime();
-    const fixedCode = this.#o.testNumbers.get(to);
-    const admitted = fixedCode === undefined ? await this.#admit(service, to, phone, request, now) : { taken: [], hold: null };
-    const fresh = {
-      sid: newSid("VE"),
-      ...this.#codes.fresh(),
-      codeLength: service.codeLength,
-      locale,
-      expiresAt: now + VERIFY_RULES.ttlMs,
-    };
-    const attempt = {
-      sid: newSid("VL"),
-      channel: fixedCode === undefined ? channel.name : "test",
-      country: phone === null ? null : (phone.country ?? `+${phone.callingCode}`),
-      priceMicros: admitted.hold?.micros ?? null,
-    };
-    const started = await this.#open(service, { to, channelName: channel.name, now, fresh, attempt }, admitted);
-    const verification = started.verification;
-    if (started.kind === "max_sends") throw new VerifyError(60203, 429, "Max send attempts reached");
-    if (fixedCode !== undefined) {
-      await guard(this.#o.codes.updateDelivery(attempt.sid, { status: "sent", deliveryStatus: "not_sent" }, now));
-      return this.view(service, verification);
-    }
-    const code = this.#codes.code(verification);
+    const fixedCode = this.#o.testNumbers.get(target.to);
+    const taken = fixedCode === undefined ? await this.#admit(service, target, request, now) : { buckets: [], hold: null };
+    const sending: Sending = { service, request, target, taken, attemptSid: newSid("VL"), now };
+    const started = await this.#open(sending, fixedCode !== undefined);
+    const { verification } = started;
+    const code = fixedCode ?? this.#codes.code(verification);
     if (code === null) {
-      this.#o.log.warn(
-        { event: "verify.key_removed", sid: verification.sid, keyId: verification.keyId },
-        "a pending verification's key is gone: it ends",
-      );
-      await guard(
-        this.#o.codes.updateDelivery(attempt.sid, { status: "failed", providerErrorCode: "key_removed", deliveryStatus: "not_sent" }, now),
-      );
-      await guard(this.#o.store.endVerification(service.sid, verification.sid, "canceled", now));
-      await guardLimiter(this.#o.protection.giveBackAppSend(admitted.taken, admitted.hold, now));
+      await this.#endKeyless(sending, verification, started.kind === "started");
       return null;
     }
-    await this.#deliver(service, verification, request, { channel, attemptSid: attempt.sid, code, phone, hold: admitted.hold, now });
+    if (started.kind === "max_sends") throw new VerifyError(60203);
+    if (fixedCode !== undefined)
+      await guard(this.#o.codes.updateDelivery(sending.attemptSid, { status: "sent", deliveryStatus: "not_sent" }, now));
+    else await this.#deliver(sending, verification, code);
     return this.view(service, verification);
   }
 
-  /** The verification's code, for a test number's fixed code or the derived one. */
-  #expectedCode(verification: VerificationRecord): string | null {
-    return this.#o.testNumbers.get(verification.to) ?? this.#codes.code(verification);
+  /**
+   * The store's step. What protection took goes back once, whatever happens: when the store fails, or
+   * when it refuses the send (the verification's five sends are spent).
+   */
+  async #open(sending: Sending, testNumber: boolean): Promise<Started> {
+    const { service, target, taken, now } = sending;
+    const phone = target.phone;
+    const input = {
+      serviceSid: service.sid,
+      to: target.to,
+      channel: target.channel.name,
+      now,
+      fresh: {
+        sid: newSid("VE"),
+        ...this.#codes.fresh(),
+        codeLength: service.codeLength,
+        locale: target.locale,
+        expiresAt: now + VERIFY_RULES.ttlMs,
+      },
+      maxSends: VERIFY_RULES.maxSends,
+      attempt: {
+        sid: sending.attemptSid,
+        // A test number's code is never sent: its row says so, as the native API's do.
+        channel: testNumber ? "test" : target.channel.name,
+        country: phone === null ? null : (phone.country ?? `+${phone.callingCode}`),
+        priceMicros: taken.hold?.micros ?? null,
+      },
+    };
+    let started: Started;
+    try {
+      started = await guard(this.#o.store.startVerification(input));
+    } catch (error) {
+      await this.#giveBack(taken, now);
+      throw error;
+    }
+    if (started.kind === "max_sends") await this.#giveBack(taken, now);
+    return started;
   }
 
-  /** Checks a code against the pending verification of `to`, or the one `verificationSid` names. */
-  async check(
-    service: VerifyServiceRecord,
-    code: string,
-    target: { to: string } | { sid: string },
-    path: string,
-  ): Promise<VerificationRecord> {
-    const now = this.#o.clock.now().getTime();
-    const key = "to" in target ? { to: this.#checkAddress(target.to) } : target;
-    await this.#admitCheck(service, key, now, path);
-    const checked: Checked = await guard(
-      this.#o.store.checkVerification(service.sid, key, now, VERIFY_RULES.maxChecks, (v) => sameCode(code, this.#expectedCode(v))),
+  async #giveBack(taken: Taken, now: number): Promise<void> {
+    await this.#o.protection.giveBackAppSend(taken.buckets, taken.hold, now).catch((cause: unknown) => {
+      this.#o.log.error({ event: "verify.give_back", err: cause }, "the limiter's units or the budget's hold could not be given back");
+    });
+  }
+
+  /**
+   * A pending verification whose key was removed from OTP_SECRETS can never be checked: it ends
+   * (`canceled`), the send opened on it is marked failed, and what protection took goes back.
+   */
+  async #endKeyless(sending: Sending, verification: VerificationRecord, opened: boolean): Promise<void> {
+    const { service, taken, now } = sending;
+    this.#o.log.warn(
+      { event: "verify.key_removed", sid: verification.sid, keyId: verification.keyId },
+      "a pending verification's key is gone: it ends",
     );
-    this.#o.metrics?.verified(checked.kind === "approved" ? "verified" : checked.kind === "mismatch" ? "invalid" : checked.kind);
+    try {
+      if (opened) {
+        const failed = { status: "failed" as const, providerErrorCode: "key_removed", deliveryStatus: "not_sent" };
+        await guard(this.#o.codes.updateDelivery(sending.attemptSid, failed, now));
+      }
+      await guard(this.#o.store.endVerification(service.sid, verification.sid, "canceled", now));
+    } finally {
+      // A max_sends refusal gave its units back already (#open).
+      if (opened) {
+        await this.#giveBack({ buckets: taken.buckets, hold: null }, now);
+        await guard(this.#o.protection.settle(taken.hold, sending.attemptSid, null, now));
+      }
+    }
+  }
+
+  /** The message through its channel; the attempt's row, the breaker and the budget learn how it went. */
+  async #deliver(sending: Sending, verification: VerificationRecord, code: string): Promise<void> {
+    const { service, request, target, taken, attemptSid, now } = sending;
+    const { channel, phone } = target;
+    const locale = verification.locale ?? "en";
+    const friendlyName = request.customFriendlyName ?? service.friendlyName;
+    const body =
+      channel.name === "voice"
+        ? verifySpoken({ locale, friendlyName, code })
+        : verifyMessage({
+            locale,
+            friendlyName,
+            code,
+            doNotShare: settingsOf(service).doNotShareWarningEnabled,
+            appHash: channel.name === "sms" ? request.appHash : null,
+          });
+    const started = performance.now();
+    const outcome = await channel.send({
+      to: verification.to,
+      body,
+      ttlSeconds: VERIFY_RULES.ttlMs / 1000,
+      reference: attemptSid,
+      deadline: Date.now() + this.#o.sendTimeoutMs,
+      code,
+      locale,
+      // No channel words a /v2 message by purpose: the body is the whole text.
+      purpose: "login",
+      ...(request.sender === null || channel.name !== "email" ? {} : { sender: request.sender }),
+    });
+    await guard(this.#o.codes.updateDelivery(attemptSid, deliveryUpdate(outcome), this.#o.clock.now().getTime()));
+    if (outcome.ok && phone !== null) await guardLimiter(this.#o.protection.noteSent(phone, now));
+    const spent = spentOn(outcome, taken.hold?.micros ?? 0);
+    await guard(this.#o.protection.settle(taken.hold, attemptSid, spent, now));
+    this.#o.metrics?.sent(channel.name, outcome.ok ? "sent" : outcome.kind, (performance.now() - started) / 1000, spent?.micros ?? null);
+    const audit = {
+      event: "verify.send",
+      service: service.sid,
+      sid: verification.sid,
+      attempt: attemptSid,
+      to: mask(verification.to),
+      channel: channel.name,
+    };
+    if (outcome.ok || outcome.kind === "timeout") {
+      this.#o.log.info({ ...audit, outcome: outcome.ok ? "sent" : "timeout" }, "verification code sent");
+      return;
+    }
+    this.#o.log.warn({ ...audit, outcome: outcome.kind, providerCode: outcome.providerCode }, "verification code not sent");
+    throw deliveryError(outcome);
+  }
+
+  /** Checks a code against the pending verification of `To`, or the one `VerificationSid` names. */
+  async check(service: VerifyServiceRecord, request: CheckRequest, path: string): Promise<VerificationRecord> {
+    const now = this.#o.clock.now().getTime();
+    const target = "to" in request.target ? { to: this.#checkAddress(request.target.to) } : request.target;
+    await this.#admitCheck(service, target, now, path);
+    const matches = (v: VerificationRecord) => sameCode(request.code, this.#o.testNumbers.get(v.to) ?? this.#codes.code(v));
+    const checked = await guard(this.#o.store.checkVerification(service.sid, target, now, VERIFY_RULES.maxChecks, matches));
+    this.#o.metrics?.verified(CHECK_OUTCOME[checked.kind]);
     const audited = "verification" in checked ? checked.verification : checked.known;
     this.#o.log.info(
       {
@@ -199,7 +300,7 @@ export class VerifyService {
       case "not_found":
         throw notFound(path, checked.known === null ? undefined : gone(checked.known, now));
       case "max_checks":
-        throw new VerifyError(60202, 429, "Max check attempts reached");
+        throw new VerifyError(60202);
       case "approved":
         await this.#noteVerified(checked.verification, now);
         return checked.verification;
@@ -212,11 +313,11 @@ export class VerifyService {
    * RATE_LIMIT_VERIFY per destination, as on the native API: guesses at one number stay bounded however
    * many verifications are started for it. Test numbers are not limited.
    */
-  async #admitCheck(service: VerifyServiceRecord, key: { to: string } | { sid: string }, now: number, path: string): Promise<void> {
+  async #admitCheck(service: VerifyServiceRecord, target: { to: string } | { sid: string }, now: number, path: string): Promise<void> {
     let to: string;
-    if ("to" in key) to = key.to;
+    if ("to" in target) to = target.to;
     else {
-      const known = await guard(this.#o.store.getVerification(service.sid, key.sid));
+      const known = await guard(this.#o.store.getVerification(service.sid, target.sid));
       if (known === null) throw notFound(path);
       to = known.to;
     }
@@ -251,7 +352,7 @@ export class VerifyService {
 
   async view(service: VerifyServiceRecord, verification: VerificationRecord): Promise<VerificationView> {
     const attempts = await guard(this.#o.store.sendAttempts(verification));
-    const phone = service.settings.lookup_enabled === true ? parsePhone(verification.to, null) : null;
+    const phone = settingsOf(service).lookupEnabled ? parsePhone(verification.to, null) : null;
     return { verification, attempts, lookup: phone === null ? null : { type: numberType(phone) } };
   }
 
@@ -262,14 +363,15 @@ export class VerifyService {
       if (address === null) throw invalidParameter("To", "To must be an email address for the email channel.");
       return { to: address, phone: null };
     }
-    const phone = given.startsWith("+") ? parsePhone(given, this.#o.defaultCountry) : null;
+    const phone = given.startsWith("+") ? parsePhone(given, null) : null;
     if (phone === null) throw invalidParameter("To", "To must be a phone number in E.164 format, such as +50688887777.");
     return { to: phone.e164, phone };
   }
 
+  /** A check's `To` as a start stores it: E.164 (no national form, as a start takes none), or an address. */
   #checkAddress(given: string): string {
     if (given.includes("@")) return normaliseEmail(given) ?? given;
-    return parsePhone(given, this.#o.defaultCountry)?.e164 ?? given;
+    return (given.startsWith("+") ? parsePhone(given, null)?.e164 : undefined) ?? given;
   }
 
   /**
@@ -288,13 +390,16 @@ export class VerifyService {
     return (language === undefined ? null : verifyLocale(language)) ?? "en";
   }
 
-  /** vericode's protection, in Twilio's codes; the service's rate limits named in `RateLimits` too. */
-  async #admit(service: VerifyServiceRecord, to: string, phone: PhoneInfo | null, request: StartRequest, now: number) {
+  /**
+   * vericode's protection, in Twilio's codes; the service's rate limits named in `RateLimits` too. A
+   * refusal is kept as the native API keeps one: the reports count it under the service.
+   */
+  async #admit(service: VerifyServiceRecord, target: Target, request: StartRequest, now: number): Promise<Taken> {
+    const { to, phone } = target;
     const extra = await this.#serviceBuckets(service, request.rateLimits);
     const admitted = await guardLimiter(this.#o.protection.admitAppSend(to, phone, request.deviceIp, extra, now));
-    if (admitted.ok) return admitted;
+    if (admitted.ok) return { buckets: admitted.taken, hold: admitted.hold };
     const { refusal } = admitted;
-    // Kept as the native API's refusals are: the report counts them under the service's purpose.
     await guard(
       this.#o.codes.recordRefusal({
         id: newId("ref", now),
@@ -308,16 +413,18 @@ export class VerifyService {
         ip: request.deviceIp,
       }),
     );
-    this.#o.metrics?.refused(admitted.refusal.rule);
+    this.#o.metrics?.refused(refusal.rule);
     this.#o.log.info(
-      { event: "verify.refused", service: service.sid, to: mask(to), rule: admitted.refusal.rule, errorCode: admitted.refusal.code },
+      { event: "verify.refused", service: service.sid, to: mask(to), rule: refusal.rule, errorCode: refusal.code },
       "verification refused",
     );
-    throw refusalError(admitted.refusal, extra, phone);
+    const limit = extra.find((bucket) => bucket.rule === refusal.rule);
+    throw refusalError(refusal, limit === undefined ? null : limit.rule.slice("rate_limit:".length), phone);
   }
 
   async #serviceBuckets(service: VerifyServiceRecord, values: Readonly<Record<string, string>>): Promise<Bucket[]> {
     const names = Object.keys(values);
+    if (names.length === 0) return [];
     const buckets = await guard(this.#o.store.bucketsOf(service.sid, names));
     const unknown = names.find((name) => !buckets.some((bucket) => bucket.uniqueName === name));
     if (unknown !== undefined) throw invalidParameter("RateLimits", `The service has no rate limit named ${JSON.stringify(unknown)}.`);
@@ -329,80 +436,6 @@ export class VerifyService {
     }));
   }
 
-  /** The store's step; what protection took goes back when it refuses or fails. */
-  async #open(
-    service: VerifyServiceRecord,
-    s: { to: string; channelName: string; now: number; fresh: StartInput["fresh"]; attempt: AttemptRow },
-    admitted: { taken: Bucket[]; hold: BudgetHold | null },
-  ) {
-    const giveBack = () => guardLimiter(this.#o.protection.giveBackAppSend(admitted.taken, admitted.hold, s.now));
-    const input = {
-      serviceSid: service.sid,
-      to: s.to,
-      channel: s.channelName,
-      now: s.now,
-      fresh: s.fresh,
-      maxSends: VERIFY_RULES.maxSends,
-      attempt: s.attempt,
-    };
-    try {
-      const started = await guard(this.#o.store.startVerification(input));
-      if (started.kind === "max_sends") await giveBack();
-      return started;
-    } catch (error) {
-      await giveBack().catch(() => {});
-      throw error;
-    }
-  }
-
-  /** The message through its channel; the attempt's row, the breaker and the budget learn how it went. */
-  async #deliver(
-    service: VerifyServiceRecord,
-    verification: VerificationRecord,
-    request: StartRequest,
-    d: { channel: Channel; attemptSid: string; code: string; phone: PhoneInfo | null; hold: BudgetHold | null; now: number },
-  ): Promise<void> {
-    const { channel, code } = d;
-    const locale = verification.locale ?? "en";
-    const friendlyName = request.customFriendlyName ?? service.friendlyName;
-    const doNotShare = service.settings.do_not_share_warning_enabled === true;
-    const body =
-      channel.name === "voice"
-        ? verifySpoken({ locale, friendlyName, code })
-        : verifyMessage({ locale, friendlyName, code, doNotShare, appHash: channel.name === "sms" ? request.appHash : null });
-    const started = performance.now();
-    const outcome = await channel.send({
-      to: verification.to,
-      body,
-      ttlSeconds: VERIFY_RULES.ttlMs / 1000,
-      reference: d.attemptSid,
-      deadline: Date.now() + this.#o.sendTimeoutMs,
-      code,
-      locale,
-      purpose: "login",
-      ...(request.sender === null || channel.name !== "email" ? {} : { sender: request.sender }),
-    });
-    await guard(this.#o.codes.updateDelivery(d.attemptSid, deliveryUpdate(outcome), this.#o.clock.now().getTime()));
-    if (outcome.ok && d.phone !== null) await guardLimiter(this.#o.protection.noteSent(d.phone, d.now));
-    const spent = spentOn(outcome, d.hold?.micros ?? 0);
-    await guard(this.#o.protection.settle(d.hold, d.attemptSid, spent, d.now));
-    this.#o.metrics?.sent(channel.name, outcome.ok ? "sent" : outcome.kind, (performance.now() - started) / 1000, spent?.micros ?? null);
-    const audit = {
-      event: "verify.send",
-      service: service.sid,
-      sid: verification.sid,
-      attempt: d.attemptSid,
-      to: mask(verification.to),
-      channel: channel.name,
-    };
-    if (outcome.ok || outcome.kind === "timeout")
-      this.#o.log.info({ ...audit, outcome: outcome.ok ? "sent" : "timeout" }, "verification code sent");
-    else {
-      this.#o.log.warn({ ...audit, outcome: outcome.kind, providerCode: outcome.providerCode }, "verification code not sent");
-      throw deliveryError(outcome);
-    }
-  }
-
   async #noteVerified(verification: VerificationRecord, now: number): Promise<void> {
     const phone = verification.to.includes("@") ? null : parsePhone(verification.to, null);
     if (phone !== null && !this.#o.testNumbers.has(phone.e164)) await guardLimiter(this.#o.protection.noteVerified(phone, now));
@@ -411,13 +444,11 @@ export class VerifyService {
 
 /** What a 404's details say of a verification that is no longer pending (a vericode extension). */
 function gone(verification: VerificationRecord, now: number): Record<string, unknown> {
-  const status = verification.status === "pending" && verification.expiresAt <= now ? "expired" : verification.status;
+  const expired = verification.status === "pending" && verification.expiresAt <= now;
   return {
     verification_sid: verification.sid,
-    status,
-    date_updated: new Date(status === "expired" && verification.status === "pending" ? verification.expiresAt : verification.updatedAt)
-      .toISOString()
-      .replace(/\.\d{3}Z$/, "Z"),
+    status: expired ? "expired" : verification.status,
+    date_updated: twilioDate(expired ? verification.expiresAt : verification.updatedAt),
   };
 }
 
@@ -429,48 +460,8 @@ function numberType(phone: PhoneInfo): string {
   return type.toLowerCase();
 }
 
-/** A send the provider refused at once: Twilio's code for it. The verification stays pending. */
-function deliveryError(outcome: Extract<DeliveryOutcome, { ok: false }>): VerifyError {
-  if (outcome.kind === "invalid_number") return invalidParameter("To", "The provider says this is not a valid phone number.");
-  if (outcome.kind === "rejected") {
-    return new VerifyError(60410, 403, "Verification delivery attempt blocked", {
-      details: { reason: "The provider cannot deliver to this number (a landline, opted out, or a blocked region)." },
-    });
-  }
-  return new VerifyError(20503, 503, "Service unavailable", {
-    retryAfter: 5,
-    details: { reason: "The messaging provider failed to send the code. Try again shortly." },
-  });
-}
-
-/** vericode's refusals in Twilio's codes (docs/twilio-verify.md). */
-function refusalError(refusal: Refusal, serviceBuckets: readonly Bucket[], phone: PhoneInfo | null): VerifyError {
-  const details = { reason: refusal.message, rule: refusal.rule };
-  const retry = refusal.retryAfter === undefined ? {} : { retryAfter: refusal.retryAfter };
-  switch (refusal.rule) {
-    case "number":
-      return new VerifyError(60212, 429, "Too many concurrent requests for phone number", { ...retry, details });
-    case "country":
-      return new VerifyError(60605, 403, "Verification delivery attempt blocked", { details });
-    case "number_type":
-      // Twilio's 60205 is a landline's; the other refused types (premium rate, pager…) are blocked destinations.
-      return phone?.type === "FIXED_LINE"
-        ? new VerifyError(60205, 403, "SMS is not supported by landline phone number", { details })
-        : new VerifyError(60410, 403, "Verification delivery attempt blocked", { details });
-    case "prefix_blocked":
-    case "conversion_breaker":
-      return new VerifyError(60410, 403, "Verification delivery attempt blocked", { ...retry, details });
-    default: {
-      const limit = serviceBuckets.find((bucket) => bucket.rule === refusal.rule);
-      const headers: Record<string, string> =
-        limit === undefined ? {} : { "twilio-reached-rate-limit": limit.rule.slice("rate_limit:".length) };
-      return tooManyRequests(refusal.retryAfter, refusal.message, headers);
-    }
-  }
-}
-
 function mask(to: string): string {
-  return to.includes("@") ? to.replace(/^[^@]{0,3}[^@]*@/, (local) => `${local.slice(0, 1)}***@`) : maskPhone(to);
+  return to.includes("@") ? to.replace(/^[^@]*@/, (local) => `${local.slice(0, 1)}***@`) : maskPhone(to);
 }
 
 const guard = failClosed("database");

@@ -102,6 +102,7 @@ describe("Verify v2 with vericode's protection", () => {
     const sent = fake.messages.length;
     for (let i = 0; i < 3; i++) {
       const started = await verify.verifications.create({ to: "+50688880000", channel: "sms" });
+      expect(started.sendCodeAttempts.map((a: { channel: string }) => a.channel)).toEqual(["SMS"]);
       expect(await verify.verificationChecks.create({ verificationSid: started.sid, code: "424242" })).toMatchObject({ valid: true });
     }
     expect(fake.messages.length).toBe(sent);
@@ -183,5 +184,20 @@ describe("Verify v2 with vericode's protection", () => {
     expect(second.sendCodeAttempts).toHaveLength(1);
     expect(await restError(again.verifications(first.sid).fetch())).toMatchObject({ status: 404, details: { status: "canceled" } });
     expect(await again.verificationChecks.create({ to, code: lastCode(fake, to) })).toMatchObject({ status: "approved" });
+  });
+
+  it("a refused send gives back what it took: after a 60203 the number's limit still has room, and no budget stays reserved", async () => {
+    const verify = await start({ RATE_LIMIT_NUMBER: "6/1h", SMS_BUDGET_USD: "100", SMS_BUDGET_PERIOD: "day" });
+    const to = mobile();
+    let sid = "";
+    for (let i = 0; i < 5; i++) sid = (await verify.verifications.create({ to, channel: "sms" })).sid;
+    expect(await restError(verify.verifications.create({ to, channel: "sms" }))).toMatchObject({ code: 60203 });
+    await verify.verifications(sid).update({ status: "canceled" });
+    // Five sends took five units of six: the 60203 took none, so a sixth send passes.
+    expect((await verify.verifications.create({ to, channel: "sms" })).status).toBe("pending");
+    expect(await restError(verify.verifications.create({ to, channel: "sms" }))).toMatchObject({ code: 60212 });
+    const budget = await service?.vericode.protection.budgetState(Date.now());
+    expect(budget?.reservedMicros).toBe(0);
+    expect(budget?.spentMicros).toBeGreaterThan(0);
   });
 });

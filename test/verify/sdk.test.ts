@@ -126,9 +126,17 @@ describe.each(DIALECTS)("Twilio Verify v2 through the official SDK on $name", ({
     const to = mobile();
     const started = await verify.verifications.create({ to, channel: "sms" });
     expect(await verify.verifications(started.sid).update({ status: "canceled" })).toMatchObject({ status: "canceled", sid: started.sid });
-    expect(await restError(verify.verificationChecks.create({ to, code: lastCode(fake, to) }))).toMatchObject({ status: 404 });
-    expect(await restError(verify.verifications(started.sid).fetch())).toMatchObject({ details: { status: "canceled" } });
-    expect(await restError(verify.verifications(started.sid).update({ status: "approved" }))).toMatchObject({ status: 404 });
+    expect(await restError(verify.verificationChecks.create({ to, code: lastCode(fake, to) }))).toMatchObject({ status: 404, code: 20404 });
+    expect(await restError(verify.verifications(started.sid).fetch())).toMatchObject({
+      status: 404,
+      code: 20404,
+      details: { status: "canceled" },
+    });
+    expect(await restError(verify.verifications(started.sid).update({ status: "approved" }))).toMatchObject({
+      status: 404,
+      code: 20404,
+      details: { status: "canceled" },
+    });
   });
 
   it("an application may approve a pending verification itself", async () => {

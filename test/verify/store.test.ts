@@ -93,6 +93,29 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
     expect(await store.verify.endVerification(serviceSid, stale.verification.sid, "canceled", T0 + TTL + 1)).toBeNull();
   });
 
+  it("atomic under races: 20 parallel starts end on one verification (5 sends), 20 parallel right checks approve once", async () => {
+    if (db === null) return;
+    // A second store on the same database: on PostgreSQL its own pool, so the steps really run side by side.
+    const other = await db.createStore();
+    try {
+      const stores = [store, other];
+      const starts = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => stores[i % 2]?.verify.startVerification(input("+50688880010", T0 + i))),
+      );
+      expect(new Set(starts.map((s) => s?.verification.sid)).size).toBe(1);
+      expect(starts.filter((s) => s?.kind === "started")).toHaveLength(5);
+      const checks = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          stores[i % 2]?.verify.checkVerification(serviceSid, { to: "+50688880010" }, T0 + 100, 5, () => true),
+        ),
+      );
+      expect(checks.filter((c) => c?.kind === "approved")).toHaveLength(1);
+      expect(checks.every((c) => c?.kind === "approved" || c?.kind === "not_found" || c?.kind === "max_checks")).toBe(true);
+    } finally {
+      await other.close();
+    }
+  });
+
   it("rate limits: a duplicate name or bucket interval is refused; deleting a limit deletes its buckets", async () => {
     if (db === null) return;
     const limit = { sid: newSid("RK"), serviceSid, uniqueName: "ip", description: null, createdAt: T0, updatedAt: T0 };

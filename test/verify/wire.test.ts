@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqliteDatabase, type TestDatabase } from "../support/databases.js";
 import { FakeTwilio } from "../support/twilio-server.js";
-import { lastCode, mobile, startVerifyService, VERIFY_ACCOUNT_SID, VERIFY_AUTH_TOKEN, type VerifyTestService } from "../support/verify.js";
+import {
+  lastCode,
+  mobile,
+  startVerifyService,
+  VERIFY_ACCOUNT_SID,
+  VERIFY_API_KEY,
+  VERIFY_API_SECRET,
+  VERIFY_AUTH_TOKEN,
+  type VerifyTestService,
+} from "../support/verify.js";
 
 const AUTH = `Basic ${Buffer.from(`${VERIFY_ACCOUNT_SID}:${VERIFY_AUTH_TOKEN}`).toString("base64")}`;
 const DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
@@ -154,6 +163,53 @@ describe("Verify v2 on the wire", () => {
     expect(badCode.body).toMatchObject({ code: 60200, message: "Invalid parameter: Code" });
   });
 
+  it("Basic auth as Twilio takes it, and nothing else: each wrong pairing is 401 / 20003 and sends nothing", async () => {
+    const basic = (user: string, secret: string) => `Basic ${Buffer.from(`${user}:${secret}`).toString("base64")}`;
+    const sent = fake.messages.length;
+    const start = (auth: string) => call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: mobile(), Channel: "sms" }, auth);
+    for (const auth of [
+      basic(VERIFY_API_KEY, VERIFY_AUTH_TOKEN),
+      basic(VERIFY_ACCOUNT_SID, VERIFY_API_SECRET),
+      basic(`SK${"c3".repeat(16)}`, VERIFY_API_SECRET),
+      basic(VERIFY_ACCOUNT_SID, ""),
+      `Basic ${Buffer.from(VERIFY_ACCOUNT_SID + VERIFY_AUTH_TOKEN).toString("base64")}`,
+      `Bearer ${VERIFY_AUTH_TOKEN}`,
+    ]) {
+      expect(await start(auth)).toMatchObject({ status: 401, body: { code: 20003 } });
+    }
+    expect(fake.messages.length).toBe(sent);
+    expect((await start(basic(VERIFY_ACCOUNT_SID, VERIFY_AUTH_TOKEN).replace("Basic", "basic"))).status).toBe(201);
+    expect((await start(basic(VERIFY_API_KEY, VERIFY_API_SECRET))).status).toBe(201);
+  });
+
+  it("odd parameters: __proto__ is a name like any other, a huge Page is 60200, a code with letters is 60200", async () => {
+    const proto = await call(
+      "POST",
+      "/v2/Services",
+      Object.fromEntries([
+        ["FriendlyName", "Proto"],
+        ["__proto__", "x"],
+        ["constructor", "y"],
+      ]),
+    );
+    expect(proto).toMatchObject({ status: 201, body: { friendly_name: "Proto" } });
+    const channel = await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: mobile(), Channel: "constructor" });
+    expect(channel.body).toMatchObject({ code: 60200, message: "Invalid parameter: Channel" });
+    expect((await call("GET", "/v2/Services?Page=100000000000000000000")).body).toMatchObject({
+      code: 60200,
+      message: "Invalid parameter: Page",
+    });
+    const to = mobile();
+    await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: to, Channel: "sms" });
+    const letters = await call("POST", `/v2/Services/${serviceSid}/VerificationCheck`, { To: to, Code: "12ab56" });
+    expect(letters.body).toMatchObject({ code: 60200, message: "Invalid parameter: Code" });
+    // A check names To as a start does, in E.164: a national form finds nothing.
+    const national = await call("POST", `/v2/Services/${serviceSid}/VerificationCheck`, { To: to.slice(4), Code: lastCode(fake, to) });
+    expect(national).toMatchObject({ status: 404, body: { code: 20404 } });
+    const none = await call("POST", `/v2/Services/${serviceSid}/VerificationCheck`, { Code: "123456" });
+    expect(none.body).toMatchObject({ code: 60200, message: "Invalid parameter: To" });
+  });
+
   it("answers with and without a trailing slash, and never redirects", async () => {
     const plain = await call("GET", `/v2/Services/${serviceSid}`);
     const slash = await call("GET", `/v2/Services/${serviceSid}/`);
@@ -284,5 +340,17 @@ describe("Verify v2 while it is off", () => {
       await service.close();
       await db.drop();
     }
+  });
+});
+
+describe("the /v2 error catalogue", () => {
+  it("docs/twilio-verify.md lists every code the API answers, with its HTTP status", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { TWILIO_ERRORS } = await import("../../src/verify/errors.js");
+    const doc = readFileSync(new URL("../../docs/twilio-verify.md", import.meta.url), "utf8");
+    const rows = [...doc.matchAll(/^\| (\d{5}) \| (\d{3}) \|/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(Object.fromEntries(rows)).toEqual(
+      Object.fromEntries(Object.entries(TWILIO_ERRORS).map(([code, e]) => [Number(code), e.status])),
+    );
   });
 });

@@ -1,18 +1,17 @@
-import { isIP } from "node:net";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
 import { failClosed } from "../../errors.js";
 import type { VerifyServiceRecord } from "../../store/verify-store.js";
 import type { Vericode } from "../../vericode.js";
 import { invalidParameter, notFound, VerifyError } from "../../verify/errors.js";
-import { customFriendlyName, integerParam, newService, objectParam, type Params, param, serviceWith } from "../../verify/settings.js";
+import { formParams, integerParam, type Params, pageOf, param } from "../../verify/params.js";
+import { checkRequest, startRequest } from "../../verify/requests.js";
+import { newService, serviceWith } from "../../verify/settings.js";
 import { isSid, newSid } from "../../verify/sids.js";
 import type { VerifyService } from "../../verify/verify-service.js";
 import {
   checkBasic,
-  formParams,
   listPage,
-  pageOf,
   renderBucket,
   renderCheck,
   renderRateLimit,
@@ -195,77 +194,6 @@ const serviceRoutes: FastifyPluginAsync<Ctx> = async (app: FastifyInstance, ctx)
   });
 };
 
-/** Verification parameters Twilio has and vericode does not offer: giving one is 60200 naming it. */
-const NOT_OFFERED = [
-  "CustomCode",
-  "CustomMessage",
-  "SendDigits",
-  "Amount",
-  "Payee",
-  "TemplateSid",
-  "TemplateCustomSubstitutions",
-  "Templates",
-  "SnaClientToken",
-];
-
-function notOffered(params: Params): void {
-  for (const name of NOT_OFFERED) if (param(params, name) !== undefined) throw invalidParameter(name, `vericode does not offer ${name}.`);
-  if (param(params, "EnableSnaClientToken")?.toLowerCase() === "true")
-    throw invalidParameter("EnableSnaClientToken", "vericode does not offer SNA.");
-}
-
-/** A verification start's parameters, read and checked (60200 naming the first that is wrong). */
-function startRequest(params: Params) {
-  notOffered(params);
-  const to = param(params, "To");
-  if (to === undefined || to.trim() === "") throw invalidParameter("To", "To is required.");
-  const channel = param(params, "Channel");
-  if (channel === undefined) throw invalidParameter("Channel", "Channel is required.");
-  const deviceIp = param(params, "DeviceIp") ?? null;
-  if (deviceIp !== null && isIP(deviceIp) === 0) throw invalidParameter("DeviceIp", "DeviceIp must be an IPv4 or IPv6 address.");
-  const risk = param(params, "RiskCheck");
-  if (risk !== undefined && risk !== "enable" && risk !== "disable") throw invalidParameter("RiskCheck", "RiskCheck is enable or disable.");
-  const tags = objectParam(params, "Tags");
-  if (tags !== undefined && Object.keys(tags).length > 10) throw invalidParameter("Tags", "Tags holds at most 10 pairs.");
-  const sender = emailSender(objectParam(params, "ChannelConfiguration"));
-  const limits = objectParam(params, "RateLimits") ?? {};
-  const rateLimits: Record<string, string> = {};
-  for (const [name, value] of Object.entries(limits)) {
-    if (typeof value !== "string" && typeof value !== "number")
-      throw invalidParameter("RateLimits", "RateLimits maps unique names to strings.");
-    rateLimits[name] = String(value);
-  }
-  const appHash = param(params, "AppHash") ?? null;
-  if (appHash !== null && !/^[A-Za-z0-9+/]{11}$/.test(appHash))
-    throw invalidParameter("AppHash", "AppHash is the 11-character hash of an Android app.");
-  return {
-    to: to.trim(),
-    channel: channel.toLowerCase(),
-    locale: param(params, "Locale") ?? null,
-    customFriendlyName: customFriendlyName(param(params, "CustomFriendlyName")),
-    appHash,
-    deviceIp,
-    rateLimits,
-    sender,
-  };
-}
-
-/** ChannelConfiguration's `from` (an address) and `from_name`, for an email; the rest is not offered. */
-function emailSender(configuration: Record<string, unknown> | undefined): { address: string; name: string | null } | null {
-  if (configuration === undefined) return null;
-  const { from, from_name: name, ...rest } = configuration;
-  const other = Object.keys(rest)[0];
-  if (other !== undefined)
-    throw invalidParameter("ChannelConfiguration", `vericode takes from and from_name in ChannelConfiguration, not ${other}.`);
-  if (from === undefined) return null;
-  if (typeof from !== "string" || !/^[^\s@<>"]+@[^\s@<>"]+$/.test(from))
-    throw invalidParameter("ChannelConfiguration", "from must be an email address.");
-  if (name !== undefined && (typeof name !== "string" || name.length > 100 || /[\r\n<>"]/.test(name))) {
-    throw invalidParameter("ChannelConfiguration", "from_name is up to 100 characters, without quotes, angle brackets or line breaks.");
-  }
-  return { address: from, name: typeof name === "string" ? name : null };
-}
-
 const verificationRoutes: FastifyPluginAsync<Ctx> = async (app: FastifyInstance, ctx) => {
   app.post(
     "/Services/:ServiceSid/Verifications",
@@ -303,17 +231,7 @@ const verificationRoutes: FastifyPluginAsync<Ctx> = async (app: FastifyInstance,
     ),
     async (request: Req) => {
       const service = await serviceOf(ctx, request);
-      const params = body(request);
-      for (const name of ["Amount", "Payee", "SnaClientToken"]) {
-        if (param(params, name) !== undefined) throw invalidParameter(name, `vericode does not offer ${name}.`);
-      }
-      const code = param(params, "Code");
-      if (code === undefined || !/^[0-9A-Za-z]{4,10}$/.test(code)) throw invalidParameter("Code", "Code is 4 to 10 digits.");
-      const to = param(params, "To");
-      const sid = param(params, "VerificationSid");
-      if (to === undefined && sid === undefined) throw invalidParameter("To", "Give To or VerificationSid.");
-      const target = sid !== undefined ? { sid } : { to: to as string };
-      return renderCheck(ctx.wire, await ctx.verify.check(service, code, target, path(request)));
+      return renderCheck(ctx.wire, await ctx.verify.check(service, checkRequest(body(request)), path(request)));
     },
   );
 };
@@ -434,7 +352,5 @@ const bucketRoutes: FastifyPluginAsync<Ctx & { limitOf: (request: Req) => Promis
 };
 
 function duplicateInterval(): VerifyError {
-  return new VerifyError(60211, 400, "Duplicate bucket interval", {
-    details: { reason: "The rate limit has a bucket with this Interval already." },
-  });
+  return new VerifyError(60211, { details: { reason: "The rate limit has a bucket with this Interval already." } });
 }
