@@ -1,7 +1,8 @@
 import { type Kysely, type Selectable, sql } from "kysely";
 import { verifyPurpose } from "../records.js";
-import { once, type Runner, type Step } from "./prepared.js";
+import { once, type Runner, type Step, statement } from "./prepared.js";
 import type { Database, VerificationsTable, VerifyBucketsTable, VerifyRateLimitsTable, VerifyServicesTable } from "./schema.js";
+import { type VerifyStatements, verifyStatements } from "./verify-statements.js";
 
 /** A /v2 service as stored: its friendly name, code length, and the rest of its settings (JSON-able). */
 export interface VerifyServiceRecord {
@@ -166,11 +167,14 @@ export class SqlVerifyStore implements VerifyStore {
   readonly #runner: Runner;
   /** Tells a unique-constraint violation from any other error (the adapter's). */
   readonly #unique: (error: unknown) => boolean;
+  /** A start's, a check's and a service read's statements, compiled once. */
+  readonly #q: VerifyStatements;
 
   constructor(db: Kysely<Database>, runner: Runner, unique: (error: unknown) => boolean) {
     this.#db = db;
     this.#runner = runner;
     this.#unique = unique;
+    this.#q = verifyStatements(db);
   }
 
   // ---- Services ------------------------------------------------------------------------------------
@@ -180,7 +184,7 @@ export class SqlVerifyStore implements VerifyStore {
   }
 
   async getService(sid: string): Promise<VerifyServiceRecord | null> {
-    const row = await this.#db.selectFrom("verify_services").selectAll().where("sid", "=", sid).executeTakeFirst();
+    const [row] = (await this.#runner.one<Selectable<VerifyServicesTable>>(statement(this.#q.service, { sid }))).rows;
     return row === undefined ? null : serviceFrom(row);
   }
 
@@ -223,98 +227,42 @@ export class SqlVerifyStore implements VerifyStore {
   // ---- Verifications -------------------------------------------------------------------------------
 
   startVerification(input: StartInput): Promise<Started> {
-    const db = this.#db;
-    const { serviceSid, to, channel, now, fresh, maxSends, attempt } = input;
-    const expire = db
-      .updateTable("verifications")
-      .set({ status: "expired", pending_to: null, updated_at: now })
-      .where("service_sid", "=", serviceSid)
-      .where("pending_to", "=", to)
-      .where("expires_at", "<=", now);
-    // A new verification, or one more send on the pending one while it has sends left (one statement, so
-    // parallel starts for one address end on one verification).
-    const open = db
-      .insertInto("verifications")
-      .values({
-        sid: fresh.sid,
-        service_sid: serviceSid,
-        to_addr: to,
-        pending_to: to,
-        channel,
-        status: "pending",
-        nonce: fresh.nonce,
-        key_id: fresh.keyId,
-        code_length: fresh.codeLength,
-        locale: fresh.locale,
-        send_count: 1,
-        check_count: 0,
-        created_at: now,
-        updated_at: now,
-        expires_at: fresh.expiresAt,
-      })
-      .onConflict((oc) =>
-        oc
-          .columns(["service_sid", "pending_to"])
-          .doUpdateSet((eb) => ({ send_count: eb("verifications.send_count", "+", 1), channel, updated_at: now }))
-          .where("verifications.send_count", "<", maxSends),
-      )
-      .returningAll();
-    const pending = db.selectFrom("verifications").selectAll().where("service_sid", "=", serviceSid).where("pending_to", "=", to);
+    const q = this.#q;
+    const { serviceSid: service, to, channel, now, fresh, maxSends, attempt } = input;
+    const open = { ...fresh, service, to, channel, now, maxSends };
     return this.#runner.transaction(function* (): Step<Started> {
-      yield once(expire);
-      const [row] = (yield once(open)).rows as Selectable<VerificationsTable>[];
+      yield statement(q.expire, { service, to, now });
+      const [row] = (yield statement(q.open, open)).rows as Selectable<VerificationsTable>[];
       if (row === undefined) {
-        const [held] = (yield once(pending)).rows as Selectable<VerificationsTable>[];
+        const [held] = (yield statement(q.pendingOf, { service, to })).rows as Selectable<VerificationsTable>[];
         if (held === undefined) throw new Error("a pending verification refused a send and then vanished");
         return { kind: "max_sends", verification: verificationFrom(held) };
       }
       const verification = verificationFrom(row);
-      yield once(
-        db.insertInto("otp_codes").values({
-          id: attempt.sid,
-          user_id: verification.sid,
-          phone_number: to,
-          purpose: verifyPurpose(serviceSid),
-          code_hash: null,
-          key_id: verification.keyId,
-          channel: attempt.channel,
-          status: "pending",
-          created_at: now,
-          expires_at: verification.expiresAt,
-          verified_at: null,
-          provider_message_id: null,
-          provider_error_code: null,
-          delivery_status: null,
-          updated_at: now,
-          country: attempt.country,
-          price_micros: attempt.priceMicros,
-          price_final: 0,
-        }),
-      );
+      yield statement(q.attempt, {
+        sid: attempt.sid,
+        verification: verification.sid,
+        to,
+        purpose: verifyPurpose(service),
+        keyId: verification.keyId,
+        channel: attempt.channel,
+        now,
+        expiresAt: verification.expiresAt,
+        country: attempt.country,
+        priceMicros: attempt.priceMicros,
+      });
       return { kind: "started", verification };
     });
   }
 
   async getVerification(serviceSid: string, sid: string): Promise<VerificationRecord | null> {
-    const row = await this.#db
-      .selectFrom("verifications")
-      .selectAll()
-      .where("sid", "=", sid)
-      .where("service_sid", "=", serviceSid)
-      .executeTakeFirst();
+    const [row] = (await this.#runner.one<Selectable<VerificationsTable>>(statement(this.#q.bySid, { service: serviceSid, sid }))).rows;
     return row === undefined ? null : verificationFrom(row);
   }
 
   async sendAttempts(verification: VerificationRecord): Promise<SendAttempt[]> {
-    const rows = await this.#db
-      .selectFrom("otp_codes")
-      .select(["id", "channel", "created_at"])
-      .where("phone_number", "=", verification.to)
-      .where("purpose", "=", verifyPurpose(verification.serviceSid))
-      .where("user_id", "=", verification.sid)
-      .orderBy("created_at")
-      .orderBy("id")
-      .execute();
+    const values = { to: verification.to, purpose: verifyPurpose(verification.serviceSid), verification: verification.sid };
+    const { rows } = await this.#runner.one<{ id: string; channel: string; created_at: number }>(statement(this.#q.attempts, values));
     return rows.map((row) => ({ sid: row.id, channel: row.channel, createdAt: Number(row.created_at) }));
   }
 
@@ -325,51 +273,44 @@ export class SqlVerifyStore implements VerifyStore {
     maxChecks: number,
     matches: (verification: VerificationRecord) => boolean,
   ): Promise<Checked> {
-    const db = this.#db;
-    const find = db
-      .selectFrom("verifications")
-      .selectAll()
-      .where("service_sid", "=", serviceSid)
-      .$if("to" in target, (q) => q.where("pending_to", "=", "to" in target ? target.to : ""))
-      .$if("sid" in target, (q) => q.where("sid", "=", "sid" in target ? target.sid : ""));
-    const bySid = (sid: string) => db.selectFrom("verifications").selectAll().where("sid", "=", sid);
-    const pendingOnly = (sid: string) =>
-      db.updateTable("verifications").where("sid", "=", sid).where("status", "=", "pending").where("pending_to", "is not", null);
+    const q = this.#q;
+    const find =
+      "to" in target
+        ? statement(q.pendingOf, { service: serviceSid, to: target.to })
+        : statement(q.bySid, { service: serviceSid, sid: target.sid });
+    // How a verification is now, read again after another check changed it.
+    const reread = function* (sid: string): Step<VerificationRecord> {
+      return verificationFrom((yield statement(q.bySid, { service: serviceSid, sid })).rows[0] as Selectable<VerificationsTable>);
+    };
     return this.#runner.transaction(function* (): Step<Checked> {
-      const [row] = (yield once(find)).rows as Selectable<VerificationsTable>[];
+      const [row] = (yield find).rows as Selectable<VerificationsTable>[];
       if (row === undefined) return { kind: "not_found", known: null };
       const found = verificationFrom(row);
       if (found.status !== "pending") return { kind: "not_found", known: found };
       if (found.expiresAt <= now) {
-        yield once(pendingOnly(found.sid).set({ status: "expired", pending_to: null, updated_at: now }));
+        yield statement(q.markExpired, { sid: found.sid, now });
         return { kind: "not_found", known: { ...found, status: "expired" } };
       }
-      const counted = (yield once(
-        pendingOnly(found.sid)
-          .set((eb) => ({ check_count: eb("check_count", "+", 1), updated_at: now }))
-          .where("check_count", "<", maxChecks)
-          .returning("check_count"),
-      )).rows[0];
+      const [counted] = (yield statement(q.count, { sid: found.sid, now, maxChecks })).rows;
       if (counted === undefined) {
-        const over = yield once(pendingOnly(found.sid).set({ status: "max_attempts_reached", pending_to: null, updated_at: now }));
-        const ended = { ...found, status: "max_attempts_reached" as const, updatedAt: now };
-        if (over.changes === 1) return { kind: "max_checks", verification: ended };
+        const over = yield statement(q.spent, { sid: found.sid, now });
+        if (over.changes === 1) return { kind: "max_checks", verification: { ...found, status: "max_attempts_reached", updatedAt: now } };
         // Another check ended it first (approved it, or spent its last check): say how it is now.
-        return { kind: "not_found", known: verificationFrom((yield once(bySid(found.sid))).rows[0] as Selectable<VerificationsTable>) };
+        return { kind: "not_found", known: yield* reread(found.sid) };
       }
       const verification = { ...found, checkCount: Number(counted.check_count), updatedAt: now };
       if (!matches(verification)) return { kind: "mismatch", verification };
-      const approved = yield once(pendingOnly(found.sid).set({ status: "approved", pending_to: null, updated_at: now }));
+      const approved = yield statement(q.approve, { sid: found.sid, now });
       // Another check approved it between this one's count and its match: it is no longer pending.
-      if (approved.changes !== 1)
-        return { kind: "not_found", known: verificationFrom((yield once(bySid(found.sid))).rows[0] as Selectable<VerificationsTable>) };
-      yield once(markVerified(db, found, now));
+      if (approved.changes !== 1) return { kind: "not_found", known: yield* reread(found.sid) };
+      yield statement(q.markVerified, { to: found.to, purpose: verifyPurpose(serviceSid), verification: found.sid, now });
       return { kind: "approved", verification: { ...verification, status: "approved" } };
     });
   }
 
   endVerification(serviceSid: string, sid: string, status: "approved" | "canceled", now: number): Promise<VerificationRecord | null> {
     const db = this.#db;
+    const q = this.#q;
     const end = db
       .updateTable("verifications")
       .set({ status, pending_to: null, updated_at: now })
@@ -382,7 +323,9 @@ export class SqlVerifyStore implements VerifyStore {
       const [row] = (yield once(end)).rows as Selectable<VerificationsTable>[];
       if (row === undefined) return null;
       const verification = verificationFrom(row);
-      if (status === "approved") yield once(markVerified(db, verification, now));
+      if (status === "approved") {
+        yield statement(q.markVerified, { to: verification.to, purpose: verifyPurpose(serviceSid), verification: verification.sid, now });
+      }
       return verification;
     });
   }
@@ -536,19 +479,6 @@ export class SqlVerifyStore implements VerifyStore {
       throw error;
     }
   }
-}
-
-/** The newest send attempt of a verification is the code that verified: analytics count it. */
-function markVerified(db: Kysely<Database>, verification: VerificationRecord, now: number) {
-  const newest = db
-    .selectFrom("otp_codes")
-    .select("id")
-    .where("phone_number", "=", verification.to)
-    .where("purpose", "=", verifyPurpose(verification.serviceSid))
-    .where("user_id", "=", verification.sid)
-    .orderBy("created_at", "desc")
-    .limit(1);
-  return db.updateTable("otp_codes").set({ status: "verified", verified_at: now, updated_at: now }).where("id", "in", newest);
 }
 
 function serviceRow(service: VerifyServiceRecord): Selectable<VerifyServicesTable> {

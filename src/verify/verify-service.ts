@@ -1,4 +1,5 @@
 import type { CountryCode } from "libphonenumber-js/max";
+import { LRUCache } from "lru-cache";
 import type { Channel, ChannelName } from "../channels/channel.js";
 import type { Clock } from "../clock.js";
 import { normaliseEmail } from "../email.js";
@@ -33,6 +34,12 @@ const CHANNELS: ReadonlyMap<string, ChannelName> = new Map([
   ["email", "email"],
   ["auto", "sms"],
 ]);
+
+/**
+ * How long a service read from the store is trusted: every start and check needs its service, which
+ * changes rarely. A change made through another instance is seen here within this time.
+ */
+const SERVICE_FRESH_MS = 1000;
 
 /** A check's outcome as the metric of verifications counts it (the native API's words). */
 const CHECK_OUTCOME: Record<Checked["kind"], string> = {
@@ -96,6 +103,8 @@ interface Sending {
 export class VerifyService {
   readonly #o: VerifyServiceOptions;
   readonly #codes: VerifyCodes;
+  /** Services read in the last SERVICE_FRESH_MS (see there). */
+  readonly #services = new LRUCache<string, VerifyServiceRecord>({ max: 1000, ttl: SERVICE_FRESH_MS });
 
   constructor(options: VerifyServiceOptions) {
     this.#o = options;
@@ -106,10 +115,26 @@ export class VerifyService {
     return this.#o.store;
   }
 
+  /** The service `sid` names, or 20404 for `path`. */
   async service(sid: string, path: string): Promise<VerifyServiceRecord> {
+    const cached = this.#services.get(sid);
+    if (cached !== undefined) return cached;
     const service = await guard(this.#o.store.getService(sid));
     if (service === null) throw notFound(path);
+    this.#services.set(sid, service);
     return service;
+  }
+
+  /** Stores a changed service; false when it is gone. */
+  async updateService(service: VerifyServiceRecord): Promise<boolean> {
+    this.#services.delete(service.sid);
+    return guard(this.#o.store.updateService(service));
+  }
+
+  /** Deletes a service, its rate limits and buckets; its pending verifications end. */
+  async deleteService(sid: string): Promise<boolean> {
+    this.#services.delete(sid);
+    return guard(this.#o.store.deleteService(sid, this.#o.clock.now().getTime()));
   }
 
   /** Starts a verification, or sends the pending one's code again (same sid, same code). */

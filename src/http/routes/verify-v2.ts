@@ -184,12 +184,12 @@ const serviceRoutes: FastifyPluginAsync<Ctx> = async (app: FastifyInstance, ctx)
   app.post("/Services/:Sid", doc("Update a Verify service", undefined, SERVICE_FORM), async (request: Req) => {
     const service = serviceWith(body(request), await serviceOf(ctx, request, "Sid"));
     const updated = { ...service, updatedAt: ctx.now() };
-    if (!(await guard(ctx.verify.store.updateService(updated)))) throw notFound(path(request));
+    if (!(await ctx.verify.updateService(updated))) throw notFound(path(request));
     return renderService(ctx.wire, updated);
   });
   app.delete("/Services/:Sid", doc("Delete a Verify service", "204; its pending verifications end."), async (request: Req, reply) => {
     const service = await serviceOf(ctx, request, "Sid");
-    if (!(await guard(ctx.verify.store.deleteService(service.sid, ctx.now())))) throw notFound(path(request));
+    if (!(await ctx.verify.deleteService(service.sid))) throw notFound(path(request));
     return reply.code(204).send();
   });
 };

@@ -1,0 +1,146 @@
+import type { Kysely } from "kysely";
+import { prepare } from "./prepared.js";
+import type { Database } from "./schema.js";
+
+/** The /v2 API's hot statements (a start, a check, a read of a service), compiled once per database. */
+export function verifyStatements(db: Kysely<Database>) {
+  const verification = () => db.selectFrom("verifications").selectAll();
+  const pending = (p: { sid: string }) =>
+    db.updateTable("verifications").where("sid", "=", p.sid).where("status", "=", "pending").where("pending_to", "is not", null);
+  return {
+    service: prepare<{ sid: string }>((p) => db.selectFrom("verify_services").selectAll().where("sid", "=", p.sid)),
+    /** A pending verification whose time is over is marked expired when a start meets it. */
+    expire: prepare<{ service: string; to: string; now: number }>((p) =>
+      db
+        .updateTable("verifications")
+        .set({ status: "expired", pending_to: null, updated_at: p.now })
+        .where("service_sid", "=", p.service)
+        .where("pending_to", "=", p.to)
+        .where("expires_at", "<=", p.now),
+    ),
+    /**
+     * A new verification, or one more send on the pending one while it has sends left: one statement, so
+     * parallel starts for one address end on one verification.
+     */
+    open: prepare<{
+      sid: string;
+      service: string;
+      to: string;
+      channel: string;
+      nonce: string;
+      keyId: string;
+      codeLength: number;
+      locale: string | null;
+      now: number;
+      expiresAt: number;
+      maxSends: number;
+    }>((p) =>
+      db
+        .insertInto("verifications")
+        .values({
+          sid: p.sid,
+          service_sid: p.service,
+          to_addr: p.to,
+          pending_to: p.to,
+          channel: p.channel,
+          status: "pending",
+          nonce: p.nonce,
+          key_id: p.keyId,
+          code_length: p.codeLength,
+          locale: p.locale,
+          send_count: 1,
+          check_count: 0,
+          created_at: p.now,
+          updated_at: p.now,
+          expires_at: p.expiresAt,
+        })
+        .onConflict((oc) =>
+          oc
+            .columns(["service_sid", "pending_to"])
+            .doUpdateSet((eb) => ({ send_count: eb("verifications.send_count", "+", 1), channel: p.channel, updated_at: p.now }))
+            .where("verifications.send_count", "<", p.maxSends),
+        )
+        .returningAll(),
+    ),
+    pendingOf: prepare<{ service: string; to: string }>((p) =>
+      verification().where("service_sid", "=", p.service).where("pending_to", "=", p.to),
+    ),
+    bySid: prepare<{ service: string; sid: string }>((p) => verification().where("sid", "=", p.sid).where("service_sid", "=", p.service)),
+    /** A send attempt: a row of otp_codes with no MAC (the code is derived, never stored). */
+    attempt: prepare<{
+      sid: string;
+      verification: string;
+      to: string;
+      purpose: string;
+      keyId: string;
+      channel: string;
+      now: number;
+      expiresAt: number;
+      country: string | null;
+      priceMicros: number | null;
+    }>((p) =>
+      db.insertInto("otp_codes").values({
+        id: p.sid,
+        user_id: p.verification,
+        phone_number: p.to,
+        purpose: p.purpose,
+        code_hash: null,
+        key_id: p.keyId,
+        channel: p.channel,
+        status: "pending",
+        created_at: p.now,
+        expires_at: p.expiresAt,
+        verified_at: null,
+        provider_message_id: null,
+        provider_error_code: null,
+        delivery_status: null,
+        updated_at: p.now,
+        country: p.country,
+        price_micros: p.priceMicros,
+        price_final: 0,
+      }),
+    ),
+    attempts: prepare<{ to: string; purpose: string; verification: string }>((p) =>
+      db
+        .selectFrom("otp_codes")
+        .select(["id", "channel", "created_at"])
+        .where("phone_number", "=", p.to)
+        .where("purpose", "=", p.purpose)
+        .where("user_id", "=", p.verification)
+        .orderBy("created_at")
+        .orderBy("id"),
+    ),
+    markExpired: prepare<{ sid: string; now: number }>((p) => pending(p).set({ status: "expired", pending_to: null, updated_at: p.now })),
+    /** One check counted, while the verification is pending and has checks left. */
+    count: prepare<{ sid: string; now: number; maxChecks: number }>((p) =>
+      pending(p)
+        .set((eb) => ({ check_count: eb("check_count", "+", 1), updated_at: p.now }))
+        .where("check_count", "<", p.maxChecks)
+        .returning("check_count"),
+    ),
+    spent: prepare<{ sid: string; now: number }>((p) =>
+      pending(p).set({ status: "max_attempts_reached", pending_to: null, updated_at: p.now }),
+    ),
+    approve: prepare<{ sid: string; now: number }>((p) => pending(p).set({ status: "approved", pending_to: null, updated_at: p.now })),
+    /** The newest send attempt of a verification is the code that verified: analytics count it. */
+    markVerified: prepare<{ to: string; purpose: string; verification: string; now: number }>((p) =>
+      db
+        .updateTable("otp_codes")
+        .set({ status: "verified", verified_at: p.now, updated_at: p.now })
+        .where(
+          "id",
+          "in",
+          db
+            .selectFrom("otp_codes")
+            .select("id")
+            .where("phone_number", "=", p.to)
+            .where("purpose", "=", p.purpose)
+            .where("user_id", "=", p.verification)
+            .orderBy("created_at", "desc")
+            .limit(1),
+        ),
+    ),
+  };
+}
+
+export type VerifyStatements = ReturnType<typeof verifyStatements>;
