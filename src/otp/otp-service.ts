@@ -232,9 +232,11 @@ export class OtpService {
       to: record.phoneNumber,
       // The WebOTP line belongs to text messages only.
       body:
-        channel.name === "email" || channel.name === "voice"
-          ? messages.text(locale, record.purpose, code, rules.ttlSeconds)
-          : messages.sms(locale, record.purpose, code, rules.ttlSeconds),
+        channel.name === "email"
+          ? messages.email(locale, record.purpose, code, rules.ttlSeconds)
+          : channel.name === "voice"
+            ? messages.text(locale, record.purpose, code, rules.ttlSeconds)
+            : messages.sms(locale, record.purpose, code, rules.ttlSeconds),
       ttlSeconds: rules.ttlSeconds,
       reference: record.id,
       deadline: Date.now() + this.#o.sendTimeoutMs,
