@@ -1,3 +1,5 @@
+import type { FieldErrorCode } from "./field-errors.js";
+
 /**
  * The error catalog: every stable error code vericode answers, with its HTTP status and title.
  * Append-only: a code, once published, keeps its meaning and status. `test/errors.test.ts` pins this
@@ -33,8 +35,10 @@ export type ErrorCode = keyof typeof ERROR_CATALOG;
 
 export const ERROR_CODES = Object.keys(ERROR_CATALOG) as ErrorCode[];
 
+/** One invalid field of a validation_error: `code` for programs (src/field-errors.ts lists them), `message` for people. */
 export interface FieldError {
   field: string;
+  code: FieldErrorCode;
   message: string;
 }
 

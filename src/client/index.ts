@@ -156,8 +156,19 @@ export interface Problem {
   attempts_remaining?: number;
   provider_code?: string;
   rule?: string;
-  errors?: { field: string; message: string }[];
+  errors?: FieldError[];
   [member: string]: unknown;
+}
+
+/**
+ * One invalid field of a validation_error (or invalid_phone_number): `code` for programs (required,
+ * too_short, too_long, invalid_format, not_allowed_value, unknown_field, invalid_type, conflicting_fields,
+ * out_of_range, already_registered; docs/errors.md), `message` to show beside the field.
+ */
+export interface FieldError {
+  field: string;
+  code?: string;
+  message: string;
 }
 
 /** A request that failed: the API's problem, or `network_error` (status 0) when no answer came. */
@@ -182,7 +193,7 @@ export class VericodeApiError extends Error {
   }
 
   /** The fields a validation_error names, with what was wrong with each. */
-  get fieldErrors(): { field: string; message: string }[] {
+  get fieldErrors(): FieldError[] {
     return Array.isArray(this.problem.errors) ? this.problem.errors : [];
   }
 }
