@@ -29,6 +29,7 @@ export const ERROR_CATALOG = {
   phone_verification_required: { status: 403, title: "Phone verification required" },
   idempotency_key_reused: { status: 422, title: "Idempotency key reused" },
   idempotency_key_in_use: { status: 409, title: "Idempotency key in use" },
+  method_not_allowed: { status: 405, title: "Method not allowed" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -141,6 +141,7 @@ export type ErrorCode =
   | "phone_verification_required"
   | "idempotency_key_reused"
   | "idempotency_key_in_use"
+  | "method_not_allowed"
   | "network_error";
 
 /** The problem+json document of a failed request (RFC 9457, with vericode's members). */
@@ -439,6 +440,7 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   phone_verification_required: "Verify your phone number first.",
   idempotency_key_reused: "This request was already made with other details. Start it again.",
   idempotency_key_in_use: "The same request is still on its way. Wait a moment.",
+  method_not_allowed: "The app asked the service in a way it does not answer.",
   network_error: "The service could not be reached. Check your connection.",
 };
 

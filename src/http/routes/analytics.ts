@@ -5,12 +5,14 @@ import { VericodeError } from "../../errors.js";
 import { microsToUsd } from "../../limits/prices.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, subject } from "../auth.js";
+import { methodNotAllowed } from "../method-not-allowed.js";
 import { problems } from "../schemas.js";
 import { answerEveryField } from "../validation.js";
 
 /** Reports for users whose token carries `role: "admin"` (`vericode user promote <username>`). */
 export const analyticsRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
   answerEveryField(app, vericode);
+  const refuseOtherMethods = methodNotAllowed(app);
   const authenticate = bearerAuth(vericode.tokens);
   const admin = async (request: Parameters<typeof subject>[0]) => {
     if (subject(request).role !== "admin") {
@@ -76,4 +78,6 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
       return run(() => vericode.analytics.timeseries(reportQuery(request.query, now), now));
     },
   );
+
+  refuseOtherMethods();
 };

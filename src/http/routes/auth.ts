@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, subject } from "../auth.js";
 import { IdempotencyHeaders, idempotent } from "../idempotency.js";
+import { methodNotAllowed } from "../method-not-allowed.js";
 import {
   AccessAnswer,
   FlowStartBody,
@@ -22,6 +23,7 @@ import { answerEveryField } from "../validation.js";
 export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
   const { accounts } = vericode;
   answerEveryField(app, vericode);
+  const refuseOtherMethods = methodNotAllowed(app);
   // A flow start has no token: its Idempotency-Key is the client address's.
   const loginOnce = idempotent(vericode, "login-otp", (request) => `ip:${request.ip}`);
   const resetOnce = idempotent(vericode, "password-reset", (request) => `ip:${request.ip}`);
@@ -159,4 +161,6 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = asy
       ...(await accounts.finishReset(request.body.phone_number, request.body.otp_code, request.body.new_password)),
     }),
   );
+
+  refuseOtherMethods();
 };

@@ -5,6 +5,7 @@ import { verifyError } from "../../otp/verify-error.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, checkVerifiedPhone, subject } from "../auth.js";
 import { IdempotencyHeaders, idempotent } from "../idempotency.js";
+import { methodNotAllowed } from "../method-not-allowed.js";
 import {
   destinationErrors,
   OtpIdParams,
@@ -22,6 +23,7 @@ const guard = failClosed("database");
 
 export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
   answerEveryField(app, vericode);
+  const refuseOtherMethods = methodNotAllowed(app);
   const authenticate = bearerAuth(vericode.tokens);
   const sendOnce = idempotent(vericode, "send-otp", (request) => `sub:${subject(request).sub}`);
 
@@ -133,6 +135,8 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
       };
     },
   );
+
+  refuseOtherMethods();
 };
 
 /** The request's one destination: `email` for the email channel, `phone_number` for every other. */
