@@ -241,7 +241,8 @@ describe("the vericode CLI's operator commands", () => {
     const bad = await vericode(["report", "--since", "7x"], env);
     expect(bad).toMatchObject({
       code: 1,
-      stderr: "vericode: validation_error: since is not valid: use a duration such as 90m, 24h, 7d or 2w.\n",
+      stderr:
+        "vericode: validation_error: since is not valid: use a duration such as 90m, 24h, 7d or 2w, or an ISO 8601 date or time, such as 2026-11-01 or 2026-11-01T12:00:00Z.\n",
     });
   });
 

@@ -21,6 +21,16 @@ export function parseDuration(value: string): number | null {
   return Number(match[1]) * (UNIT_MS[match[2] as string] as number);
 }
 
+/**
+ * An ISO 8601 date or time (`2026-11-01`, `2026-11-01T12:00:00Z`, `2026-11-01T12:00+02:00`) → milliseconds;
+ * null for anything else. Date.parse alone would read `12` or `May 3` as dates too.
+ */
+export function parseIsoTime(value: string): number | null {
+  if (!/^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i.test(value.trim())) return null;
+  const ms = Date.parse(value.trim());
+  return Number.isNaN(ms) ? null : ms;
+}
+
 const TIME = "an ISO 8601 date or time, such as 2026-11-01 or 2026-11-01T12:00:00Z";
 
 /**
@@ -33,9 +43,9 @@ export const ReportParams = Type.Object(
     since: Type.Optional(
       Type.String({
         maxLength: 40,
-        description: "How far back from `to`: 90m, 24h, 7d, 2w. Default 7d.",
-        examples: ["7d"],
-        [FIELD]: { rule: "a duration such as 90m, 24h, 7d or 2w" },
+        description: "How far back from `to`: a duration (90m, 24h, 7d, 2w) or an ISO 8601 date or time, as `from`. Default 7d.",
+        examples: ["7d", "2026-11-01"],
+        [FIELD]: { rule: `a duration such as 90m, 24h, 7d or 2w, or ${TIME}` },
       }),
     ),
     from: Type.Optional(
@@ -80,12 +90,12 @@ function checked(name: keyof typeof fields, value: string | undefined): FieldErr
   return typeof value === "string" ? checkString(name, fields[name], value) : null;
 }
 
-/** The range's bounds from `since` (a duration), `from` and `to`, with the errors of each. */
+/** The range's bounds from `since` (a duration or a time), `from` and `to`, with the errors of each. */
 function range(input: RangeInput, now: number, errors: FieldError[]): { from: number; to: number } {
-  const time = (name: "from" | "to", value: string): number | null => {
-    const ms = Date.parse(value);
-    if (Number.isNaN(ms)) errors.push(fieldError(name, "invalid_format", fields[name]));
-    return Number.isNaN(ms) ? null : ms;
+  const time = (name: "from" | "to" | "since", value: string): number | null => {
+    const ms = parseIsoTime(value);
+    if (ms === null) errors.push(fieldError(name, "invalid_format", fields[name]));
+    return ms;
   };
   const to = input.to === undefined ? now : (time("to", input.to) ?? now);
   let from = to - 7 * DAY;
@@ -94,8 +104,7 @@ function range(input: RangeInput, now: number, errors: FieldError[]): { from: nu
   } else if (input.from !== undefined) from = time("from", input.from) ?? from;
   else if (input.since !== undefined) {
     const duration = parseDuration(input.since);
-    if (duration === null) errors.push(fieldError("since", "invalid_format", fields.since));
-    else from = to - duration;
+    from = duration === null ? (time("since", input.since) ?? from) : to - duration;
   }
   const start = input.since !== undefined && input.from === undefined ? "since" : "from";
   if (from >= to) errors.push({ field: start, code: "out_of_range", message: "is not before to: give a start before the end" });
@@ -127,7 +136,7 @@ function reportErrors(input: RangeInput, now: number): { errors: FieldError[]; f
 
 /**
  * A report's query from loose input (query string, CLI options): `since` (default 7d) or `from`, and
- * `to` (default now), as ISO 8601 times or, for `since`, a duration; every problem is one
+ * `to` (default now), as ISO 8601 dates or times or, for `since`, a duration too; every problem is one
  * validation_error naming each field.
  */
 export function reportQuery(input: RangeInput, now: number): ReportQuery {

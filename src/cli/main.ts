@@ -104,7 +104,7 @@ program
 program
   .command("report")
   .description("codes sent, delivered, failed, verified, expired and locked, conversion, time to verify, refusals and spend")
-  .option("--since <duration>", "how far back: 90m, 24h, 7d, 2w (default 7d)")
+  .option("--since <duration>", "how far back: 90m, 24h, 7d, 2w, or an ISO 8601 date as --from (default 7d)")
   .option("--from <time>", "start, ISO 8601 (instead of --since)")
   .option("--to <time>", "end, ISO 8601 (default now)")
   .option("--group-by <unit>", "day or hour", "day")

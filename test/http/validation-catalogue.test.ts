@@ -254,7 +254,8 @@ const CASES: Case[] = [
       {
         field: "since",
         code: "invalid_format",
-        message: "is not valid: use a duration such as 90m, 24h, 7d or 2w",
+        message:
+          "is not valid: use a duration such as 90m, 24h, 7d or 2w, or an ISO 8601 date or time, such as 2026-11-01 or 2026-11-01T12:00:00Z",
       },
       { field: "group_by", code: "not_allowed_value", message: "is not an allowed value: use one of day, hour" },
       { field: "country", code: "too_long", message: "is too long: use an ISO 3166 alpha-2 country code, such as CR" },
