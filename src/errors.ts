@@ -1,3 +1,5 @@
+import type { FieldErrorCode } from "./field-errors.js";
+
 /**
  * The error catalog: every stable error code vericode answers, with its HTTP status and title.
  * Append-only: a code, once published, keeps its meaning and status. `test/errors.test.ts` pins this
@@ -27,14 +29,17 @@ export const ERROR_CATALOG = {
   phone_verification_required: { status: 403, title: "Phone verification required" },
   idempotency_key_reused: { status: 422, title: "Idempotency key reused" },
   idempotency_key_in_use: { status: 409, title: "Idempotency key in use" },
+  method_not_allowed: { status: 405, title: "Method not allowed" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
 
 export const ERROR_CODES = Object.keys(ERROR_CATALOG) as ErrorCode[];
 
+/** One invalid field of a validation_error: `code` for programs (src/field-errors.ts lists them), `message` for people. */
 export interface FieldError {
   field: string;
+  code: FieldErrorCode;
   message: string;
 }
 

@@ -1,5 +1,7 @@
 import { type CountryCode, type NumberType, type PhoneNumber, parsePhoneNumberFromString } from "libphonenumber-js/max";
 import { LRUCache } from "lru-cache";
+import type { FieldError } from "./errors.js";
+import { FIELD, fieldError } from "./field-errors.js";
 
 /** A valid number, read once: its E.164 form, its country, and (computed when first asked) its type. */
 export interface PhoneInfo {
@@ -75,4 +77,17 @@ export function normalisePhone(input: string, defaultCountry: CountryCode | null
 /** The last four digits only, for logs and audit lines. */
 export function maskPhone(e164: string): string {
   return `${"*".repeat(Math.max(0, e164.length - 4))}${e164.slice(-4)}`;
+}
+
+/** What a phone number field takes, in words: the hint of every refusal of a number, by the API and the CLI. */
+export const PHONE_RULE = "a phone number in international format, such as +50688887777";
+
+/** The field error of a number that is not one, as every route and the CLI answer it. */
+export function invalidPhoneField(field: string): FieldError {
+  return fieldError(field, "invalid_format", { [FIELD]: { rule: PHONE_RULE } });
+}
+
+/** The detail of an invalid_phone_number: what was given (its first 40 characters) and the format to use. */
+export function invalidPhoneMessage(input: string): string {
+  return `${JSON.stringify(input.slice(0, 40))} is not a valid phone number. Use the international format, for example +50688887777.`;
 }

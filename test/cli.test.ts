@@ -90,7 +90,7 @@ describe("the vericode CLI", () => {
     const letters = await vericode(["verify", "+50688887777", "12ab", "--purpose", "login", "--user", "usr_cli"], env);
     expect(letters).toMatchObject({
       code: 1,
-      stderr: "vericode: validation_error: The code is not valid. otp_code: must be 4 to 10 digits.\n",
+      stderr: "vericode: validation_error: otp_code is not valid: use 4 to 10 digits.\n",
     });
     const wrong = await vericode(
       ["verify", "+50688887777", code === "000000" ? "000001" : "000000", "--purpose", "login", "--user", "usr_cli"],
@@ -125,7 +125,7 @@ describe("the vericode CLI", () => {
     const exit = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     expect(exit).toBe(0);
     expect(stdout).toBe("Verified: +50684440004 received the code.\n");
-    expect(stderr).toContain("Code: The code is not valid. otp_code: must be 4 to 10 digits. No try was counted.\nCode: ");
+    expect(stderr).toContain("Code: otp_code is not valid: use 4 to 10 digits. No try was counted.\nCode: ");
     // `abc` spent nothing: the wrong code after it is the first try counted.
     expect(stderr).toContain("The code is not valid. 4 attempts remain.");
   });
@@ -133,7 +133,7 @@ describe("the vericode CLI", () => {
   it("checks a code's format before anything else, as verify-otp does: letters are not otp_not_found", async () => {
     const letters = await vericode(["verify", "+50688887001", "12ab", "--purpose", "login"], env);
     expect(letters).toMatchObject({ code: 1, stdout: "" });
-    expect(letters.stderr).toBe("vericode: validation_error: The code is not valid. otp_code: must be 4 to 10 digits.\n");
+    expect(letters.stderr).toBe("vericode: validation_error: otp_code is not valid: use 4 to 10 digits.\n");
     for (const code of ["123", "12345678901", "１２３４", " 1234", ""]) {
       expect((await vericode(["verify", "+50688887001", code, "--purpose", "login"], env)).stderr).toMatch(/^vericode: validation_error: /);
     }
@@ -148,7 +148,8 @@ describe("the vericode CLI", () => {
     expect(bad).toMatchObject({
       code: 1,
       stdout: "",
-      stderr: "vericode: validation_error: The locale is not valid. locale: must be a language tag such as es, en or pt-BR (BCP 47).\n",
+      stderr:
+        "vericode: validation_error: locale is not valid: use a language tag of up to 35 characters, such as es, en or pt-BR (BCP 47).\n",
     });
     const good = await vericode(["send", "+50688887002", "--purpose", "login", "--locale", "pt-BR"], env);
     expect(good.code).toBe(0);
@@ -240,7 +241,8 @@ describe("the vericode CLI's operator commands", () => {
     const bad = await vericode(["report", "--since", "7x"], env);
     expect(bad).toMatchObject({
       code: 1,
-      stderr: "vericode: validation_error: The report's since is not valid. since: must be a duration such as 90m, 24h, 7d or 2w.\n",
+      stderr:
+        "vericode: validation_error: since is not valid: use a duration such as 90m, 24h, 7d or 2w, or an ISO 8601 date or time, such as 2026-11-01 or 2026-11-01T12:00:00Z.\n",
     });
   });
 

@@ -34,6 +34,7 @@ describe("the error catalog", () => {
       "phone_verification_required 403",
       "idempotency_key_reused 422",
       "idempotency_key_in_use 409",
+      "method_not_allowed 405",
     ]);
   });
 

@@ -42,6 +42,37 @@ describe("SMS templates", () => {
   });
 });
 
+describe("email texts", () => {
+  const messages = new Messages();
+  /** "number" in every language of the templates, as their registration SMS says it. */
+  const NUMBER = /number|número|numéro|Nummer|numero|nummer|numeru|номер|手机号|電話番号/i;
+
+  it.each(Object.keys(SMS_TEMPLATES))(
+    "%s: the email confirms an address, never a number, and says email where the SMS says SMS",
+    (locale) => {
+      for (const purpose of PURPOSES) {
+        const text = messages.email(locale, purpose, "123456", 600);
+        expect(text.startsWith("123456"), `${locale} ${purpose}: ${text}`).toBe(true);
+        expect(text, `${locale} ${purpose}`).toContain("10");
+        expect(text, `${locale} ${purpose}`).not.toMatch(NUMBER);
+        expect(text, `${locale} ${purpose}`).not.toMatch(/SMS|短信/);
+      }
+      // The SMS itself still confirms the number.
+      expect(messages.sms(locale, "registration", "123456", 600)).toMatch(NUMBER);
+    },
+  );
+
+  it("speaks of the address in the registration email, and reads as the SMS for the other purposes", () => {
+    expect(messages.email("en", "registration", "123456", 600)).toBe(
+      "123456 is your code to confirm your email address. It expires in 10 min. Never share it.",
+    );
+    expect(messages.email("es-CR", "registration", "123456", 600)).toBe(
+      "123456 es tu código para confirmar tu correo electrónico. Vence en 10 min.",
+    );
+    expect(messages.email("de", "login", "123456", 600)).toBe(messages.text("de", "login", "123456", 600));
+  });
+});
+
 describe("choosing the language", () => {
   const messages = new Messages({ defaultLocale: "pt" });
 

@@ -1,12 +1,13 @@
 import type { CountryCode } from "libphonenumber-js/max";
 import type { Clock } from "../clock.js";
-import { failClosed, VericodeError } from "../errors.js";
+import { type FieldError, failClosed, VericodeError } from "../errors.js";
+import { validationError } from "../field-errors.js";
 import { newId } from "../ids.js";
 import type { Protection } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
 import type { OtpService, SendContext } from "../otp/otp-service.js";
 import { verifyError } from "../otp/verify-error.js";
-import { normalisePhone } from "../phone.js";
+import { invalidPhoneField, invalidPhoneMessage, normalisePhone } from "../phone.js";
 import type { UserRecord, UserStore } from "../store/store.js";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "./passwords.js";
 import type { TokenService } from "./tokens.js";
@@ -34,6 +35,20 @@ export interface TokenPair {
 // Every call to the database or the limiter goes through a guard: down, it answers 503, never 500.
 const guard = failClosed("database");
 const guardLimiter = failClosed("rate limiter");
+
+/** Register's rule between two fields, as the API's check (src/http/schemas.ts) and this class say it. */
+export const USERNAME_OR_EMAIL: FieldError = {
+  field: "username",
+  code: "required",
+  message: "is required, or email: give a username or an email address",
+};
+
+/** A number that is not one: the same detail and field error as send-otp's, hint included. */
+function invalidPhone(input: string): VericodeError {
+  return new VericodeError("invalid_phone_number", invalidPhoneMessage(input), {
+    extra: { errors: [invalidPhoneField("phone_number")] },
+  });
+}
 
 /** What the code-based flows answer whether or not the number has an account (enumeration-safe). */
 export const FLOW_STARTED = "If this number belongs to an account, a code is on its way.";
@@ -126,34 +141,28 @@ export class Accounts {
 
   #number(phone: string): string {
     const number = normalisePhone(phone, this.#defaultCountry);
-    if (number === null)
-      throw new VericodeError("invalid_phone_number", `${JSON.stringify(phone.slice(0, 40))} is not a valid phone number.`);
+    if (number === null) throw invalidPhone(phone);
     return number;
   }
 
   async register(input: Registration): Promise<{ user: PublicUser } & TokenPair> {
     const username = input.username?.trim().toLowerCase() || null;
     const email = input.email?.trim().toLowerCase() || null;
-    if (username === null && email === null) {
-      throw new VericodeError("validation_error", "Give a username or an email.", {
-        extra: { errors: [{ field: "username", message: "a username or an email is required" }] },
-      });
-    }
+    if (username === null && email === null) throw validationError([USERNAME_OR_EMAIL]);
     let phoneNumber: string | null = null;
     if (input.phone_number !== undefined && input.phone_number !== "") {
       phoneNumber = normalisePhone(input.phone_number, this.#defaultCountry);
-      if (phoneNumber === null) {
-        throw new VericodeError("invalid_phone_number", `${JSON.stringify(input.phone_number)} is not a valid phone number.`);
-      }
+      if (phoneNumber === null) throw invalidPhone(input.phone_number);
     }
     const passwordHash = await hashPassword(input.password);
     const created = await guard(
       this.#store.createUser({ id: newId("usr"), username, email, passwordHash, phoneNumber, createdAt: this.#clock.now().getTime() }),
     );
     if ("conflict" in created) {
-      throw new VericodeError("validation_error", `That ${created.conflict} is already registered.`, {
-        extra: { errors: [{ field: created.conflict, message: "already registered" }] },
-      });
+      const other = created.conflict === "username" ? "another username" : "another email address";
+      throw validationError([
+        { field: created.conflict, code: "already_registered", message: `is already registered: sign in, or choose ${other}` },
+      ]);
     }
     return { user: publicUser(created), ...this.#pair(created) };
   }

@@ -12,11 +12,12 @@ export function errorLine(error: unknown): string {
 
 /**
  * What the API's problem for this error says: its detail, then each field error with its hint
- * (`since: must be a duration such as 90m, 24h, 7d or 2w.`) that the detail does not already say.
+ * (`since is not valid: use a duration such as 90m, 24h, 7d or 2w.`) that the detail does not already
+ * say (a validation_error's detail says them all: src/field-errors.ts).
  */
 export function problemText(error: VericodeError): string {
   const said = fieldErrors(error.extra.errors)
-    .map(({ field, message }) => `${field}: ${message}`)
+    .map(({ field, message }) => `${field} ${message}`)
     .filter((text) => !error.message.includes(text));
   return [error.message, ...said.map((text) => `${text}.`)].join(" ");
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
+import { ruleWords } from "../field-errors.js";
 import { PURPOSES } from "../otp/types.js";
 import { errorLine } from "./error-line.js";
 import type { ReportOptions } from "./ops.js";
@@ -8,9 +9,8 @@ import type { ReportOptions } from "./ops.js";
 // Each command loads its own modules when it runs: `vericode report` never loads the HTTP server.
 
 function purpose(value: string): string {
-  if (!(PURPOSES as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`use one of ${PURPOSES.join(", ")}.`);
-  }
+  // The words the API's validation_error says of a purpose (src/field-errors.ts).
+  if (!(PURPOSES as readonly string[]).includes(value)) throw new InvalidArgumentError(`use ${ruleWords({ enum: PURPOSES })}.`);
   return value;
 }
 
@@ -104,7 +104,7 @@ program
 program
   .command("report")
   .description("codes sent, delivered, failed, verified, expired and locked, conversion, time to verify, refusals and spend")
-  .option("--since <duration>", "how far back: 90m, 24h, 7d, 2w (default 7d)")
+  .option("--since <duration>", "how far back: 90m, 24h, 7d, 2w, or an ISO 8601 date as --from (default 7d)")
   .option("--from <time>", "start, ISO 8601 (instead of --since)")
   .option("--to <time>", "end, ISO 8601 (default now)")
   .option("--group-by <unit>", "day or hour", "day")

@@ -1,8 +1,8 @@
 import { createInterface } from "node:readline/promises";
-import { type ChannelName, isChannelName } from "../channels/channel.js";
+import type { ChannelName } from "../channels/channel.js";
 import { normaliseEmail } from "../email.js";
 import { VericodeError } from "../errors.js";
-import { checkCode, checkLocale } from "./checks.js";
+import { checkCode, checkSend } from "./checks.js";
 import { problemText } from "./error-line.js";
 import { commandService, shownPhone } from "./otp.js";
 
@@ -13,10 +13,9 @@ import { commandService, shownPhone } from "./otp.js";
  * so stdout keeps only the outcome.
  */
 export async function runTry(phone: string, options: { purpose: string; user: string; channel: string; locale?: string }): Promise<void> {
-  if (!isChannelName(options.channel)) throw new VericodeError("validation_error", `--channel must be sms, whatsapp, voice or email.`);
-  const channel: ChannelName = options.channel;
-  const invalidLocale = checkLocale(options.locale);
-  if (invalidLocale !== null) throw invalidLocale;
+  const invalid = checkSend(options);
+  if (invalid !== null) throw invalid;
+  const channel = options.channel as ChannelName;
   const vericode = await commandService({ warnings: true });
   const prompt = createInterface({ input: process.stdin, terminal: false });
   // Lines are read as they come (typed ahead or pasted ones included), one try each.

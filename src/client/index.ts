@@ -141,6 +141,7 @@ export type ErrorCode =
   | "phone_verification_required"
   | "idempotency_key_reused"
   | "idempotency_key_in_use"
+  | "method_not_allowed"
   | "network_error";
 
 /** The problem+json document of a failed request (RFC 9457, with vericode's members). */
@@ -156,8 +157,19 @@ export interface Problem {
   attempts_remaining?: number;
   provider_code?: string;
   rule?: string;
-  errors?: { field: string; message: string }[];
+  errors?: FieldError[];
   [member: string]: unknown;
+}
+
+/**
+ * One invalid field of a validation_error (or invalid_phone_number): `code` for programs (required,
+ * too_short, too_long, invalid_format, not_allowed_value, unknown_field, invalid_type, conflicting_fields,
+ * out_of_range, already_registered; docs/errors.md), `message` to show beside the field.
+ */
+export interface FieldError {
+  field: string;
+  code?: string;
+  message: string;
 }
 
 /** A request that failed: the API's problem, or `network_error` (status 0) when no answer came. */
@@ -182,7 +194,7 @@ export class VericodeApiError extends Error {
   }
 
   /** The fields a validation_error names, with what was wrong with each. */
-  get fieldErrors(): { field: string; message: string }[] {
+  get fieldErrors(): FieldError[] {
     return Array.isArray(this.problem.errors) ? this.problem.errors : [];
   }
 }
@@ -428,6 +440,7 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   phone_verification_required: "Verify your phone number first.",
   idempotency_key_reused: "This request was already made with other details. Start it again.",
   idempotency_key_in_use: "The same request is still on its way. Wait a moment.",
+  method_not_allowed: "The app asked the service in a way it does not answer.",
   network_error: "The service could not be reached. Check your connection.",
 };
 

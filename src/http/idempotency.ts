@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Type } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { failClosed, VericodeError } from "../errors.js";
+import { FIELD } from "../field-errors.js";
 import type { IdempotentRequest } from "../store/store.js";
 import type { Vericode } from "../vericode.js";
 
@@ -24,6 +25,7 @@ export const IdempotencyHeaders = Type.Object({
       minLength: 1,
       maxLength: 255,
       pattern: "^[\\x20-\\x7E]+$",
+      [FIELD]: { rule: "1 to 255 printable ASCII characters" },
       description:
         "Makes the request safe to retry: a retry with the same key within 24 hours answers the first answer again (header `Idempotent-Replayed: true`) and sends nothing twice; the same key with another body is 422 idempotency_key_reused; while the first is still running, 409 idempotency_key_in_use.",
     }),

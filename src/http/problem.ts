@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { BearerError } from "../accounts/tokens.js";
 import { ERROR_CATALOG, type ErrorCode, type FieldError, VericodeError } from "../errors.js";
+import { validationError } from "../field-errors.js";
+import { type AjvError, translateAjvErrors } from "./validation.js";
 
 export interface Problem {
   type: string;
@@ -52,9 +54,10 @@ export function toVericodeError(error: FastifyError | VericodeError | Error): Ve
   if (error instanceof VericodeError) return error;
   const fastifyError = error as FastifyError;
   if (fastifyError.validation !== undefined) {
-    const errors = dedupe(fastifyError.validation.map(fieldError));
-    const detail = errors.map((e) => `${e.field}: ${e.message}`).join("; ");
-    return new VericodeError("validation_error", `The request is not valid: ${detail}.`, { extra: { errors } });
+    // A route outside answerEveryField (its schema unknown here): the keywords' words alone.
+    return validationError(
+      dedupe(translateAjvErrors(fastifyError.validation as AjvError[], undefined, fastifyError.validationContext ?? "body")),
+    );
   }
   switch (fastifyError.code) {
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
@@ -62,20 +65,16 @@ export function toVericodeError(error: FastifyError | VericodeError | Error): Ve
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new VericodeError("payload_too_large", "The request body is too large (at most 16 KiB).");
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return new VericodeError("validation_error", "The request body is empty; send a JSON object.", {
-        extra: { errors: [{ field: "body", message: "must be a JSON object" }] },
-      });
+      return validationError([{ field: "body", code: "required", message: "is empty: send a JSON object" }]);
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
-      return new VericodeError("validation_error", "The Content-Length header does not match the body.", {
-        extra: { errors: [{ field: "body", message: "length mismatch" }] },
-      });
+      return validationError([
+        { field: "body", code: "invalid_format", message: "does not match its Content-Length header: send it whole" },
+      ]);
     default:
       break;
   }
   if (fastifyError.statusCode === 400 && (error instanceof SyntaxError || fastifyError.code === "FST_ERR_CTP_INVALID_JSON_BODY")) {
-    return new VericodeError("validation_error", "The request body is not valid JSON.", {
-      extra: { errors: [{ field: "body", message: "malformed JSON" }] },
-    });
+    return validationError([{ field: "body", code: "invalid_format", message: "is not valid JSON: check its quotes, commas and braces" }]);
   }
   if (fastifyError.statusCode === 404) return new VericodeError("not_found", "There is nothing at this address.");
   if (fastifyError.statusCode === 413) return new VericodeError("payload_too_large", "The request body is too large.");
@@ -84,26 +83,6 @@ export function toVericodeError(error: FastifyError | VericodeError | Error): Ve
     return new VericodeError("validation_error", "The request is not valid.", { extra: { errors: [] } });
   }
   return new VericodeError("internal_error", "Something went wrong on our side. The request id identifies it in our logs.");
-}
-
-interface AjvError {
-  instancePath?: string;
-  keyword: string;
-  params: Record<string, unknown>;
-  message?: string;
-}
-
-function fieldError(error: AjvError): FieldError {
-  const path = (error.instancePath ?? "").replace(/^\//, "").replaceAll("/", ".");
-  if (error.keyword === "required") {
-    const missing = String(error.params.missingProperty ?? "");
-    return { field: path === "" ? missing : `${path}.${missing}`, message: "is required" };
-  }
-  if (error.keyword === "additionalProperties") {
-    const extra = String(error.params.additionalProperty ?? "");
-    return { field: path === "" ? extra : `${path}.${extra}`, message: "is not an allowed field" };
-  }
-  return { field: path === "" ? "body" : path, message: error.message ?? "is not valid" };
 }
 
 function dedupe(errors: FieldError[]): FieldError[] {

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Purpose } from "../records.js";
 import { PURPOSES } from "../records.js";
-import { COUNTRY_LANGUAGE, SMS_TEMPLATES, type SmsTemplates } from "./templates.js";
+import { COUNTRY_LANGUAGE, EMAIL_TEMPLATES, SMS_TEMPLATES, type SmsTemplates } from "./templates.js";
 
 /** Where a request's language can come from, most specific first. */
 export interface LocaleHints {
@@ -65,8 +65,17 @@ export class Messages {
   /** The message for a code, as every channel words it (the SMS without its WebOTP line). */
   text(locale: string, purpose: Purpose, code: string, ttlSeconds: number): string {
     const templates = this.#sms.get(this.#available(locale) ?? "en") ?? (SMS_TEMPLATES.en as SmsTemplates);
-    const minutes = String(Math.max(1, Math.round(ttlSeconds / 60)));
-    return templates[purpose].replaceAll("{code}", code).replaceAll("{minutes}", minutes);
+    return fill(templates[purpose], code, ttlSeconds);
+  }
+
+  /**
+   * The email for a code: the email channel's own text where the language has one for this purpose
+   * (EMAIL_TEMPLATES: an address, not a number, is confirmed), else the same text as every channel's.
+   */
+  email(locale: string, purpose: Purpose, code: string, ttlSeconds: number): string {
+    const language = (this.#available(locale) ?? "en").split("-")[0] as string;
+    const template = EMAIL_TEMPLATES[language]?.[purpose];
+    return template === undefined ? this.text(locale, purpose, code, ttlSeconds) : fill(template, code, ttlSeconds);
   }
 
   /** `es-CR` → `es-cr` if there are templates for it, else `es`, else null. */
@@ -76,6 +85,11 @@ export class Messages {
     const language = lower.split(/[-_]/)[0] ?? "";
     return this.#sms.has(language) ? language : null;
   }
+}
+
+/** A template with its code and its lifetime in whole minutes (at least 1) filled in. */
+function fill(template: string, code: string, ttlSeconds: number): string {
+  return template.replaceAll("{code}", code).replaceAll("{minutes}", String(Math.max(1, Math.round(ttlSeconds / 60))));
 }
 
 /** Accept-Language's tags, best first (RFC 9110 §12.5.4: q-values, `*` ignored). */

@@ -8,7 +8,7 @@ import { newId } from "../ids.js";
 import { type Admission, numberPrefix, type Protection, type Refusal } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
-import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
+import { invalidPhoneMessage, maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
 import type { OtpKey } from "../records.js";
 import type { CodeStore, LiveCode, SendOpened, SendRule, VerifyTry } from "../store/store.js";
 import { CodeKeys, findMatchingMac, generateCode } from "./code.js";
@@ -233,9 +233,11 @@ export class OtpService {
       to: record.phoneNumber,
       // The WebOTP line belongs to text messages only.
       body:
-        channel.name === "email" || channel.name === "voice"
-          ? messages.text(locale, record.purpose, code, rules.ttlSeconds)
-          : messages.sms(locale, record.purpose, code, rules.ttlSeconds),
+        channel.name === "email"
+          ? messages.email(locale, record.purpose, code, rules.ttlSeconds)
+          : channel.name === "voice"
+            ? messages.text(locale, record.purpose, code, rules.ttlSeconds)
+            : messages.sms(locale, record.purpose, code, rules.ttlSeconds),
       ttlSeconds: rules.ttlSeconds,
       reference: record.id,
       deadline: Date.now() + this.#o.sendTimeoutMs,
@@ -471,10 +473,6 @@ function invalidDestination(
   return what === "email"
     ? { ok: false, code: "invalid_email", message: `${JSON.stringify(String(given).slice(0, 80))} is not a valid email address.` }
     : { ok: false, code: "invalid_phone_number", message: invalidPhoneMessage(given) };
-}
-
-function invalidPhoneMessage(phone: string): string {
-  return `${JSON.stringify(phone.slice(0, 40))} is not a valid phone number. Use the international format, for example +50688887777.`;
 }
 
 function failure(id: string, outcome: Extract<DeliveryOutcome, { ok: false }>, cooldownSeconds: number): SendResult {

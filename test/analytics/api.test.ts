@@ -53,6 +53,12 @@ describe("the analytics API", () => {
     ]);
     expect(body.time_to_verify.verified).toBe(2);
 
+    // since takes an ISO 8601 date or time as well as a duration, as from does.
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+    const iso = await get(`/api/v1/analytics/summary/?since=${encodeURIComponent(hourAgo)}`, admin);
+    expect(iso.statusCode).toBe(200);
+    expect(iso.json()).toMatchObject({ from: hourAgo, totals: { sent: 4, verified: 2 } });
+
     const cr = (await get("/api/v1/analytics/summary/?since=1h&country=cr&purpose=login", admin)).json();
     expect(cr.totals).toMatchObject({ sent: 3, verified: 1 });
     expect(cr.filters).toEqual({ purpose: "login", channel: null, country: "CR" });

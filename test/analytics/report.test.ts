@@ -143,6 +143,20 @@ describe("a report's range and filters", () => {
     });
   });
 
+  it("takes since as an ISO 8601 date or time too, as from (issue 16): the same range either way", () => {
+    expect(reportQuery({ since: "2026-11-01" }, now)).toEqual(reportQuery({ from: "2026-11-01" }, now));
+    expect(reportQuery({ since: "2026-11-20T06:30:00Z", to: "2026-11-21" }, now)).toMatchObject({
+      from: Date.parse("2026-11-20T06:30:00Z"),
+      to: Date.parse("2026-11-21"),
+    });
+    // Neither a duration nor an ISO date: `12` or `May 3`, which Date.parse would take, are refused.
+    for (const since of ["12", "May 3", "7x", "2026-13-45"]) {
+      expect(() => reportQuery({ since }, now), since).toThrow(/since is not valid: use a duration such as 90m/);
+    }
+    expect(() => reportQuery({ from: "12" }, now)).toThrow(/from is not valid: use an ISO 8601 date or time/);
+    expect(() => reportQuery({ since: "2026-12-01" }, now)).toThrow(/since is not before to/);
+  });
+
   it("names every bad field in one validation_error", () => {
     let error: unknown;
     try {
@@ -154,7 +168,7 @@ describe("a report's range and filters", () => {
     const fields = ((error as VericodeError).extra.errors as { field: string }[]).map((e) => e.field);
     expect(fields).toEqual(["since", "group_by", "purpose", "channel", "country"]);
     expect(() => reportQuery({ from: "2026-11-02", to: "2026-11-01" }, now)).toThrow(VericodeError);
-    expect(() => reportQuery({ since: "60d", group_by: "hour" }, now)).toThrow(/not valid/);
+    expect(() => reportQuery({ since: "60d", group_by: "hour" }, now)).toThrow(/at most 31 days|more than 31 days/);
   });
 });
 

@@ -97,7 +97,10 @@ describe("the email channel over HTTP", () => {
       headers: auth,
       payload: { email: "m@example.com", purpose: "registration", channel: "email" },
     });
-    const code = /^(\d{6}) /.exec(smtp.received.at(-1)?.subject ?? "")?.[1] ?? "";
+    const mail = smtp.received.at(-1);
+    const code = /^(\d{6}) /.exec(mail?.subject ?? "")?.[1] ?? "";
+    // An address is confirmed by email, not a number.
+    expect(mail?.text?.trim()).toBe(`${code} is your code to confirm your email address. It expires in 10 min. Never share it.`);
     const verified = await service.app.inject({
       method: "POST",
       url: "/api/v1/messaging/verify-otp/",

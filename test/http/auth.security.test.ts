@@ -137,7 +137,10 @@ describe("accounts", () => {
     ).toBe(201);
     const again = await post("/api/v1/auth/register/", { username: "DUP", password: "long enough password" });
     expect(again.statusCode).toBe(400);
-    expect(again.json()).toMatchObject({ code: "validation_error", errors: [{ field: "username", message: "already registered" }] });
+    expect(again.json()).toMatchObject({
+      code: "validation_error",
+      errors: [{ field: "username", code: "already_registered", message: "is already registered: sign in, or choose another username" }],
+    });
     const email = await post("/api/v1/auth/register/", { email: "dup@example.com", password: "long enough password" });
     expect(email.json()).toMatchObject({ errors: [{ field: "email" }] });
   });

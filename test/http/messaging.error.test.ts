@@ -49,22 +49,30 @@ describe("send-otp and verify-otp: bad input and provider failures", () => {
       headers: { ...headers, "content-type": "application/json" },
       payload: '{"phone_number": "+5068888',
     });
-    expect(expectProblem(response, 400, "validation_error").errors).toEqual([{ field: "body", message: "malformed JSON" }]);
+    expect(expectProblem(response, 400, "validation_error").errors).toEqual([
+      { field: "body", code: "invalid_format", message: "is not valid JSON: check its quotes, commas and braces" },
+    ]);
   });
 
   it("missing and unknown fields are named", async () => {
     const body = expectProblem(await post(SEND, { phone_number: "+50688887777", extra: true }), 400, "validation_error");
     expect(body.errors).toEqual(
       expect.arrayContaining([
-        { field: "purpose", message: "is required" },
-        { field: "extra", message: "is not an allowed field" },
+        { field: "purpose", code: "required", message: "is required: give one of registration, login, password_reset" },
+        {
+          field: "extra",
+          code: "unknown_field",
+          message: "is not a field of this request: leave it out (the fields are phone_number, email, purpose, channel, locale)",
+        },
       ]),
     );
   });
 
   it("an unknown purpose is a validation_error", async () => {
     const body = expectProblem(await post(SEND, { phone_number: "+50688887777", purpose: "signup" }), 400, "validation_error");
-    expect(body.errors).toEqual([{ field: "purpose", message: expect.stringContaining("allowed values") }]);
+    expect(body.errors).toEqual([
+      { field: "purpose", code: "not_allowed_value", message: "is not an allowed value: use one of registration, login, password_reset" },
+    ]);
   });
 
   it.each(["12345", "not a number", "+1 234", "0688887777"])("the number %j is invalid_phone_number", async (phone) => {
@@ -77,7 +85,13 @@ describe("send-otp and verify-otp: bad input and provider failures", () => {
       400,
       "validation_error",
     );
-    expect(body.errors).toEqual([{ field: "otp_code", message: expect.any(String) }]);
+    expect(body.errors).toEqual([
+      {
+        field: "otp_code",
+        code: expect.stringMatching(/^(invalid_format|too_long)$/),
+        message: expect.stringMatching(/: use 4 to 10 digits$/),
+      },
+    ]);
   });
 
   it("a number as otp_code is not coerced", async () => {

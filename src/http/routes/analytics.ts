@@ -1,31 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Type } from "@sinclair/typebox";
-import { reportQuery } from "../../analytics/range.js";
+import { ReportParams, reportQuery } from "../../analytics/range.js";
 import { SummaryAnswer, Timeseries } from "../../analytics/schema.js";
 import { VericodeError } from "../../errors.js";
 import { microsToUsd } from "../../limits/prices.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, subject } from "../auth.js";
+import { methodNotAllowed } from "../method-not-allowed.js";
 import { problems } from "../schemas.js";
-
-const ReportParams = Type.Object(
-  {
-    since: Type.Optional(Type.String({ description: "How far back from `to`: 90m, 24h, 7d, 2w. Default 7d.", examples: ["7d"] })),
-    from: Type.Optional(Type.String({ description: "Start (ISO 8601), instead of since.", examples: ["2026-11-01"] })),
-    to: Type.Optional(Type.String({ description: "End, exclusive (ISO 8601). Default now." })),
-    group_by: Type.Optional(Type.Union([Type.Literal("day"), Type.Literal("hour")], { description: "Buckets of the time series (UTC)." })),
-    purpose: Type.Optional(
-      Type.String({ description: "Only this purpose: registration, login, password_reset, or `verify:<service sid>` for a /v2 service." }),
-    ),
-    service: Type.Optional(Type.String({ description: "Only this Twilio Verify v2 service's verifications (its `VA…` sid)." })),
-    channel: Type.Optional(Type.String({ description: "Only this channel (sms, whatsapp, voice, email); refusals have none." })),
-    country: Type.Optional(Type.String({ description: "Only this country, ISO 3166 alpha-2 (CR)." })),
-  },
-  { additionalProperties: false },
-);
+import { answerEveryField } from "../validation.js";
 
 /** Reports for users whose token carries `role: "admin"` (`vericode user promote <username>`). */
 export const analyticsRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
+  answerEveryField(app, vericode);
+  const refuseOtherMethods = methodNotAllowed(app);
   const authenticate = bearerAuth(vericode.tokens);
   const admin = async (request: Parameters<typeof subject>[0]) => {
     if (subject(request).role !== "admin") {
@@ -91,4 +78,6 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
       return run(() => vericode.analytics.timeseries(reportQuery(request.query, now), now));
     },
   );
+
+  refuseOtherMethods();
 };

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { VericodeError } from "../../errors.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, subject } from "../auth.js";
 import { IdempotencyHeaders, idempotent } from "../idempotency.js";
+import { methodNotAllowed } from "../method-not-allowed.js";
 import {
   AccessAnswer,
   FlowStartBody,
@@ -18,9 +18,12 @@ import {
   TokenPair,
   User,
 } from "../schemas.js";
+import { answerEveryField } from "../validation.js";
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
   const { accounts } = vericode;
+  answerEveryField(app, vericode);
+  const refuseOtherMethods = methodNotAllowed(app);
   // A flow start has no token: its Idempotency-Key is the client address's.
   const loginOnce = idempotent(vericode, "login-otp", (request) => `ip:${request.ip}`);
   const resetOnce = idempotent(vericode, "password-reset", (request) => `ip:${request.ip}`);
@@ -48,15 +51,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = asy
         response: { 200: TokenPair, ...problems(400, 401, 503) },
       },
     },
-    async (request) => {
-      const { username, email, password } = request.body;
-      if ((username === undefined) === (email === undefined)) {
-        throw new VericodeError("validation_error", "Give either a username or an email, with the password.", {
-          extra: { errors: [{ field: "username", message: "exactly one of username and email is required" }] },
-        });
-      }
-      return accounts.login({ username, email, password });
-    },
+    // One of username and email: TokenBody's check refused the request before it came here otherwise.
+    async (request) => accounts.login(request.body),
   );
 
   app.post(
@@ -165,4 +161,6 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = asy
       ...(await accounts.finishReset(request.body.phone_number, request.body.otp_code, request.body.new_password)),
     }),
   );
+
+  refuseOtherMethods();
 };

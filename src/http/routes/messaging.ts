@@ -1,15 +1,29 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { failClosed, VericodeError } from "../../errors.js";
+import { validationError } from "../../field-errors.js";
 import { verifyError } from "../../otp/verify-error.js";
 import type { Vericode } from "../../vericode.js";
 import { bearerAuth, checkVerifiedPhone, subject } from "../auth.js";
 import { IdempotencyHeaders, idempotent } from "../idempotency.js";
-import { OtpIdParams, OtpRecordAnswer, problems, SendOtpAnswer, SendOtpBody, VerifyOtpAnswer, VerifyOtpBody } from "../schemas.js";
+import { methodNotAllowed } from "../method-not-allowed.js";
+import {
+  destinationErrors,
+  OtpIdParams,
+  OtpRecordAnswer,
+  problems,
+  SendOtpAnswer,
+  SendOtpBody,
+  VerifyOtpAnswer,
+  VerifyOtpBody,
+} from "../schemas.js";
+import { answerEveryField } from "../validation.js";
 
 // Sends and verifies guard their own calls (OtpService); the other reads of the database go through this.
 const guard = failClosed("database");
 
 export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> = async (app, { vericode }) => {
+  answerEveryField(app, vericode);
+  const refuseOtherMethods = methodNotAllowed(app);
   const authenticate = bearerAuth(vericode.tokens);
   const sendOnce = idempotent(vericode, "send-otp", (request) => `sub:${subject(request).sub}`);
 
@@ -121,20 +135,15 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
       };
     },
   );
+
+  refuseOtherMethods();
 };
 
 /** The request's one destination: `email` for the email channel, `phone_number` for every other. */
 function destinationOf(body: { phone_number?: string | undefined; email?: string | undefined }, email: boolean): string {
-  const [wanted, other] = email ? (["email", "phone_number"] as const) : (["phone_number", "email"] as const);
-  const value = body[wanted];
-  if (value === undefined || body[other] !== undefined) {
-    throw new VericodeError(
-      "validation_error",
-      email ? "The email channel takes `email` (and no phone_number)." : "Send `phone_number` (or, for the email channel, `email`).",
-      {
-        extra: { errors: [{ field: wanted, message: body[other] !== undefined ? `is required instead of ${other}` : "is required" }] },
-      },
-    );
-  }
+  const value = email ? body.email : body.phone_number;
+  // SendOtpBody's and VerifyOtpBody's check refused the request before it came here otherwise.
+  const errors = destinationErrors(body, email);
+  if (value === undefined || errors.length > 0) throw validationError(errors);
   return value;
 }

@@ -4,6 +4,7 @@ import twilio from "twilio";
 import { VericodeError } from "../../errors.js";
 import { isDeliveryStatus, TWILIO_STATUS_PATH } from "../../otp/delivery.js";
 import type { Vericode } from "../../vericode.js";
+import { methodNotAllowed } from "../method-not-allowed.js";
 import { problems } from "../schemas.js";
 
 /**
@@ -17,6 +18,7 @@ export const twilioStatusRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode 
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
   const url = `${vericode.config.publicBaseUrl}${TWILIO_STATUS_PATH}`;
+  const refuseOtherMethods = methodNotAllowed(app);
 
   app.post(
     TWILIO_STATUS_PATH,
@@ -60,4 +62,6 @@ export const twilioStatusRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode 
       return reply.code(204).send(null);
     },
   );
+
+  refuseOtherMethods();
 };
