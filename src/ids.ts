@@ -4,7 +4,8 @@ import { randomFillSync } from "node:crypto";
 const pool = Buffer.alloc(4096);
 let offset = pool.length;
 
-function randomHex(bytes: number): string {
+/** `bytes` random bytes from the CSPRNG, as hex. */
+export function randomHex(bytes: number): string {
   if (offset + bytes > pool.length) {
     randomFillSync(pool);
     offset = 0;

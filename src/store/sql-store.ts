@@ -53,7 +53,11 @@ export class SqlStore implements Store {
     this.#a = openAdapter(database, options);
     this.#db = this.#a.db;
     this.reports = new SqlReportStore(this.#db, this.#a.runner);
-    this.verify = new SqlVerifyStore(this.#db, this.#a.runner, (error) => this.#a.uniqueViolation(error) !== null);
+    this.verify = new SqlVerifyStore(this.#db, this.#a.runner, {
+      unique: (error) => this.#a.uniqueViolation(error) !== null,
+      groupCommit: this.#a.groupCommit,
+      dataModifyingCte: this.#a.name === "postgres",
+    });
   }
 
   get dialect(): "sqlite" | "postgres" {

@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import { prepare } from "./prepared.js";
 import type { Database } from "./schema.js";
 
@@ -19,8 +19,9 @@ export function verifyStatements(db: Kysely<Database>) {
         .where("expires_at", "<=", p.now),
     ),
     /**
-     * A new verification, or one more send on the pending one while it has sends left: one statement, so
-     * parallel starts for one address end on one verification.
+     * A new verification, or one more send on the pending one while it has sends and time left: one
+     * statement, so parallel starts for one address end on one verification. No row: the pending one is
+     * out of sends, or of time (then `expire` it and open again).
      */
     open: prepare<{
       sid: string;
@@ -58,7 +59,8 @@ export function verifyStatements(db: Kysely<Database>) {
           oc
             .columns(["service_sid", "pending_to"])
             .doUpdateSet((eb) => ({ send_count: eb("verifications.send_count", "+", 1), channel: p.channel, updated_at: p.now }))
-            .where("verifications.send_count", "<", p.maxSends),
+            .where("verifications.send_count", "<", p.maxSends)
+            .where("verifications.expires_at", ">", p.now),
         )
         .returningAll(),
     ),
@@ -110,18 +112,40 @@ export function verifyStatements(db: Kysely<Database>) {
         .orderBy("created_at")
         .orderBy("id"),
     ),
-    markExpired: prepare<{ sid: string; now: number }>((p) => pending(p).set({ status: "expired", pending_to: null, updated_at: p.now })),
-    /** One check counted, while the verification is pending and has checks left. */
-    count: prepare<{ sid: string; now: number; maxChecks: number }>((p) =>
-      pending(p)
+    /**
+     * One check counted on the pending verification of an address (or of a sid) while it has time and
+     * checks left, and the verification read: one statement. No row: there is none, or it is over.
+     */
+    countByTo: prepare<{ service: string; to: string; now: number; maxChecks: number }>((p) =>
+      db
+        .updateTable("verifications")
         .set((eb) => ({ check_count: eb("check_count", "+", 1), updated_at: p.now }))
+        .where("service_sid", "=", p.service)
+        .where("pending_to", "=", p.to)
+        .where("status", "=", "pending")
+        .where("expires_at", ">", p.now)
         .where("check_count", "<", p.maxChecks)
-        .returning("check_count"),
+        .returningAll(),
     ),
+    countBySid: prepare<{ service: string; sid: string; now: number; maxChecks: number }>((p) =>
+      db
+        .updateTable("verifications")
+        .set((eb) => ({ check_count: eb("check_count", "+", 1), updated_at: p.now }))
+        .where("sid", "=", p.sid)
+        .where("service_sid", "=", p.service)
+        .where("status", "=", "pending")
+        .where("pending_to", "is not", null)
+        .where("expires_at", ">", p.now)
+        .where("check_count", "<", p.maxChecks)
+        .returningAll(),
+    ),
+    markExpired: prepare<{ sid: string; now: number }>((p) => pending(p).set({ status: "expired", pending_to: null, updated_at: p.now })),
     spent: prepare<{ sid: string; now: number }>((p) =>
       pending(p).set({ status: "max_attempts_reached", pending_to: null, updated_at: p.now }),
     ),
-    approve: prepare<{ sid: string; now: number }>((p) => pending(p).set({ status: "approved", pending_to: null, updated_at: p.now })),
+    approve: prepare<{ sid: string; now: number }>((p) =>
+      pending(p).set({ status: "approved", pending_to: null, updated_at: p.now }).returning("sid"),
+    ),
     /** The newest send attempt of a verification is the code that verified: analytics count it. */
     markVerified: prepare<{ to: string; purpose: string; verification: string; now: number }>((p) =>
       db
@@ -144,3 +168,108 @@ export function verifyStatements(db: Kysely<Database>) {
 }
 
 export type VerifyStatements = ReturnType<typeof verifyStatements>;
+
+/** The values of `openWithAttempt`: `open`'s, and the send attempt's row. */
+interface OpenWithAttempt {
+  sid: string;
+  service: string;
+  to: string;
+  channel: string;
+  nonce: string;
+  keyId: string;
+  codeLength: number;
+  locale: string | null;
+  now: number;
+  expiresAt: number;
+  maxSends: number;
+  attempt: string;
+  purpose: string;
+  attemptChannel: string;
+  country: string | null;
+  priceMicros: number | null;
+}
+
+/** The attempt row's columns, in the order `attemptRow` selects them. */
+const ATTEMPT_COLUMNS = [
+  "id",
+  "user_id",
+  "phone_number",
+  "purpose",
+  "code_hash",
+  "key_id",
+  "channel",
+  "status",
+  "created_at",
+  "expires_at",
+  "updated_at",
+  "country",
+  "price_micros",
+  "price_final",
+] as const;
+
+/** The attempt row from the opened verification; typed, as PostgreSQL infers no parameter's type in a CTE's select list. */
+function attemptRow(p: OpenWithAttempt) {
+  return [
+    sql<string>`${p.attempt}::text`.as("id"),
+    sql<string>`opened.sid`.as("user_id"),
+    sql<string>`opened.to_addr`.as("phone_number"),
+    sql<string>`${p.purpose}::text`.as("purpose"),
+    sql<null>`null::text`.as("code_hash"),
+    sql<string>`opened.key_id`.as("key_id"),
+    sql<string>`${p.attemptChannel}::text`.as("channel"),
+    sql<string>`'pending'`.as("status"),
+    sql<number>`${p.now}::bigint`.as("created_at"),
+    sql<number>`opened.expires_at`.as("expires_at"),
+    sql<number>`${p.now}::bigint`.as("updated_at"),
+    sql<string | null>`${p.country}::text`.as("country"),
+    sql<number | null>`${p.priceMicros}::bigint`.as("price_micros"),
+    sql<number>`0`.as("price_final"),
+  ];
+}
+
+/**
+ * PostgreSQL only: `open` and the send attempt's row in one statement (data-modifying CTEs, which SQLite
+ * lacks), so a start's common case is one round trip.
+ */
+export function openWithAttempt(db: Kysely<Database>) {
+  return prepare<OpenWithAttempt>((p) =>
+    db
+      .with("opened", (w) =>
+        w
+          .insertInto("verifications")
+          .values({
+            sid: p.sid,
+            service_sid: p.service,
+            to_addr: p.to,
+            pending_to: p.to,
+            channel: p.channel,
+            status: "pending",
+            nonce: p.nonce,
+            key_id: p.keyId,
+            code_length: p.codeLength,
+            locale: p.locale,
+            send_count: 1,
+            check_count: 0,
+            created_at: p.now,
+            updated_at: p.now,
+            expires_at: p.expiresAt,
+          })
+          .onConflict((oc) =>
+            oc
+              .columns(["service_sid", "pending_to"])
+              .doUpdateSet((eb) => ({ send_count: eb("verifications.send_count", "+", 1), channel: p.channel, updated_at: p.now }))
+              .where("verifications.send_count", "<", p.maxSends)
+              .where("verifications.expires_at", ">", p.now),
+          )
+          .returningAll(),
+      )
+      .with("attempt", (w) =>
+        w
+          .insertInto("otp_codes")
+          .columns([...ATTEMPT_COLUMNS])
+          .expression((eb) => eb.selectFrom("opened").select(attemptRow(p))),
+      )
+      .selectFrom("opened")
+      .selectAll(),
+  );
+}

@@ -1,8 +1,8 @@
 import { type Kysely, type Selectable, sql } from "kysely";
 import { verifyPurpose } from "../records.js";
-import { once, type Runner, type Step, statement } from "./prepared.js";
+import { type GroupCommit, once, type Runner, type Step, statement } from "./prepared.js";
 import type { Database, VerificationsTable, VerifyBucketsTable, VerifyRateLimitsTable, VerifyServicesTable } from "./schema.js";
-import { type VerifyStatements, verifyStatements } from "./verify-statements.js";
+import { openWithAttempt, type VerifyStatements, verifyStatements } from "./verify-statements.js";
 
 /** A /v2 service as stored: its friendly name, code length, and the rest of its settings (JSON-able). */
 export interface VerifyServiceRecord {
@@ -169,12 +169,22 @@ export class SqlVerifyStore implements VerifyStore {
   readonly #unique: (error: unknown) => boolean;
   /** A start's, a check's and a service read's statements, compiled once. */
   readonly #q: VerifyStatements;
+  /** PostgreSQL: a start's verification and attempt in one statement; null on SQLite, which has no data-modifying CTE. */
+  readonly #openWithAttempt: ReturnType<typeof openWithAttempt> | null;
+  /** Bookkeeping nobody decides on (the verified mark of an approved code's row), one commit per turn. */
+  readonly #groupCommit: GroupCommit;
 
-  constructor(db: Kysely<Database>, runner: Runner, unique: (error: unknown) => boolean) {
+  constructor(
+    db: Kysely<Database>,
+    runner: Runner,
+    options: { unique: (error: unknown) => boolean; groupCommit: GroupCommit; dataModifyingCte: boolean },
+  ) {
     this.#db = db;
     this.#runner = runner;
-    this.#unique = unique;
+    this.#unique = options.unique;
+    this.#groupCommit = options.groupCommit;
     this.#q = verifyStatements(db);
+    this.#openWithAttempt = options.dataModifyingCte ? openWithAttempt(db) : null;
   }
 
   // ---- Services ------------------------------------------------------------------------------------
@@ -226,32 +236,60 @@ export class SqlVerifyStore implements VerifyStore {
 
   // ---- Verifications -------------------------------------------------------------------------------
 
-  startVerification(input: StartInput): Promise<Started> {
-    const q = this.#q;
+  /**
+   * The common case is one step: open (a new verification, or one more send on the pending one) and its
+   * attempt's row, one statement on PostgreSQL, one transaction on SQLite. Only when the pending one is out
+   * of time (expire it and open again) or of sends does a second step run.
+   */
+  async startVerification(input: StartInput): Promise<Started> {
     const { serviceSid: service, to, channel, now, fresh, maxSends, attempt } = input;
     const open = { ...fresh, service, to, channel, now, maxSends };
-    return this.#runner.transaction(function* (): Step<Started> {
-      yield statement(q.expire, { service, to, now });
-      const [row] = (yield statement(q.open, open)).rows as Selectable<VerificationsTable>[];
-      if (row === undefined) {
-        const [held] = (yield statement(q.pendingOf, { service, to })).rows as Selectable<VerificationsTable>[];
-        if (held === undefined) throw new Error("a pending verification refused a send and then vanished");
-        return { kind: "max_sends", verification: verificationFrom(held) };
-      }
-      const verification = verificationFrom(row);
-      yield statement(q.attempt, {
+    const row = {
+      attempt: attempt.sid,
+      purpose: verifyPurpose(service),
+      attemptChannel: attempt.channel,
+      country: attempt.country,
+      priceMicros: attempt.priceMicros,
+    };
+    const q = this.#q;
+    const cte = this.#openWithAttempt;
+    const attemptOf = (verification: VerificationRecord) =>
+      statement(q.attempt, {
+        ...row,
         sid: attempt.sid,
         verification: verification.sid,
         to,
-        purpose: verifyPurpose(service),
         keyId: verification.keyId,
         channel: attempt.channel,
         now,
         expiresAt: verification.expiresAt,
-        country: attempt.country,
-        priceMicros: attempt.priceMicros,
       });
-      return { kind: "started", verification };
+    function* opening(): Step<VerificationRecord | null> {
+      if (cte !== null) {
+        const [opened] = (yield statement(cte, { ...open, ...row })).rows as Selectable<VerificationsTable>[];
+        return opened === undefined ? null : verificationFrom(opened);
+      }
+      const [opened] = (yield statement(q.open, open)).rows as Selectable<VerificationsTable>[];
+      if (opened === undefined) return null;
+      const verification = verificationFrom(opened);
+      yield attemptOf(verification);
+      return verification;
+    }
+    const first = await this.#runner.transaction(opening);
+    if (first !== null) return { kind: "started", verification: first };
+    return this.#runner.transaction(function* (): Step<Started> {
+      // Out of time: it expires, and a new one opens. Out of sends: nothing is stored.
+      const expired = yield statement(q.expire, { service, to, now });
+      const verification = expired.changes === 1 ? yield* opening() : null;
+      if (verification !== null) return { kind: "started", verification };
+      const [held] = (yield statement(q.pendingOf, { service, to })).rows as Selectable<VerificationsTable>[];
+      if (held === undefined) {
+        // The pending one ended (approved, canceled) between the two steps: a new one opens.
+        const reopened = yield* opening();
+        if (reopened === null) throw new Error("a start could neither open a verification nor find the pending one");
+        return { kind: "started", verification: reopened };
+      }
+      return { kind: "max_sends", verification: verificationFrom(held) };
     });
   }
 
@@ -266,7 +304,7 @@ export class SqlVerifyStore implements VerifyStore {
     return rows.map((row) => ({ sid: row.id, channel: row.channel, createdAt: Number(row.created_at) }));
   }
 
-  checkVerification(
+  async checkVerification(
     serviceSid: string,
     target: CheckTarget,
     now: number,
@@ -274,11 +312,30 @@ export class SqlVerifyStore implements VerifyStore {
     matches: (verification: VerificationRecord) => boolean,
   ): Promise<Checked> {
     const q = this.#q;
+    // Found and counted in one statement, before the comparison: parallel guesses cannot outrun the count.
+    const count =
+      "to" in target
+        ? statement(q.countByTo, { service: serviceSid, to: target.to, now, maxChecks })
+        : statement(q.countBySid, { service: serviceSid, sid: target.sid, now, maxChecks });
+    const [counted] = (await this.#runner.one<Selectable<VerificationsTable>>(count)).rows;
+    if (counted === undefined) return this.#noCheck(serviceSid, target, now);
+    const verification = verificationFrom(counted);
+    if (!matches(verification)) return { kind: "mismatch", verification };
+    // Guarded by its status: one approval however many right codes arrive at once.
+    const approved = await this.#runner.one(statement(q.approve, { sid: verification.sid, now }));
+    if (approved.rows.length !== 1) return { kind: "not_found", known: await this.getVerification(serviceSid, verification.sid) };
+    const purpose = verifyPurpose(serviceSid);
+    await this.#groupCommit.add(statement(q.markVerified, { to: verification.to, purpose, verification: verification.sid, now }));
+    return { kind: "approved", verification: { ...verification, status: "approved", updatedAt: now } };
+  }
+
+  /** Why a check counted nothing: no pending verification, its time is over, or its checks are spent (then it ends). */
+  #noCheck(serviceSid: string, target: CheckTarget, now: number): Promise<Checked> {
+    const q = this.#q;
     const find =
       "to" in target
         ? statement(q.pendingOf, { service: serviceSid, to: target.to })
         : statement(q.bySid, { service: serviceSid, sid: target.sid });
-    // How a verification is now, read again after another check changed it.
     const reread = function* (sid: string): Step<VerificationRecord> {
       return verificationFrom((yield statement(q.bySid, { service: serviceSid, sid })).rows[0] as Selectable<VerificationsTable>);
     };
@@ -291,20 +348,10 @@ export class SqlVerifyStore implements VerifyStore {
         yield statement(q.markExpired, { sid: found.sid, now });
         return { kind: "not_found", known: { ...found, status: "expired" } };
       }
-      const [counted] = (yield statement(q.count, { sid: found.sid, now, maxChecks })).rows;
-      if (counted === undefined) {
-        const over = yield statement(q.spent, { sid: found.sid, now });
-        if (over.changes === 1) return { kind: "max_checks", verification: { ...found, status: "max_attempts_reached", updatedAt: now } };
-        // Another check ended it first (approved it, or spent its last check): say how it is now.
-        return { kind: "not_found", known: yield* reread(found.sid) };
-      }
-      const verification = { ...found, checkCount: Number(counted.check_count), updatedAt: now };
-      if (!matches(verification)) return { kind: "mismatch", verification };
-      const approved = yield statement(q.approve, { sid: found.sid, now });
-      // Another check approved it between this one's count and its match: it is no longer pending.
-      if (approved.changes !== 1) return { kind: "not_found", known: yield* reread(found.sid) };
-      yield statement(q.markVerified, { to: found.to, purpose: verifyPurpose(serviceSid), verification: found.sid, now });
-      return { kind: "approved", verification: { ...verification, status: "approved" } };
+      // Pending, with time left: its checks are spent, and this one ends it (unless another did first).
+      const over = yield statement(q.spent, { sid: found.sid, now });
+      if (over.changes === 1) return { kind: "max_checks", verification: { ...found, status: "max_attempts_reached", updatedAt: now } };
+      return { kind: "not_found", known: yield* reread(found.sid) };
     });
   }
 

@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { randomHex } from "../ids.js";
 import type { OtpKey } from "../records.js";
 
 /**
@@ -19,7 +20,7 @@ export class VerifyCodes {
 
   /** The key a new verification's code is derived under, and a fresh nonce for it. */
   fresh(): { keyId: string; nonce: string } {
-    return { keyId: this.#signing.id, nonce: randomBytes(16).toString("hex") };
+    return { keyId: this.#signing.id, nonce: randomHex(16) };
   }
 
   /**

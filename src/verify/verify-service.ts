@@ -167,7 +167,7 @@ export class VerifyService {
     const now = this.#o.clock.now().getTime();
     const fixedCode = this.#o.testNumbers.get(target.to);
     const taken = fixedCode === undefined ? await this.#admit(service, target, request, now) : { buckets: [], hold: null };
-    const sending: Sending = { service, request, target, taken, attemptSid: newSid("VL"), now };
+    const sending: Sending = { service, request, target, taken, attemptSid: newSid("VL", now), now };
     const started = await this.#open(sending, fixedCode !== undefined);
     const { verification } = started;
     const code = fixedCode ?? this.#codes.code(verification);
@@ -179,7 +179,10 @@ export class VerifyService {
     if (fixedCode !== undefined)
       await guard(this.#o.codes.updateDelivery(sending.attemptSid, { status: "sent", deliveryStatus: "not_sent" }, now));
     else await this.#deliver(sending, verification, code);
-    return this.view(service, verification);
+    // A new verification's one send is this one: nothing to read back.
+    if (verification.sendCount > 1) return this.view(service, verification);
+    const attempts = [{ sid: sending.attemptSid, channel: fixedCode === undefined ? target.channel.name : "test", createdAt: now }];
+    return { verification, attempts, lookup: this.#lookup(service, verification) };
   }
 
   /**
@@ -195,7 +198,7 @@ export class VerifyService {
       channel: target.channel.name,
       now,
       fresh: {
-        sid: newSid("VE"),
+        sid: newSid("VE", now),
         ...this.#codes.fresh(),
         codeLength: service.codeLength,
         locale: target.locale,
@@ -377,8 +380,13 @@ export class VerifyService {
 
   async view(service: VerifyServiceRecord, verification: VerificationRecord): Promise<VerificationView> {
     const attempts = await guard(this.#o.store.sendAttempts(verification));
+    return { verification, attempts, lookup: this.#lookup(service, verification) };
+  }
+
+  /** The number's type, when the service's lookup is on. */
+  #lookup(service: VerifyServiceRecord, verification: VerificationRecord): { type: string } | null {
     const phone = settingsOf(service).lookupEnabled ? parsePhone(verification.to, null) : null;
-    return { verification, attempts, lookup: phone === null ? null : { type: numberType(phone) } };
+    return phone === null ? null : { type: numberType(phone) };
   }
 
   /** `To`, read for its channel: E.164 for a phone channel, an address for email. */
