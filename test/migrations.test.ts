@@ -31,6 +31,7 @@ describe("migrations", () => {
         "0008-rate-limit-lim",
         "0009-mac-key-id",
         "0010-idempotency-keys",
+        "0011-verify",
       ]);
       const tables = await sql<{
         name: string;
