@@ -73,7 +73,7 @@ describe("the vericode CLI", () => {
     expect(first).toMatchObject({
       code: 0,
       stdout:
-        "applied 0001-initial\napplied 0002-protection\napplied 0003-fallback\napplied 0004-without-rowid\napplied 0005-users-phone\napplied 0006-report-days\napplied 0007-partial-provider-index\napplied 0008-rate-limit-lim\napplied 0009-mac-key-id\napplied 0010-idempotency-keys\n",
+        "applied 0001-initial\napplied 0002-protection\napplied 0003-fallback\napplied 0004-without-rowid\napplied 0005-users-phone\napplied 0006-report-days\napplied 0007-partial-provider-index\napplied 0008-rate-limit-lim\napplied 0009-mac-key-id\napplied 0010-idempotency-keys\napplied 0011-verify\n",
     });
     const second = await vericode(["migrate"], env);
     expect(second.stdout).toMatch(/^Database is up to date/);
