@@ -12,7 +12,7 @@ import { folder, foldStatement } from "./group-fold.js";
 import { OpenBatch, openAllStatement } from "./open-batch.js";
 import { PostgresRunner } from "./runner.js";
 import { DIVISION_BY_ZERO, foldedTakeStatement, TakeBatch } from "./take-batch.js";
-import { tryStatements, twoStatementTry } from "./try.js";
+import { TryBatch, tryStatements } from "./try.js";
 
 const PG_INT8 = 20;
 /** Expired windows are swept at most this often: the table stays about the size of the live windows. */
@@ -31,7 +31,7 @@ export class PostgresAdapter implements DialectAdapter {
   readonly groupCommit: GroupCommit;
   readonly statements: SharedStatements;
   readonly #own: ReturnType<typeof postgresStatements>;
-  readonly #try: ReturnType<typeof tryStatements>;
+  readonly #tries: TryBatch;
   readonly #takes: TakeBatch;
   readonly #opens: OpenBatch;
   #sweptAt = 0;
@@ -55,7 +55,7 @@ export class PostgresAdapter implements DialectAdapter {
     this.statements = sharedStatements(this.db);
     this.groupCommit = new GroupCommit(this.runner, folder(this.statements, foldStatement(this.db)));
     this.#own = postgresStatements(this.db);
-    this.#try = tryStatements(this.db);
+    this.#tries = new TryBatch(this.runner, { own: tryStatements(this.db), shared: this.statements });
     const foldedTake = foldedTakeStatement(this.db);
     this.#takes = new TakeBatch(
       async (values) => {
@@ -104,9 +104,7 @@ export class PostgresAdapter implements DialectAdapter {
       if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
     }
     const tried =
-      parts === undefined || parts.rule.markPhoneVerified
-        ? await this.runner.transaction(step)
-        : await twoStatementTry(this.runner, { own: this.#try, shared: this.statements }, parts, now);
+      parts === undefined || parts.rule.markPhoneVerified ? await this.runner.transaction(step) : await this.#tries.try(parts, now);
     const counts = take.countOnVerified ?? null;
     if (tried.kind === "verified" && counts !== null) {
       // Counting decides nothing at once: it joins this turn's group commit.
