@@ -125,6 +125,56 @@ export function cpuMs(pid) {
   }
 }
 
+/** The process and its children (the workers of `serve --workers N`). */
+export function processTree(pid) {
+  const pids = [String(pid)];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] === String(pid)) pids.push(name);
+    } catch {}
+  }
+  return pids;
+}
+
+/**
+ * Starts a new peak: the kernel's high-water mark (VmHWM) of the process and its children is set back to
+ * their resident memory now (`echo 5 > /proc/<pid>/clear_refs`, Linux 4.0+, the process's owner), so that
+ * the next reading is the peak of what ran in between, not of the service's start-up (migrations, loading
+ * and compiling its modules, which peak some 15 MiB above where the service then stays). Returns false
+ * where the kernel does not allow it: the reading then includes the start-up.
+ */
+export function resetPeakRss(pid) {
+  let reset = true;
+  for (const p of processTree(pid)) {
+    try {
+      writeFileSync(`/proc/${p}/clear_refs`, "5");
+    } catch {
+      reset = false;
+    }
+  }
+  return reset;
+}
+
+/** The largest peak RSS (MiB) among a process and its children: one process's, or the busiest worker's. */
+export function treePeakRss(pid) {
+  return Math.max(
+    ...processTree(pid).map((p) => {
+      try {
+        return peakRss(p);
+      } catch {
+        return 0;
+      }
+    }),
+  );
+}
+
+/** CPU time of a process and of its children so far, in ms. */
+export function treeCpuMs(pid) {
+  return processTree(pid).reduce((total, p) => total + cpuMs(p), 0);
+}
+
 /** CPU time of every PostgreSQL process of this machine (server, backends, WAL writer…), by pid. */
 export function postgresCpu() {
   const byPid = new Map();
@@ -146,12 +196,19 @@ export function postgresCpuSince(before) {
 
 /** Runs a load and measures the server's CPU and PostgreSQL's around it. */
 export async function measured(pid, plan) {
-  const cpu = cpuMs(pid);
+  const cpu = treeCpuMs(pid);
   const pgCpu = postgresCpu();
+  const started = performance.now();
   const result = await load(plan);
+  const seconds = (performance.now() - started) / 1000;
   const done = Math.max(1, result.total);
-  result.cpuUsPerRequest = ((cpuMs(pid) - cpu) * 1000) / done;
-  result.postgresCpuUsPerRequest = (postgresCpuSince(pgCpu) * 1000) / done;
+  const serviceMs = treeCpuMs(pid) - cpu;
+  const postgresMs = postgresCpuSince(pgCpu);
+  result.cpuUsPerRequest = (serviceMs * 1000) / done;
+  // Cores busy on average while the run lasted (its 2 s of process start-up included).
+  result.serviceCores = serviceMs / 1000 / seconds;
+  result.postgresCores = postgresMs / 1000 / seconds;
+  result.postgresCpuUsPerRequest = (postgresMs * 1000) / done;
   return result;
 }
 
@@ -278,8 +335,12 @@ export async function sendAndVerify(server, logFile, kinds) {
   const base = { connections: CONNECTIONS, ...kinds.auth };
   progress(`${server.name}: ${kinds.send}`);
   await load({ ...base, url: kinds.sendUrl, duration: 2, offset: kinds.warmUp, kind: kinds.send });
+  const startUp = treePeakRss(pid);
+  const peakReset = resetPeakRss(pid);
   const send = await measured(pid, { ...base, url: kinds.sendUrl, duration: DURATION, offset: kinds.offset, kind: kinds.send });
-  send.memory = peakRss(pid);
+  send.memory = treePeakRss(pid);
+  send.memoryStartUp = startUp;
+  send.memoryPeakReset = peakReset;
   send.load = loadavg()[0];
   await new Promise((resolve) => setTimeout(resolve, 500));
   // The console provider prints each SMS to the log: that is where the bench reads the codes from.
@@ -293,7 +354,7 @@ export async function sendAndVerify(server, logFile, kinds) {
     kind: kinds.verify,
     codesFile: writeCodes(list),
   });
-  verify.memory = peakRss(pid);
+  verify.memory = treePeakRss(pid);
   verify.load = loadavg()[0];
   return { send, verify, codes: list.length };
 }
@@ -303,7 +364,7 @@ export async function service(name, databaseUrl, options = {}) {
   const logFile = join(mkdtempSync(join(tmpdir(), "vericode-bench-log-")), "server.ndjson");
   const proc = start(
     join(ROOT, "dist", "cli", "main.js"),
-    ["serve", "--port", "0"],
+    ["serve", "--port", "0", ...(options.args ?? [])],
     {
       DATABASE_URL: databaseUrl,
       JWT_SECRET: randomBytes(32).toString("hex"),
@@ -315,6 +376,9 @@ export async function service(name, databaseUrl, options = {}) {
       // Every protection rule runs and counts (docs/protection.md), with limits raised so that the bench's
       // one user, one address and few number ranges are never refused.
       ...RAISED_LIMITS,
+      // BENCH_NODE_OPTIONS: V8's flags for the service, e.g. docs/deployment.md's --max-semi-space-size.
+      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+      ...options.env,
     },
     logFile,
   );

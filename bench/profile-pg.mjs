@@ -144,6 +144,9 @@ async function phase(name, plan) {
   console.log(
     `\n=== ${name}: ${result.requests.toFixed(0)} req/s, p50 ${result.p50} p99 ${result.p99}, n=${n}, non2xx ${result.non2xx}, load ${loadavg()[0].toFixed(2)}`,
   );
+  console.log(
+    `service peak RSS so far (VmHWM) ${(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, "utf8"))[1]) / 1024).toFixed(0)} MiB`,
+  );
   console.log(`service CPU ${(((c1 - c0) * 1000) / n).toFixed(0)} µs/req, PostgreSQL CPU ${((pgms * 1000) / n).toFixed(0)} µs/req`);
   console.log(
     `per request (db-wide, others' work included): commits ${per(d0.xact_commit, d1.xact_commit)} rollbacks ${per(d0.xact_rollback, d1.xact_rollback)} ins ${per(d0.tup_inserted, d1.tup_inserted)} upd ${per(d0.tup_updated, d1.tup_updated)} del ${per(d0.tup_deleted, d1.tup_deleted)} fetched ${per(d0.tup_fetched, d1.tup_fetched)} hit ${per(d0.blks_hit, d1.blks_hit)}`,

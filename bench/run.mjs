@@ -126,7 +126,7 @@ console.log(
   `Ratios are to the mean of the ceilings just before and just after each database's runs (${results.services.map((s) => `${s.name}: ${TARGETS[s.name].against} ${fmt(s.ceiling)}`).join(", ")}).`,
 );
 console.log(
-  `RSS: the service's peak (VmHWM) right after the run. CPU: the service's, and every PostgreSQL process's, per request. Load average ${results.loadAtStart.map((n) => n.toFixed(2)).join(" ")} at the start, ${results.loadAtEnd.map((n) => n.toFixed(2)).join(" ")} at the end.`,
+  `RSS: the service's peak during the send run (VmHWM, set back to the resident size when the run starts${results.services.every((x) => x.send.memoryPeakReset) ? "" : "; NOT set back here: start-up included"}), then the peak since (verify, Verify v2); at start-up it peaked at ${results.services.map((x) => `${fmt(x.send.memoryStartUp)} MiB (${x.name})`).join(", ")}. CPU: the service's, and every PostgreSQL process's, per request. Load average ${results.loadAtStart.map((n) => n.toFixed(2)).join(" ")} at the start, ${results.loadAtEnd.map((n) => n.toFixed(2)).join(" ")} at the end.`,
 );
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 writeFileSync(join(ROOT, "bench", "results", "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
