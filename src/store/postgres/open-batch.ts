@@ -3,6 +3,7 @@ import type { SendInput } from "../adapter.js";
 import { perKeep } from "../otp-statements.js";
 import { type Prepared, prepare } from "../prepared.js";
 import type { Database } from "../schema.js";
+import { firstOfEach, type Pending, TurnBatch } from "./turn-batch.js";
 
 /** What an opened challenge answers: its tries so far and its sends in this challenge. */
 export interface OpenedRow {
@@ -102,12 +103,6 @@ export const openAllStatement = (db: Kysely<Database>) =>
     })),
   );
 
-interface Waiting {
-  input: SendInput;
-  resolve: (row: OpenedRow | null) => void;
-  reject: (error: unknown) => void;
-}
-
 const challengeOf = (input: SendInput): string => `${input.open.phone}\u0000${input.open.purpose}\u0000${input.open.user}`;
 
 /**
@@ -121,8 +116,7 @@ export class OpenBatch {
   readonly #all: (keep: number) => Prepared<OpenAllValues>;
   readonly #run: (query: Prepared<OpenAllValues>, values: OpenAllValues) => Promise<Record<string, unknown>[]>;
   readonly #single: (input: SendInput) => Promise<OpenedRow | null>;
-  #batch: Waiting[] | null = null;
-  #writing: Promise<void> = Promise.resolve();
+  readonly #turns = new TurnBatch<SendInput, OpenedRow | null>((batch) => this.#runBatch(batch));
 
   constructor(
     all: (keep: number) => Prepared<OpenAllValues>,
@@ -135,56 +129,28 @@ export class OpenBatch {
   }
 
   open(input: SendInput): Promise<OpenedRow | null> {
-    return new Promise((resolve, reject) => {
-      let batch = this.#batch;
-      if (batch === null) {
-        const waiting: Waiting[] = [];
-        batch = waiting;
-        this.#batch = waiting;
-        const previous = this.#writing;
-        const done = new Promise<void>((go) => setImmediate(go))
-          .then(() => previous)
-          .then(() => {
-            this.#batch = null;
-            return this.#runBatch(waiting);
-          });
-        this.#writing = done.catch(() => {});
-      }
-      batch.push({ input, resolve, reject });
-    });
+    return this.#turns.add(input);
   }
 
-  async #runBatch(waiting: Waiting[]): Promise<void> {
-    const [first] = waiting;
-    if (waiting.length === 1 && first !== undefined) return this.#single(first.input).then(first.resolve, first.reject);
-    const together: Waiting[] = [];
-    const after: Waiting[] = [];
-    const seen = new Set<string>();
-    for (const w of waiting) {
-      const key = challengeOf(w.input);
-      if (first !== undefined && w.input.open.exempt === 0 && sameRule(w.input, first.input) && !seen.has(key)) {
-        seen.add(key);
-        together.push(w);
-      } else after.push(w);
-    }
+  async #runBatch(batch: Pending<SendInput, OpenedRow | null>[]): Promise<void> {
+    const [first] = batch;
+    if (first === undefined) return;
+    const fits = (p: Pending<SendInput, unknown>) => p.input.open.exempt === 0 && sameRule(p.input, first.input);
+    const [together, after] = batch.length === 1 ? [[], batch] : firstOfEach(batch, (p) => challengeOf(p.input), fits);
     await this.#together(together);
-    for (const w of after) await this.#single(w.input).then(w.resolve, w.reject);
+    for (const p of after) await this.#single(p.input).then(p.resolve, p.reject);
   }
 
-  async #together(together: Waiting[]): Promise<void> {
+  async #together(together: Pending<SendInput, OpenedRow | null>[]): Promise<void> {
     const [first] = together;
     if (first === undefined) return;
-    try {
-      const rows = await this.#run(this.#all(first.input.rule.keepLive), valuesOf(together.map((w) => w.input)));
-      const opened = new Map<string, OpenedRow>();
-      for (const row of rows) {
-        const key = `${String(row.phone_number)}\u0000${String(row.purpose)}\u0000${String(row.user_id)}`;
-        opened.set(key, { attempts: Number(row.attempts), sendCount: Number(row.send_count) });
-      }
-      for (const w of together) w.resolve(opened.get(challengeOf(w.input)) ?? null);
-    } catch (error) {
-      for (const w of together) w.reject(error);
+    const rows = await this.#run(this.#all(first.input.rule.keepLive), valuesOf(together.map((p) => p.input)));
+    const opened = new Map<string, OpenedRow>();
+    for (const row of rows) {
+      const key = `${String(row.phone_number)}\u0000${String(row.purpose)}\u0000${String(row.user_id)}`;
+      opened.set(key, { attempts: Number(row.attempts), sendCount: Number(row.send_count) });
     }
+    for (const p of together) p.resolve(opened.get(challengeOf(p.input)) ?? null);
   }
 }
 

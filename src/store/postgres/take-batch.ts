@@ -2,6 +2,7 @@ import { type Kysely, sql } from "kysely";
 import { prepare } from "../prepared.js";
 import type { Database } from "../schema.js";
 import type { Bucket, Consumed } from "../store.js";
+import { type Pending, TurnBatch } from "./turn-batch.js";
 
 /** PostgreSQL's SQLSTATE for division by zero: the all-or-nothing take's way to abort itself. */
 export const DIVISION_BY_ZERO = "22012";
@@ -41,11 +42,9 @@ export function foldedTakeStatement(db: Kysely<Database>) {
   }));
 }
 
-interface Waiting {
+interface TakeInput {
   buckets: readonly Bucket[];
   now: number;
-  resolve: (consumed: Consumed) => void;
-  reject: (error: unknown) => void;
 }
 
 /**
@@ -56,14 +55,13 @@ interface Waiting {
  * turn. The folded take asks each bucket for all its units at once, so when every bucket has room for
  * the whole turn every take passes, exactly as one by one. When one bucket has no room for all of them,
  * the folded take undoes itself and each take runs alone (`single`, all or nothing): a bucket near its
- * limit sees the same takes, each one atomic, as it would have without the fold. One batch at a time,
- * like GroupCommit: the next turn's takes gather meanwhile.
+ * limit sees the same takes, each one atomic, as it would have without the fold. One batch at a time
+ * (TurnBatch): the next turn's takes gather meanwhile.
  */
 export class TakeBatch {
   readonly #folded: (values: FoldedTakeValues) => Promise<void>;
   readonly #single: (buckets: readonly Bucket[], now: number) => Promise<Consumed>;
-  #batch: Waiting[] | null = null;
-  #writing: Promise<void> = Promise.resolve();
+  readonly #turns = new TurnBatch<TakeInput, Consumed>((batch) => this.#run(batch));
 
   constructor(folded: (values: FoldedTakeValues) => Promise<void>, single: (buckets: readonly Bucket[], now: number) => Promise<Consumed>) {
     this.#folded = folded;
@@ -71,45 +69,26 @@ export class TakeBatch {
   }
 
   take(buckets: readonly Bucket[], now: number): Promise<Consumed> {
-    return new Promise((resolve, reject) => {
-      let batch = this.#batch;
-      if (batch === null) {
-        const waiting: Waiting[] = [];
-        batch = waiting;
-        this.#batch = waiting;
-        const previous = this.#writing;
-        const done = new Promise<void>((go) => setImmediate(go))
-          .then(() => previous)
-          .then(() => {
-            this.#batch = null;
-            return this.#run(waiting);
-          });
-        this.#writing = done.catch(() => {});
-      }
-      batch.push({ buckets, now, resolve, reject });
-    });
+    return this.#turns.add({ buckets, now });
   }
 
-  async #run(waiting: Waiting[]): Promise<void> {
-    if (waiting.length > 1) {
+  async #run(batch: Pending<TakeInput, Consumed>[]): Promise<void> {
+    if (batch.length > 1) {
       try {
-        await this.#folded(foldedValues(waiting));
-        for (const take of waiting) take.resolve({ ok: true });
+        await this.#folded(foldedValues(batch.map((take) => take.input)));
+        for (const take of batch) take.resolve({ ok: true });
         return;
       } catch (error) {
-        if ((error as { code?: unknown }).code !== DIVISION_BY_ZERO) {
-          for (const take of waiting) take.reject(error);
-          return;
-        }
+        if ((error as { code?: unknown }).code !== DIVISION_BY_ZERO) throw error;
       }
     }
     // Alone, or one bucket without room for the whole turn: each take on its own, all or nothing as ever.
-    await Promise.all(waiting.map((take) => this.#single(take.buckets, take.now).then(take.resolve, take.reject)));
+    await Promise.all(batch.map((take) => this.#single(take.input.buckets, take.input.now).then(take.resolve, take.reject)));
   }
 }
 
 /** The units each bucket of a turn is asked for, by key (in key order), and the turn's latest `now`. */
-function foldedValues(waiting: readonly Waiting[]): FoldedTakeValues {
+function foldedValues(waiting: readonly TakeInput[]): FoldedTakeValues {
   const byKey = new Map<string, { k: number; limit: number; resetAt: number }>();
   let now = 0;
   for (const take of waiting) {
