@@ -1,11 +1,24 @@
 import type { Kysely } from "kysely";
+import type { ChallengeKey } from "../records.js";
 import type { CodeValues, OpenValues } from "./otp-statements.js";
 import { PostgresAdapter } from "./postgres/adapter.js";
 import type { GroupCommit, Runner, Step } from "./prepared.js";
 import type { Database } from "./schema.js";
 import type { SharedStatements } from "./shared-statements.js";
 import { SqliteAdapter } from "./sqlite/adapter.js";
-import type { Bucket, Consumed, Counter, DatabaseLocation, SendOpened, SendRule, SendTake, TryTake, VerifyTry } from "./store.js";
+import type {
+  Bucket,
+  Consumed,
+  Counter,
+  DatabaseLocation,
+  LiveCode,
+  SendOpened,
+  SendRule,
+  SendTake,
+  TryTake,
+  VerifyRule,
+  VerifyTry,
+} from "./store.js";
 
 /** A send as the adapter opens it: the challenge's values, the code's, the rule and what it takes. */
 export interface SendInput {
@@ -14,6 +27,13 @@ export interface SendInput {
   rule: SendRule;
   take: SendTake;
   now: number;
+}
+
+/** A try's parts, for an adapter that runs a try its own way rather than as the one-transaction step. */
+export interface TryParts {
+  key: ChallengeKey;
+  rule: VerifyRule;
+  match: (codes: LiveCode[]) => LiveCode | undefined;
 }
 
 /**
@@ -32,8 +52,8 @@ export interface DialectAdapter {
   readonly statements: SharedStatements;
   /** See CodeStore.beginSend. */
   beginSend(input: SendInput): Promise<SendOpened>;
-  /** Runs a try (`step`) with what it takes and counts (see CodeStore.tryVerify). */
-  tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number): Promise<VerifyTry>;
+  /** Runs a try (`step`, or its `parts`) with what it takes and counts (see CodeStore.tryVerify). */
+  tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number, parts?: TryParts): Promise<VerifyTry>;
   /** See CounterStore.takeUnits. */
   takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed>;
   /** See CounterStore.readCounters: one statement for all the keys. */

@@ -19,6 +19,11 @@ export interface Prepared<P> {
   readonly returnsRows: boolean;
   /** The statement only reads (a plain SELECT): it needs no write lock. */
   readonly readOnly: boolean;
+  /**
+   * A name unique to this compiled statement (hot statements only; `once` has none): PostgreSQL parses and
+   * plans a named statement once per connection instead of on every run.
+   */
+  readonly name?: string;
 }
 
 export interface Rows<R = Record<string, unknown>> {
@@ -54,8 +59,11 @@ export function prepare<P extends object>(build: (values: P) => Compilable): Pre
   const slots = compiled.parameters.map((value) =>
     typeof value === "string" && value.startsWith(MARK) ? { name: value.slice(MARK.length) as keyof P & string } : { value },
   );
-  return { sql: compiled.sql, slots, ...kind(compiled.sql) };
+  return { sql: compiled.sql, slots, ...kind(compiled.sql), name: `vericode_${++prepared}` };
 }
+
+/** Statements compiled so far: each one's name is its number. */
+let prepared = 0;
 
 /** A one-off statement from a built query (its values fixed), for work that is not on the hot path. */
 export function once(query: Compilable): Statement {
@@ -101,13 +109,19 @@ export interface Runner {
  */
 export class GroupCommit {
   readonly #runner: Runner;
+  readonly #fold: ((statements: Statement[]) => Statement[]) | null;
   /** The batch being filled; it is written once the event loop turns and the batch before it is done. */
   #batch: { statements: Statement[]; done: Promise<void> } | null = null;
   /** The batch being written: one at a time, so batches never queue for each other's row locks. */
   #writing: Promise<void> = Promise.resolve();
 
-  constructor(runner: Runner) {
+  /**
+   * `fold` may rewrite a batch into fewer statements that do the same (PostgreSQL: a round trip each); a
+   * batch folded into one statement runs on its own, in autocommit.
+   */
+  constructor(runner: Runner, fold: ((statements: Statement[]) => Statement[]) | null = null) {
     this.#runner = runner;
+    this.#fold = fold;
   }
 
   add(...statements: Statement[]): Promise<void> {
@@ -122,8 +136,11 @@ export class GroupCommit {
           // Every batch locks its rows in the same order: batches of other processes (PostgreSQL) wait
           // for each other instead of deadlocking.
           pending.sort((x, y) => ((x.lockKey ?? "") < (y.lockKey ?? "") ? -1 : (x.lockKey ?? "") > (y.lockKey ?? "") ? 1 : 0));
+          const folded = this.#fold === null ? pending : this.#fold(pending);
+          const [only] = folded;
+          if (this.#fold !== null && folded.length === 1 && only !== undefined) return this.#runner.one(only).then(() => {});
           return this.#runner.transaction(function* () {
-            for (const next of pending) yield next;
+            for (const next of folded) yield next;
           });
         });
       this.#writing = done.catch(() => {});

@@ -137,7 +137,7 @@ export class SqlStore implements Store {
     take: TryTake = {},
   ): Promise<VerifyTry> {
     const codes = this.#a.statements.codes;
-    return this.#a.tryVerify(() => tryStep(codes, key, now, rule, match), take, now);
+    return this.#a.tryVerify(() => tryStep(codes, key, now, rule, match), take, now, { key, rule, match });
   }
 
   async lockChallenge(key: ChallengeKey, until: number, now: number): Promise<void> {

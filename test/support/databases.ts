@@ -54,7 +54,7 @@ export function openRaw(location: { kind: "sqlite"; path: string } | { kind: "po
   }
   const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2, options: `-c search_path=${location.schema}` });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, runner: new PostgresRunner(db as Kysely<unknown>), close: () => db.destroy() };
+  return { db, runner: new PostgresRunner(pool), close: () => db.destroy() };
 }
 
 export interface TestDatabase {

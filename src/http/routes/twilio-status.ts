@@ -1,11 +1,21 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import twilio from "twilio";
 import { VericodeError } from "../../errors.js";
 import { isDeliveryStatus, TWILIO_STATUS_PATH } from "../../otp/delivery.js";
 import type { Vericode } from "../../vericode.js";
 import { methodNotAllowed } from "../method-not-allowed.js";
 import { problems } from "../schemas.js";
+
+type ValidateRequest = (authToken: string, signature: string, url: string, params: Record<string, string>) => boolean;
+/**
+ * Twilio's SDK, loaded on the first callback: the SDK is some 20 MB of the process's memory, which a
+ * service that is never called back (the console provider, email only) should not carry.
+ */
+let validator: Promise<ValidateRequest> | undefined;
+function validateRequest(): Promise<ValidateRequest> {
+  if (validator === undefined) validator = import("twilio").then((sdk) => sdk.default.validateRequest);
+  return validator;
+}
 
 /**
  * Twilio's status callbacks: form-encoded POSTs signed with the account's auth token. The signature is
@@ -39,7 +49,7 @@ export const twilioStatusRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode 
       const signed =
         account?.authToken != null &&
         typeof signature === "string" &&
-        twilio.validateRequest(account.authToken, signature, url, params) &&
+        (await validateRequest())(account.authToken, signature, url, params) &&
         params.AccountSid === account.accountSid;
       if (!signed) throw new VericodeError("forbidden", "This callback is not signed by Twilio for this service.");
 

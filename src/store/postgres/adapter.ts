@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
-import type { AdapterOptions, DialectAdapter, SendInput } from "../adapter.js";
+import type { AdapterOptions, DialectAdapter, SendInput, TryParts } from "../adapter.js";
 import { bucketValues, giveBackStep, inKeyOrder, perCount } from "../counter-statements.js";
 import { type CodeValues, type OpenValues, openChallenge, perKeep } from "../otp-statements.js";
 import { GroupCommit, type Prepared, prepare, type Step, statement } from "../prepared.js";
@@ -8,18 +8,21 @@ import type { Database } from "../schema.js";
 import { countersOf, type SharedStatements, sharedStatements } from "../shared-statements.js";
 import { challengeFrom } from "../steps.js";
 import type { Bucket, BudgetHold, Consumed, Counter, SendOpened, TryTake, VerifyTry } from "../store.js";
+import { folder, foldStatement } from "./group-fold.js";
+import { OpenBatch, openAllStatement } from "./open-batch.js";
 import { PostgresRunner } from "./runner.js";
+import { DIVISION_BY_ZERO, foldedTakeStatement, TakeBatch } from "./take-batch.js";
+import { TryBatch, tryStatements } from "./try.js";
 
 const PG_INT8 = 20;
-/** PostgreSQL's SQLSTATE for division by zero: the all-or-nothing take's way to abort itself. */
-const DIVISION_BY_ZERO = "22012";
 /** Expired windows are swept at most this often: the table stays about the size of the live windows. */
 const SWEEP_EVERY_MS = 60_000;
 
 /**
- * PostgreSQL through `pg`: each statement is a round trip, so a send is three single statements in
- * autocommit (the buckets, the budget hold, then the challenge and code together), each given back by
- * this adapter when a later one refuses. Row locks last one statement, not a transaction.
+ * PostgreSQL through `pg`: each statement is a round trip, so a send is single statements in autocommit
+ * (the buckets, folded with the other takes of the same turn; the budget hold; then the challenge and code
+ * together), each given back by this adapter when a later one refuses. Row locks last one statement, not
+ * a transaction. A try is two statements (try.ts); delivery answers and counts of one turn are one.
  */
 export class PostgresAdapter implements DialectAdapter {
   readonly name = "postgres";
@@ -28,6 +31,9 @@ export class PostgresAdapter implements DialectAdapter {
   readonly groupCommit: GroupCommit;
   readonly statements: SharedStatements;
   readonly #own: ReturnType<typeof postgresStatements>;
+  readonly #tries: TryBatch;
+  readonly #takes: TakeBatch;
+  readonly #opens: OpenBatch;
   #sweptAt = 0;
 
   constructor(url: string, options: AdapterOptions = {}) {
@@ -45,14 +51,30 @@ export class PostgresAdapter implements DialectAdapter {
     // An idle client's error (server restart) must not crash the process; the next query reports it.
     pool.on("error", () => {});
     this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    this.runner = new PostgresRunner(this.db as Kysely<unknown>);
-    this.groupCommit = new GroupCommit(this.runner);
+    this.runner = new PostgresRunner(pool);
     this.statements = sharedStatements(this.db);
+    this.groupCommit = new GroupCommit(this.runner, folder(this.statements, foldStatement(this.db)));
     this.#own = postgresStatements(this.db);
+    this.#tries = new TryBatch(this.runner, { own: tryStatements(this.db), shared: this.statements });
+    const foldedTake = foldedTakeStatement(this.db);
+    this.#takes = new TakeBatch(
+      async (values) => {
+        await this.runner.one(statement(foldedTake, values));
+      },
+      (buckets, now) => this.#takeAlone(buckets, now),
+    );
+    this.#opens = new OpenBatch(
+      openAllStatement(this.db),
+      async (query, values) => (await this.runner.one(statement(query, values))).rows,
+      async ({ open, code, rule }) => {
+        const [row] = (await this.runner.one(statement(this.#own.beginSend(rule.keepLive), { ...open, ...code }))).rows;
+        return row === undefined ? null : { attempts: Number(row.attempts), sendCount: Number(row.send_count) };
+      },
+    );
   }
 
   async beginSend(input: SendInput): Promise<SendOpened> {
-    const { open, code, rule, take, now } = input;
+    const { open, take, now } = input;
     const buckets = inKeyOrder(take.buckets ?? []);
     const hold = take.budget ?? null;
     if (buckets.length > 0) {
@@ -63,28 +85,26 @@ export class PostgresAdapter implements DialectAdapter {
       await this.#giveBack(buckets, null, now);
       return { kind: "over_budget" };
     }
-    // One statement, one round trip: open the challenge, store the code, supersede the oldest.
-    const sent = this.runner.one(statement(this.#own.beginSend(rule.keepLive), { ...open, ...code }));
-    const [row] = (
-      await sent.catch(async (error: unknown) => {
-        // A failure leaves nothing taken either, when the database can still hear it.
-        await this.#giveBack(buckets, hold, now).catch(() => {});
-        throw error;
-      })
-    ).rows;
-    if (row !== undefined) return { kind: "opened", attempts: Number(row.attempts), sendCount: Number(row.send_count) };
+    // One statement for the turn's sends (open-batch.ts): open the challenge, store the code, supersede the oldest.
+    const row = await this.#opens.open(input).catch(async (error: unknown) => {
+      // A failure leaves nothing taken either, when the database can still hear it.
+      await this.#giveBack(buckets, hold, now).catch(() => {});
+      throw error;
+    });
+    if (row !== null) return { kind: "opened", attempts: row.attempts, sendCount: row.sendCount };
     await this.#giveBack(buckets, hold, now);
     const [state] = (await this.runner.one(statement(this.statements.codes.challengeState, open))).rows;
     return { kind: "refused", challenge: state === undefined ? null : challengeFrom(state) };
   }
 
-  async tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number): Promise<VerifyTry> {
+  async tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number, parts?: TryParts): Promise<VerifyTry> {
     const buckets = take.buckets ?? [];
     if (buckets.length > 0) {
       const consumed = await this.takeUnits(buckets, now);
       if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
     }
-    const tried = await this.runner.transaction(step);
+    const tried =
+      parts === undefined || parts.rule.markPhoneVerified ? await this.runner.transaction(step) : await this.#tries.try(parts, now);
     const counts = take.countOnVerified ?? null;
     if (tried.kind === "verified" && counts !== null) {
       // Counting decides nothing at once: it joins this turn's group commit.
@@ -96,18 +116,22 @@ export class PostgresAdapter implements DialectAdapter {
     return tried;
   }
 
-  /**
-   * Every bucket in one statement, in autocommit, so the rows stay locked for the statement only. The
-   * statement aborts itself when a bucket is full, which undoes the units it took; then one read says
-   * which bucket and until when.
-   */
+  /** Every bucket in one statement, folded with the takes of the same turn (take-batch.ts). */
   async takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed> {
     if (buckets.length === 0) return { ok: true };
     if (now - this.#sweptAt >= SWEEP_EVERY_MS) {
       this.#sweptAt = now;
       await this.runner.one(statement(this.statements.counters.sweep, { now }));
     }
-    const ordered = inKeyOrder(buckets);
+    return this.#takes.take(inKeyOrder(buckets), now);
+  }
+
+  /**
+   * One take's buckets in one statement, in autocommit, so the rows stay locked for the statement only.
+   * The statement aborts itself when a bucket is full, which undoes the units it took; then one read says
+   * which bucket and until when.
+   */
+  async #takeAlone(ordered: readonly Bucket[], now: number): Promise<Consumed> {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.runner.one(statement(this.#own.takeAll(ordered.length), bucketValues(ordered, now)));

@@ -1,21 +1,21 @@
-import { CompiledQuery, type Kysely } from "kysely";
-import { compiled, type Rows, type Runner, type Statement, type Step } from "../prepared.js";
+import type pg from "pg";
+import { bind, type Rows, type Runner, type Statement, type Step } from "../prepared.js";
 
-const BEGIN = CompiledQuery.raw("begin");
-const COMMIT = CompiledQuery.raw("commit");
-const ROLLBACK = CompiledQuery.raw("rollback");
-
-/** PostgreSQL: each step in a transaction of its own on one pooled connection. */
+/**
+ * PostgreSQL: each statement on a pooled connection, each step in a transaction of its own on one. It
+ * talks to `pg`'s pool directly rather than through Kysely's driver: a hot statement (one with a name,
+ * see `prepare`) runs as a named prepared statement, parsed and planned once per connection instead of
+ * on every run.
+ */
 export class PostgresRunner implements Runner {
-  readonly #db: Kysely<unknown>;
+  readonly #pool: pg.Pool;
 
-  constructor(db: Kysely<unknown>) {
-    this.#db = db;
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
   }
 
   async one<R = Record<string, unknown>>(query: Statement): Promise<Rows<R>> {
-    const result = await this.#db.executeQuery<Record<string, unknown>>(compiled(query));
-    return { rows: result.rows as R[], changes: Number(result.numAffectedRows ?? 0n) };
+    return rowsOf(await this.#pool.query(queryConfig(query))) as Rows<R>;
   }
 
   async read<T>(step: () => Step<T>): Promise<T> {
@@ -23,23 +23,36 @@ export class PostgresRunner implements Runner {
   }
 
   async transaction<T>(step: () => Step<T>): Promise<T> {
-    return this.#db.connection().execute(async (connection) => {
-      await connection.executeQuery(BEGIN);
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query("begin");
       try {
         const steps = step();
         let next = steps.next();
-        while (!next.done) next = steps.next(await execute(connection, next.value));
-        await connection.executeQuery(COMMIT);
+        while (!next.done) next = steps.next(rowsOf(await client.query(queryConfig(next.value))));
+        await client.query("commit");
         return next.value;
       } catch (error) {
-        await connection.executeQuery(ROLLBACK).catch(() => {});
+        // A connection that cannot even roll back is not given back to the pool.
+        await client.query("rollback").catch((cause: unknown) => {
+          broken = cause instanceof Error ? cause : new Error(String(cause));
+        });
         throw error;
       }
-    });
+    } finally {
+      client.release(broken);
+    }
   }
 }
 
-async function execute(connection: Kysely<unknown>, query: Statement): Promise<Rows> {
-  const result = await connection.executeQuery<Record<string, unknown>>(compiled(query));
-  return { rows: result.rows, changes: Number(result.numAffectedRows ?? 0n) };
+function queryConfig({ query, values }: Statement): pg.QueryConfig {
+  const bound = bind(query, values);
+  return query.name === undefined ? { text: query.sql, values: bound } : { name: query.name, text: query.sql, values: bound };
+}
+
+/** Rows changed count for writes only, as Kysely's driver reports them. */
+function rowsOf(result: pg.QueryResult): Rows {
+  const write = result.command === "INSERT" || result.command === "UPDATE" || result.command === "DELETE" || result.command === "MERGE";
+  return { rows: result.rows, changes: write ? (result.rowCount ?? 0) : 0 };
 }
