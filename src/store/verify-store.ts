@@ -171,20 +171,23 @@ export class SqlVerifyStore implements VerifyStore {
   readonly #q: VerifyStatements;
   /** PostgreSQL: a start's verification and attempt in one statement; null on SQLite, which has no data-modifying CTE. */
   readonly #openWithAttempt: ReturnType<typeof openWithAttempt> | null;
+  /** SQLite: the database runs in the process, and a transaction costs no round trip. */
+  readonly #inProcess: boolean;
   /** Bookkeeping nobody decides on (the verified mark of an approved code's row), one commit per turn. */
   readonly #groupCommit: GroupCommit;
 
   constructor(
     db: Kysely<Database>,
     runner: Runner,
-    options: { unique: (error: unknown) => boolean; groupCommit: GroupCommit; dataModifyingCte: boolean },
+    options: { unique: (error: unknown) => boolean; groupCommit: GroupCommit; inProcess: boolean },
   ) {
     this.#db = db;
     this.#runner = runner;
     this.#unique = options.unique;
     this.#groupCommit = options.groupCommit;
     this.#q = verifyStatements(db);
-    this.#openWithAttempt = options.dataModifyingCte ? openWithAttempt(db) : null;
+    this.#inProcess = options.inProcess;
+    this.#openWithAttempt = options.inProcess ? null : openWithAttempt(db);
   }
 
   // ---- Services ------------------------------------------------------------------------------------
@@ -317,16 +320,41 @@ export class SqlVerifyStore implements VerifyStore {
       "to" in target
         ? statement(q.countByTo, { service: serviceSid, to: target.to, now, maxChecks })
         : statement(q.countBySid, { service: serviceSid, sid: target.sid, now, maxChecks });
-    const [counted] = (await this.#runner.one<Selectable<VerificationsTable>>(count)).rows;
-    if (counted === undefined) return this.#noCheck(serviceSid, target, now);
-    const verification = verificationFrom(counted);
-    if (!matches(verification)) return { kind: "mismatch", verification };
-    // Guarded by its status: one approval however many right codes arrive at once.
-    const approved = await this.#runner.one(statement(q.approve, { sid: verification.sid, now }));
-    if (approved.rows.length !== 1) return { kind: "not_found", known: await this.getVerification(serviceSid, verification.sid) };
-    const purpose = verifyPurpose(serviceSid);
-    await this.#groupCommit.add(statement(q.markVerified, { to: verification.to, purpose, verification: verification.sid, now }));
-    return { kind: "approved", verification: { ...verification, status: "approved", updatedAt: now } };
+    const checked = await this.#guarded(function* (): Step<Checked | null> {
+      const [counted] = (yield count).rows as Selectable<VerificationsTable>[];
+      if (counted === undefined) return null;
+      const verification = verificationFrom(counted);
+      if (!matches(verification)) return { kind: "mismatch", verification };
+      // Guarded by its status: one approval however many right codes arrive at once.
+      const approved = yield statement(q.approve, { sid: verification.sid, now });
+      // Another check approved or ended it between this one's count and its match (read again below).
+      if (approved.rows.length !== 1) return { kind: "not_found", known: verification };
+      return { kind: "approved", verification: { ...verification, status: "approved", updatedAt: now } };
+    });
+    if (checked === null) return this.#noCheck(serviceSid, target, now);
+    if (checked.kind === "not_found" && checked.known !== null) {
+      return { kind: "not_found", known: await this.getVerification(serviceSid, checked.known.sid) };
+    }
+    if (checked.kind === "approved") {
+      const { to, sid } = checked.verification;
+      await this.#groupCommit.add(statement(q.markVerified, { to, purpose: verifyPurpose(serviceSid), verification: sid, now }));
+    }
+    return checked;
+  }
+
+  /**
+   * Runs a step whose every statement is guarded on its own (each checks the state it changes): in one
+   * transaction on SQLite, where a transaction costs nothing more, and statement by statement on
+   * PostgreSQL, where BEGIN and COMMIT would be two more round trips.
+   */
+  #guarded<T>(step: () => Step<T>): Promise<T> {
+    if (this.#inProcess) return this.#runner.transaction(step);
+    return (async () => {
+      const steps = step();
+      let next = steps.next();
+      while (!next.done) next = steps.next(await this.#runner.one(next.value));
+      return next.value;
+    })();
   }
 
   /** Why a check counted nothing: no pending verification, its time is over, or its checks are spent (then it ends). */
