@@ -139,6 +139,27 @@ export function verifyStatements(db: Kysely<Database>) {
         .where("check_count", "<", p.maxChecks)
         .returningAll(),
     ),
+    /**
+     * One check counted and, when the code matched (`approve` 1), the verification approved, in one
+     * statement guarded by everything a check needs: pending, time and checks left. No row: it changed
+     * since it was read.
+     */
+    checkOnce: prepare<{ sid: string; now: number; maxChecks: number; approve: number }>((p) =>
+      db
+        .updateTable("verifications")
+        .set((eb) => ({
+          check_count: eb("check_count", "+", 1),
+          updated_at: p.now,
+          status: sql<string>`case when cast(${p.approve} as integer) = 1 then 'approved' else status end`,
+          pending_to: sql<string | null>`case when cast(${p.approve} as integer) = 1 then null else pending_to end`,
+        }))
+        .where("sid", "=", p.sid)
+        .where("status", "=", "pending")
+        .where("pending_to", "is not", null)
+        .where("expires_at", ">", p.now)
+        .where("check_count", "<", p.maxChecks)
+        .returningAll(),
+    ),
     markExpired: prepare<{ sid: string; now: number }>((p) => pending(p).set({ status: "expired", pending_to: null, updated_at: p.now })),
     spent: prepare<{ sid: string; now: number }>((p) =>
       pending(p).set({ status: "max_attempts_reached", pending_to: null, updated_at: p.now }),

@@ -315,6 +315,8 @@ export class SqlVerifyStore implements VerifyStore {
     matches: (verification: VerificationRecord) => boolean,
   ): Promise<Checked> {
     const q = this.#q;
+    const fast = await this.#checkOnce(serviceSid, target, now, maxChecks, matches);
+    if (fast !== null) return fast;
     // Found and counted in one statement, before the comparison: parallel guesses cannot outrun the count.
     const count =
       "to" in target
@@ -340,6 +342,40 @@ export class SqlVerifyStore implements VerifyStore {
       await this.#groupCommit.add(statement(q.markVerified, { to, purpose: verifyPurpose(serviceSid), verification: sid, now }));
     }
     return checked;
+  }
+
+  /**
+   * A check's common case, one read and one write: the pending verification is read (no lock), the code
+   * compared with it (a verification's code never changes), then counted and, on a match, approved in one
+   * guarded statement, so the count still binds every try and one right code approves once. Null when the
+   * verification is not there to check or changed in between: the caller takes the step by step path.
+   */
+  async #checkOnce(
+    serviceSid: string,
+    target: CheckTarget,
+    now: number,
+    maxChecks: number,
+    matches: (verification: VerificationRecord) => boolean,
+  ): Promise<Checked | null> {
+    const q = this.#q;
+    const find =
+      "to" in target
+        ? statement(q.pendingOf, { service: serviceSid, to: target.to })
+        : statement(q.bySid, { service: serviceSid, sid: target.sid });
+    const [row] = (await this.#runner.one<Selectable<VerificationsTable>>(find)).rows;
+    if (row === undefined) return null;
+    const found = verificationFrom(row);
+    if (found.status !== "pending" || found.expiresAt <= now || found.checkCount >= maxChecks) return null;
+    const matched = matches({ ...found, checkCount: found.checkCount + 1 });
+    const values = { sid: found.sid, now, maxChecks, approve: matched ? 1 : 0 };
+    const [after] = (await this.#runner.one<Selectable<VerificationsTable>>(statement(q.checkOnce, values))).rows;
+    if (after === undefined) return null;
+    const verification = verificationFrom(after);
+    if (!matched) return { kind: "mismatch", verification };
+    await this.#groupCommit.add(
+      statement(q.markVerified, { to: verification.to, purpose: verifyPurpose(serviceSid), verification: verification.sid, now }),
+    );
+    return { kind: "approved", verification };
   }
 
   /**
