@@ -119,8 +119,8 @@ const ATTEMPT_CHANNEL: Readonly<Record<string, string>> = { sms: "SMS", email: "
 /** vericode's channel names back to Twilio's. */
 const TWILIO_CHANNEL: Readonly<Record<string, string>> = { voice: "call" };
 
-export function renderVerification(wire: Wire, view: VerificationView): Record<string, unknown> {
-  const { verification: v, attempts, lookup } = view;
+/** What a verification and a check's answer share. */
+function verificationFields(wire: Wire, v: VerificationRecord): Record<string, unknown> {
   return {
     sid: v.sid,
     service_sid: v.serviceSid,
@@ -129,39 +129,33 @@ export function renderVerification(wire: Wire, view: VerificationView): Record<s
     channel: TWILIO_CHANNEL[v.channel] ?? v.channel,
     status: v.status,
     valid: v.status === "approved",
+    amount: null,
+    payee: null,
+    date_created: twilioDate(v.createdAt),
+    date_updated: twilioDate(v.updatedAt),
+  };
+}
+
+export function renderVerification(wire: Wire, view: VerificationView): Record<string, unknown> {
+  const { verification: v, attempts, lookup } = view;
+  return {
+    ...verificationFields(wire, v),
     lookup:
       lookup === null
         ? {}
         : { carrier: { mobile_country_code: null, type: lookup.type, error_code: null, mobile_network_code: null, name: null } },
-    amount: null,
-    payee: null,
     send_code_attempts: attempts.map((a) => {
       // A test number's attempt (channel `test`: never sent) shows the channel the verification asked for.
       const channel = a.channel === "test" ? v.channel : a.channel;
       return { time: twilioDate(a.createdAt), channel: ATTEMPT_CHANNEL[channel] ?? channel, attempt_sid: a.sid };
     }),
-    date_created: twilioDate(v.createdAt),
-    date_updated: twilioDate(v.updatedAt),
     sna: null,
     url: `${wire.base}/Services/${v.serviceSid}/Verifications/${v.sid}`,
   };
 }
 
 export function renderCheck(wire: Wire, v: VerificationRecord): Record<string, unknown> {
-  return {
-    sid: v.sid,
-    service_sid: v.serviceSid,
-    account_sid: wire.accountSid,
-    to: v.to,
-    channel: TWILIO_CHANNEL[v.channel] ?? v.channel,
-    status: v.status,
-    valid: v.status === "approved",
-    amount: null,
-    payee: null,
-    sna_attempts_error_codes: [],
-    date_created: twilioDate(v.createdAt),
-    date_updated: twilioDate(v.updatedAt),
-  };
+  return { ...verificationFields(wire, v), sna_attempts_error_codes: [] };
 }
 
 export function renderRateLimit(wire: Wire, limit: RateLimitRecord): Record<string, unknown> {

@@ -1,6 +1,57 @@
-import { type Kysely, sql } from "kysely";
+import { type Kysely, type QueryCreator, sql } from "kysely";
 import { prepare } from "./prepared.js";
 import type { Database } from "./schema.js";
+
+/** What a start opens a verification with. */
+interface OpenValues {
+  sid: string;
+  service: string;
+  to: string;
+  channel: string;
+  nonce: string;
+  keyId: string;
+  codeLength: number;
+  locale: string | null;
+  now: number;
+  expiresAt: number;
+  maxSends: number;
+}
+
+/**
+ * A new verification, or one more send on the pending one while it has sends and time left: one
+ * statement, so parallel starts for one address end on one verification. No row: the pending one is out
+ * of sends, or of time (then `expire` it and open again). Alone on SQLite; the first CTE of
+ * `openWithAttempt` on PostgreSQL.
+ */
+function openQuery(db: QueryCreator<Database>, p: OpenValues) {
+  return db
+    .insertInto("verifications")
+    .values({
+      sid: p.sid,
+      service_sid: p.service,
+      to_addr: p.to,
+      pending_to: p.to,
+      channel: p.channel,
+      status: "pending",
+      nonce: p.nonce,
+      key_id: p.keyId,
+      code_length: p.codeLength,
+      locale: p.locale,
+      send_count: 1,
+      check_count: 0,
+      created_at: p.now,
+      updated_at: p.now,
+      expires_at: p.expiresAt,
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(["service_sid", "pending_to"])
+        .doUpdateSet((eb) => ({ send_count: eb("verifications.send_count", "+", 1), channel: p.channel, updated_at: p.now }))
+        .where("verifications.send_count", "<", p.maxSends)
+        .where("verifications.expires_at", ">", p.now),
+    )
+    .returningAll();
+}
 
 /** The /v2 API's hot statements (a start, a check, a read of a service), compiled once per database. */
 export function verifyStatements(db: Kysely<Database>) {
@@ -18,52 +69,8 @@ export function verifyStatements(db: Kysely<Database>) {
         .where("pending_to", "=", p.to)
         .where("expires_at", "<=", p.now),
     ),
-    /**
-     * A new verification, or one more send on the pending one while it has sends and time left: one
-     * statement, so parallel starts for one address end on one verification. No row: the pending one is
-     * out of sends, or of time (then `expire` it and open again).
-     */
-    open: prepare<{
-      sid: string;
-      service: string;
-      to: string;
-      channel: string;
-      nonce: string;
-      keyId: string;
-      codeLength: number;
-      locale: string | null;
-      now: number;
-      expiresAt: number;
-      maxSends: number;
-    }>((p) =>
-      db
-        .insertInto("verifications")
-        .values({
-          sid: p.sid,
-          service_sid: p.service,
-          to_addr: p.to,
-          pending_to: p.to,
-          channel: p.channel,
-          status: "pending",
-          nonce: p.nonce,
-          key_id: p.keyId,
-          code_length: p.codeLength,
-          locale: p.locale,
-          send_count: 1,
-          check_count: 0,
-          created_at: p.now,
-          updated_at: p.now,
-          expires_at: p.expiresAt,
-        })
-        .onConflict((oc) =>
-          oc
-            .columns(["service_sid", "pending_to"])
-            .doUpdateSet((eb) => ({ send_count: eb("verifications.send_count", "+", 1), channel: p.channel, updated_at: p.now }))
-            .where("verifications.send_count", "<", p.maxSends)
-            .where("verifications.expires_at", ">", p.now),
-        )
-        .returningAll(),
-    ),
+    /** See openQuery. */
+    open: prepare<OpenValues>((p) => openQuery(db, p)),
     pendingOf: prepare<{ service: string; to: string }>((p) =>
       verification().where("service_sid", "=", p.service).where("pending_to", "=", p.to),
     ),
@@ -191,18 +198,7 @@ export function verifyStatements(db: Kysely<Database>) {
 export type VerifyStatements = ReturnType<typeof verifyStatements>;
 
 /** The values of `openWithAttempt`: `open`'s, and the send attempt's row. */
-interface OpenWithAttempt {
-  sid: string;
-  service: string;
-  to: string;
-  channel: string;
-  nonce: string;
-  keyId: string;
-  codeLength: number;
-  locale: string | null;
-  now: number;
-  expiresAt: number;
-  maxSends: number;
+interface OpenWithAttempt extends OpenValues {
   attempt: string;
   purpose: string;
   attemptChannel: string;
@@ -255,35 +251,7 @@ function attemptRow(p: OpenWithAttempt) {
 export function openWithAttempt(db: Kysely<Database>) {
   return prepare<OpenWithAttempt>((p) =>
     db
-      .with("opened", (w) =>
-        w
-          .insertInto("verifications")
-          .values({
-            sid: p.sid,
-            service_sid: p.service,
-            to_addr: p.to,
-            pending_to: p.to,
-            channel: p.channel,
-            status: "pending",
-            nonce: p.nonce,
-            key_id: p.keyId,
-            code_length: p.codeLength,
-            locale: p.locale,
-            send_count: 1,
-            check_count: 0,
-            created_at: p.now,
-            updated_at: p.now,
-            expires_at: p.expiresAt,
-          })
-          .onConflict((oc) =>
-            oc
-              .columns(["service_sid", "pending_to"])
-              .doUpdateSet((eb) => ({ send_count: eb("verifications.send_count", "+", 1), channel: p.channel, updated_at: p.now }))
-              .where("verifications.send_count", "<", p.maxSends)
-              .where("verifications.expires_at", ">", p.now),
-          )
-          .returningAll(),
-      )
+      .with("opened", (w) => openQuery(w, p))
       .with("attempt", (w) =>
         w
           .insertInto("otp_codes")
