@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { ACCOUNT_SID, AUTH_TOKEN, BASIC, codesFromLog, inRange, RANGES, verifyService } from "./harness.mjs";
 
 const ROOT = join(import.meta.dirname, "..");
 const URL0 = "postgres://postgres@127.0.0.1:5432/test";
@@ -46,6 +47,8 @@ const server = spawn(
       OTP_SECRET: randomBytes(32).toString("hex"),
       SMS_PROVIDER: "console",
       LOG_LEVEL: "info",
+      VERIFY_ACCOUNT_SID: ACCOUNT_SID,
+      VERIFY_AUTH_TOKEN: AUTH_TOKEN,
       ...RAISED,
       ...EXTRA,
     },
@@ -185,6 +188,28 @@ await phase("verify", {
   offset: 0,
   kind: "verify",
   token,
+  codesFile,
+});
+// The same for Twilio Verify v2 (issue 13): a start and a check of each started verification.
+const sid = await verifyService(address);
+const v2 = { connections: 32, basic: BASIC };
+await load({ ...v2, url: `${address}/v2/Services/${sid}/Verifications`, duration: 2, offset: RANGES.v2WarmUp, kind: "v2start" });
+await phase("v2start", {
+  ...v2,
+  url: `${address}/v2/Services/${sid}/Verifications`,
+  duration: DURATION,
+  offset: RANGES.v2start,
+  kind: "v2start",
+});
+await new Promise((r) => setTimeout(r, 500));
+const started = codesFromLog(logFile, inRange(RANGES.v2start, RANGES.v2start + 100_000));
+writeFileSync(codesFile, JSON.stringify(started));
+await phase("v2check", {
+  ...v2,
+  url: `${address}/v2/Services/${sid}/VerificationCheck`,
+  amount: started.length,
+  offset: 0,
+  kind: "v2check",
   codesFile,
 });
 server.kill("SIGTERM");

@@ -19,6 +19,7 @@ import type {
   VerifyRule,
   VerifyTry,
 } from "./store.js";
+import type { VerifyHotPath } from "./verify-store.js";
 
 /** A send as the adapter opens it: the challenge's values, the code's, the rule and what it takes. */
 export interface SendInput {
@@ -50,6 +51,8 @@ export interface DialectAdapter {
   /** Writes nobody waits on to decide anything (delivery answers, counts), one transaction per turn. */
   readonly groupCommit: GroupCommit;
   readonly statements: SharedStatements;
+  /** A /v2 start's and check's common case batched per turn (PostgreSQL), or null: one at a time (verify-store.ts). */
+  readonly verifyV2: VerifyHotPath | null;
   /** See CodeStore.beginSend. */
   beginSend(input: SendInput): Promise<SendOpened>;
   /** Runs a try (`step`, or its `parts`) with what it takes and counts (see CodeStore.tryVerify). */

@@ -59,6 +59,7 @@ export class SqlStore implements Store {
       // The one place outside the adapters that reads the dialect: a /v2 start and check group their
       // statements by what a round trip costs (verify-store.ts).
       inProcess: this.#a.name === "sqlite",
+      hot: this.#a.verifyV2,
     });
   }
 

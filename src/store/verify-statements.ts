@@ -1,9 +1,9 @@
-import { type Kysely, type QueryCreator, sql } from "kysely";
+import { type Kysely, sql } from "kysely";
 import { prepare } from "./prepared.js";
 import type { Database } from "./schema.js";
 
 /** What a start opens a verification with. */
-interface OpenValues {
+export interface OpenValues {
   sid: string;
   service: string;
   to: string;
@@ -15,42 +15,6 @@ interface OpenValues {
   now: number;
   expiresAt: number;
   maxSends: number;
-}
-
-/**
- * A new verification, or one more send on the pending one while it has sends and time left: one
- * statement, so parallel starts for one address end on one verification. No row: the pending one is out
- * of sends, or of time (then `expire` it and open again). Alone on SQLite; the first CTE of
- * `openWithAttempt` on PostgreSQL.
- */
-function openQuery(db: QueryCreator<Database>, p: OpenValues) {
-  return db
-    .insertInto("verifications")
-    .values({
-      sid: p.sid,
-      service_sid: p.service,
-      to_addr: p.to,
-      pending_to: p.to,
-      channel: p.channel,
-      status: "pending",
-      nonce: p.nonce,
-      key_id: p.keyId,
-      code_length: p.codeLength,
-      locale: p.locale,
-      send_count: 1,
-      check_count: 0,
-      created_at: p.now,
-      updated_at: p.now,
-      expires_at: p.expiresAt,
-    })
-    .onConflict((oc) =>
-      oc
-        .columns(["service_sid", "pending_to"])
-        .doUpdateSet((eb) => ({ send_count: eb("verifications.send_count", "+", 1), channel: p.channel, updated_at: p.now }))
-        .where("verifications.send_count", "<", p.maxSends)
-        .where("verifications.expires_at", ">", p.now),
-    )
-    .returningAll();
 }
 
 /** The /v2 API's hot statements (a start, a check, a read of a service), compiled once per database. */
@@ -69,8 +33,41 @@ export function verifyStatements(db: Kysely<Database>) {
         .where("pending_to", "=", p.to)
         .where("expires_at", "<=", p.now),
     ),
-    /** See openQuery. */
-    open: prepare<OpenValues>((p) => openQuery(db, p)),
+    /**
+     * A new verification, or one more send on the pending one while it has sends and time left: one
+     * statement, so parallel starts for one address end on one verification. No row: the pending one is out
+     * of sends, or of time (then `expire` it and open again). PostgreSQL's batched form is
+     * postgres/verify-batch.ts's `openAll`.
+     */
+    open: prepare<OpenValues>((p) =>
+      db
+        .insertInto("verifications")
+        .values({
+          sid: p.sid,
+          service_sid: p.service,
+          to_addr: p.to,
+          pending_to: p.to,
+          channel: p.channel,
+          status: "pending",
+          nonce: p.nonce,
+          key_id: p.keyId,
+          code_length: p.codeLength,
+          locale: p.locale,
+          send_count: 1,
+          check_count: 0,
+          created_at: p.now,
+          updated_at: p.now,
+          expires_at: p.expiresAt,
+        })
+        .onConflict((oc) =>
+          oc
+            .columns(["service_sid", "pending_to"])
+            .doUpdateSet((eb) => ({ send_count: eb("verifications.send_count", "+", 1), channel: p.channel, updated_at: p.now }))
+            .where("verifications.send_count", "<", p.maxSends)
+            .where("verifications.expires_at", ">", p.now),
+        )
+        .returningAll(),
+    ),
     pendingOf: prepare<{ service: string; to: string }>((p) =>
       verification().where("service_sid", "=", p.service).where("pending_to", "=", p.to),
     ),
@@ -197,8 +194,8 @@ export function verifyStatements(db: Kysely<Database>) {
 
 export type VerifyStatements = ReturnType<typeof verifyStatements>;
 
-/** The values of `openWithAttempt`: `open`'s, and the send attempt's row. */
-interface OpenWithAttempt extends OpenValues {
+/** A start's first step: `open`'s values, and the send attempt's row (see VerifyHotPath.open). */
+export interface OpenWithAttempt extends OpenValues {
   attempt: string;
   purpose: string;
   attemptChannel: string;
@@ -206,59 +203,18 @@ interface OpenWithAttempt extends OpenValues {
   priceMicros: number | null;
 }
 
-/** The attempt row's columns, in the order `attemptRow` selects them. */
-const ATTEMPT_COLUMNS = [
-  "id",
-  "user_id",
-  "phone_number",
-  "purpose",
-  "code_hash",
-  "key_id",
-  "channel",
-  "status",
-  "created_at",
-  "expires_at",
-  "updated_at",
-  "country",
-  "price_micros",
-  "price_final",
-] as const;
-
-/** The attempt row from the opened verification; typed, as PostgreSQL infers no parameter's type in a CTE's select list. */
-function attemptRow(p: OpenWithAttempt) {
-  return [
-    sql<string>`${p.attempt}::text`.as("id"),
-    sql<string>`opened.sid`.as("user_id"),
-    sql<string>`opened.to_addr`.as("phone_number"),
-    sql<string>`${p.purpose}::text`.as("purpose"),
-    sql<null>`null::text`.as("code_hash"),
-    sql<string>`opened.key_id`.as("key_id"),
-    sql<string>`${p.attemptChannel}::text`.as("channel"),
-    sql<string>`'pending'`.as("status"),
-    sql<number>`${p.now}::bigint`.as("created_at"),
-    sql<number>`opened.expires_at`.as("expires_at"),
-    sql<number>`${p.now}::bigint`.as("updated_at"),
-    sql<string | null>`${p.country}::text`.as("country"),
-    sql<number | null>`${p.priceMicros}::bigint`.as("price_micros"),
-    sql<number>`0`.as("price_final"),
-  ];
-}
-
-/**
- * PostgreSQL only: `open` and the send attempt's row in one statement (data-modifying CTEs, which SQLite
- * lacks), so a start's common case is one round trip.
- */
-export function openWithAttempt(db: Kysely<Database>) {
-  return prepare<OpenWithAttempt>((p) =>
-    db
-      .with("opened", (w) => openQuery(w, p))
-      .with("attempt", (w) =>
-        w
-          .insertInto("otp_codes")
-          .columns([...ATTEMPT_COLUMNS])
-          .expression((eb) => eb.selectFrom("opened").select(attemptRow(p))),
-      )
-      .selectFrom("opened")
-      .selectAll(),
-  );
+/** The values of `attempt`: the send attempt's row, on the verification `open` answered. */
+export function attemptValues(values: OpenWithAttempt, opened: { sid: string; key_id: string; expires_at: number }) {
+  return {
+    sid: values.attempt,
+    verification: opened.sid,
+    to: values.to,
+    purpose: values.purpose,
+    keyId: opened.key_id,
+    channel: values.attemptChannel,
+    now: values.now,
+    expiresAt: Number(opened.expires_at),
+    country: values.country,
+    priceMicros: values.priceMicros,
+  };
 }

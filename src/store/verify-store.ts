@@ -2,7 +2,7 @@ import { type Kysely, type Selectable, sql } from "kysely";
 import { verifyPurpose } from "../records.js";
 import { type GroupCommit, once, type Runner, type Step, statement } from "./prepared.js";
 import type { Database, VerificationsTable, VerifyBucketsTable, VerifyRateLimitsTable, VerifyServicesTable } from "./schema.js";
-import { openWithAttempt, type VerifyStatements, verifyStatements } from "./verify-statements.js";
+import { attemptValues, type OpenWithAttempt, type VerifyStatements, verifyStatements } from "./verify-statements.js";
 
 /** A /v2 service as stored: its friendly name, code length, and the rest of its settings (JSON-able). */
 export interface VerifyServiceRecord {
@@ -161,6 +161,73 @@ export interface VerifyStore {
   purgeVerifications(before: number, batch: number): Promise<number>;
 }
 
+/** A check counted on a verification read before: `approve` 1 when its code matched (see VerifyHotPath.check). */
+export interface CheckValues {
+  sid: string;
+  now: number;
+  maxChecks: number;
+  approve: number;
+  /** The verification's service's purpose (`verifyPurpose`): where its send attempts are. */
+  purpose: string;
+}
+
+/**
+ * The statements of a start's and a check's common case. One at a time here (SQLite, where a statement
+ * costs no round trip); batched per turn of the event loop on PostgreSQL (postgres/verify-batch.ts).
+ */
+export interface VerifyHotPath {
+  /** `open` and, when it opened one, the send attempt's row: the verification, or null (out of sends or of time). */
+  open(values: OpenWithAttempt): Promise<Selectable<VerificationsTable> | null>;
+  /** The pending verification of an address, or a verification by sid, as stored. */
+  find(service: string, target: CheckTarget): Promise<Selectable<VerificationsTable> | null>;
+  /** `checkOnce`, and when it approved, the newest send attempt marked verified: the verification counted, or null. */
+  check(values: CheckValues): Promise<Selectable<VerificationsTable> | null>;
+}
+
+class OneAtATime implements VerifyHotPath {
+  readonly #runner: Runner;
+  readonly #q: VerifyStatements;
+  readonly #groupCommit: GroupCommit;
+
+  constructor(runner: Runner, q: VerifyStatements, groupCommit: GroupCommit) {
+    this.#runner = runner;
+    this.#q = q;
+    this.#groupCommit = groupCommit;
+  }
+
+  open(values: OpenWithAttempt): Promise<Selectable<VerificationsTable> | null> {
+    return this.#runner.transaction(opening(this.#q, values));
+  }
+
+  async find(service: string, target: CheckTarget): Promise<Selectable<VerificationsTable> | null> {
+    const q = this.#q;
+    const find = "to" in target ? statement(q.pendingOf, { service, to: target.to }) : statement(q.bySid, { service, sid: target.sid });
+    const [row] = (await this.#runner.one<Selectable<VerificationsTable>>(find)).rows;
+    return row ?? null;
+  }
+
+  async check(values: CheckValues): Promise<Selectable<VerificationsTable> | null> {
+    const [row] = (await this.#runner.one<Selectable<VerificationsTable>>(statement(this.#q.checkOnce, values))).rows;
+    if (row === undefined) return null;
+    // The verified mark decides nothing: it joins the turn's group commit.
+    if (values.approve === 1) {
+      const mark = { to: row.to_addr, purpose: values.purpose, verification: row.sid, now: values.now };
+      await this.#groupCommit.add(statement(this.#q.markVerified, mark));
+    }
+    return row;
+  }
+}
+
+/** `open`, then the attempt's row on the verification it opened: one step. */
+function opening(q: VerifyStatements, values: OpenWithAttempt): () => Step<Selectable<VerificationsTable> | null> {
+  return function* () {
+    const [opened] = (yield statement(q.open, values)).rows as Selectable<VerificationsTable>[];
+    if (opened === undefined) return null;
+    yield statement(q.attempt, attemptValues(values, opened));
+    return opened;
+  };
+}
+
 /** VerifyStore on SQL: every write through the adapter's runner (never a synchronous wait on SQLite). */
 export class SqlVerifyStore implements VerifyStore {
   readonly #db: Kysely<Database>;
@@ -169,8 +236,8 @@ export class SqlVerifyStore implements VerifyStore {
   readonly #unique: (error: unknown) => boolean;
   /** A start's, a check's and a service read's statements, compiled once. */
   readonly #q: VerifyStatements;
-  /** PostgreSQL: a start's verification and attempt in one statement; null on SQLite, which has no data-modifying CTE. */
-  readonly #openWithAttempt: ReturnType<typeof openWithAttempt> | null;
+  /** A start's and a check's common case: one at a time, or the adapter's batches. */
+  readonly #hot: VerifyHotPath;
   /** SQLite: the database runs in the process, and a transaction costs no round trip. */
   readonly #inProcess: boolean;
   /** Bookkeeping nobody decides on (the verified mark of an approved code's row), one commit per turn. */
@@ -179,7 +246,7 @@ export class SqlVerifyStore implements VerifyStore {
   constructor(
     db: Kysely<Database>,
     runner: Runner,
-    options: { unique: (error: unknown) => boolean; groupCommit: GroupCommit; inProcess: boolean },
+    options: { unique: (error: unknown) => boolean; groupCommit: GroupCommit; inProcess: boolean; hot: VerifyHotPath | null },
   ) {
     this.#db = db;
     this.#runner = runner;
@@ -187,7 +254,7 @@ export class SqlVerifyStore implements VerifyStore {
     this.#groupCommit = options.groupCommit;
     this.#q = verifyStatements(db);
     this.#inProcess = options.inProcess;
-    this.#openWithAttempt = options.inProcess ? null : openWithAttempt(db);
+    this.#hot = options.hot ?? new OneAtATime(runner, this.#q, options.groupCommit);
   }
 
   // ---- Services ------------------------------------------------------------------------------------
@@ -241,56 +308,39 @@ export class SqlVerifyStore implements VerifyStore {
 
   /**
    * The common case is one step: open (a new verification, or one more send on the pending one) and its
-   * attempt's row, one statement on PostgreSQL, one transaction on SQLite. Only when the pending one is out
-   * of time (expire it and open again) or of sends does a second step run.
+   * attempt's row (VerifyHotPath.open). Only when the pending one is out of time (expire it and open
+   * again) or of sends does a second step run.
    */
   async startVerification(input: StartInput): Promise<Started> {
     const { serviceSid: service, to, channel, now, fresh, maxSends, attempt } = input;
-    const open = { ...fresh, service, to, channel, now, maxSends };
-    const row = {
+    const values: OpenWithAttempt = {
+      ...fresh,
+      service,
+      to,
+      channel,
+      now,
+      maxSends,
       attempt: attempt.sid,
       purpose: verifyPurpose(service),
       attemptChannel: attempt.channel,
       country: attempt.country,
       priceMicros: attempt.priceMicros,
     };
+    const first = await this.#hot.open(values);
+    if (first !== null) return { kind: "started", verification: verificationFrom(first) };
     const q = this.#q;
-    const cte = this.#openWithAttempt;
-    const attemptOf = (verification: VerificationRecord) =>
-      statement(q.attempt, {
-        ...row,
-        sid: attempt.sid,
-        verification: verification.sid,
-        to,
-        keyId: verification.keyId,
-        channel: attempt.channel,
-        now,
-        expiresAt: verification.expiresAt,
-      });
-    function* opening(): Step<VerificationRecord | null> {
-      if (cte !== null) {
-        const [opened] = (yield statement(cte, { ...open, ...row })).rows as Selectable<VerificationsTable>[];
-        return opened === undefined ? null : verificationFrom(opened);
-      }
-      const [opened] = (yield statement(q.open, open)).rows as Selectable<VerificationsTable>[];
-      if (opened === undefined) return null;
-      const verification = verificationFrom(opened);
-      yield attemptOf(verification);
-      return verification;
-    }
-    const first = await this.#runner.transaction(opening);
-    if (first !== null) return { kind: "started", verification: first };
+    const open = opening(q, values);
     return this.#runner.transaction(function* (): Step<Started> {
       // Out of time: it expires, and a new one opens. Out of sends: nothing is stored.
       const expired = yield statement(q.expire, { service, to, now });
-      const verification = expired.changes === 1 ? yield* opening() : null;
-      if (verification !== null) return { kind: "started", verification };
+      const opened = expired.changes === 1 ? yield* open() : null;
+      if (opened !== null) return { kind: "started", verification: verificationFrom(opened) };
       const [held] = (yield statement(q.pendingOf, { service, to })).rows as Selectable<VerificationsTable>[];
       if (held === undefined) {
         // The pending one ended (approved, canceled) between the two steps: a new one opens.
-        const reopened = yield* opening();
+        const reopened = yield* open();
         if (reopened === null) throw new Error("a start could neither open a verification nor find the pending one");
-        return { kind: "started", verification: reopened };
+        return { kind: "started", verification: verificationFrom(reopened) };
       }
       return { kind: "max_sends", verification: verificationFrom(held) };
     });
@@ -357,25 +407,16 @@ export class SqlVerifyStore implements VerifyStore {
     maxChecks: number,
     matches: (verification: VerificationRecord) => boolean,
   ): Promise<Checked | null> {
-    const q = this.#q;
-    const find =
-      "to" in target
-        ? statement(q.pendingOf, { service: serviceSid, to: target.to })
-        : statement(q.bySid, { service: serviceSid, sid: target.sid });
-    const [row] = (await this.#runner.one<Selectable<VerificationsTable>>(find)).rows;
-    if (row === undefined) return null;
+    const row = await this.#hot.find(serviceSid, target);
+    if (row === null) return null;
     const found = verificationFrom(row);
     if (found.status !== "pending" || found.expiresAt <= now || found.checkCount >= maxChecks) return null;
     const matched = matches({ ...found, checkCount: found.checkCount + 1 });
-    const values = { sid: found.sid, now, maxChecks, approve: matched ? 1 : 0 };
-    const [after] = (await this.#runner.one<Selectable<VerificationsTable>>(statement(q.checkOnce, values))).rows;
-    if (after === undefined) return null;
+    const values = { sid: found.sid, now, maxChecks, approve: matched ? 1 : 0, purpose: verifyPurpose(serviceSid) };
+    const after = await this.#hot.check(values);
+    if (after === null) return null;
     const verification = verificationFrom(after);
-    if (!matched) return { kind: "mismatch", verification };
-    await this.#groupCommit.add(
-      statement(q.markVerified, { to: verification.to, purpose: verifyPurpose(serviceSid), verification: verification.sid, now }),
-    );
-    return { kind: "approved", verification };
+    return matched ? { kind: "approved", verification } : { kind: "mismatch", verification };
   }
 
   /**

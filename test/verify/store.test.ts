@@ -116,6 +116,45 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
     }
   });
 
+  it("one turn's starts and checks (one statement each on PostgreSQL): every request answered with its own address's verification", async () => {
+    if (db === null) return;
+    const to = (i: number) => `+5068888${String(100 + i).padStart(4, "0")}`;
+    // Three starts for each of ten addresses at once: the second and third of an address follow its first.
+    const starts = await Promise.all(Array.from({ length: 30 }, (_, i) => store.verify.startVerification(input(to(i % 10), T0 + i))));
+    const sidOf = (a: number) => starts.find((s) => s.verification.to === to(a))?.verification.sid ?? "";
+    for (let a = 0; a < 10; a++) {
+      const mine = starts.filter((s) => s.verification.to === to(a));
+      expect(mine).toHaveLength(3);
+      expect(new Set(mine.map((s) => s.verification.sid)).size).toBe(1);
+      expect(mine.map((s) => s.verification.sendCount).sort()).toEqual([1, 2, 3]);
+      const [first] = mine;
+      if (first === undefined) throw new Error(`no start answered for ${to(a)}`);
+      expect(await store.verify.sendAttempts(first.verification)).toHaveLength(3);
+    }
+    // One check of each address at once: the even ones match, the odd ones do not.
+    const checks = await Promise.all(
+      Array.from({ length: 10 }, (_, a) =>
+        store.verify.checkVerification(serviceSid, a % 3 === 0 ? { sid: sidOf(a) } : { to: to(a) }, T0 + 100, 5, () => a % 2 === 0),
+      ),
+    );
+    for (let a = 0; a < 10; a++) {
+      const sid = sidOf(a);
+      expect(checks[a]).toMatchObject({ kind: a % 2 === 0 ? "approved" : "mismatch", verification: { sid, to: to(a), checkCount: 1 } });
+      const attempts = await db
+        .sql()
+        .selectFrom("otp_codes")
+        .select(["status"])
+        .where("user_id", "=", sid)
+        .orderBy("created_at")
+        .orderBy("id")
+        .execute();
+      // An approval marks the newest send attempt, the code that verified; a mismatch marks none.
+      expect(attempts.map((row) => row.status)).toEqual(
+        a % 2 === 0 ? ["pending", "pending", "verified"] : ["pending", "pending", "pending"],
+      );
+    }
+  });
+
   it("rate limits: a duplicate name or bucket interval is refused; deleting a limit deletes its buckets", async () => {
     if (db === null) return;
     const limit = { sid: newSid("RK"), serviceSid, uniqueName: "ip", description: null, createdAt: T0, updatedAt: T0 };

@@ -13,6 +13,7 @@ import { OpenBatch, openAllStatement } from "./open-batch.js";
 import { PostgresRunner } from "./runner.js";
 import { DIVISION_BY_ZERO, foldedTakeStatement, TakeBatch } from "./take-batch.js";
 import { TryBatch, tryStatements } from "./try.js";
+import { VerifyBatch } from "./verify-batch.js";
 
 const PG_INT8 = 20;
 /** Expired windows are swept at most this often: the table stays about the size of the live windows. */
@@ -30,6 +31,7 @@ export class PostgresAdapter implements DialectAdapter {
   readonly runner: PostgresRunner;
   readonly groupCommit: GroupCommit;
   readonly statements: SharedStatements;
+  readonly verifyV2: VerifyBatch;
   readonly #own: ReturnType<typeof postgresStatements>;
   readonly #tries: TryBatch;
   readonly #takes: TakeBatch;
@@ -55,6 +57,7 @@ export class PostgresAdapter implements DialectAdapter {
     this.statements = sharedStatements(this.db);
     this.groupCommit = new GroupCommit(this.runner, folder(this.statements, foldStatement(this.db)));
     this.#own = postgresStatements(this.db);
+    this.verifyV2 = new VerifyBatch(this.db, this.runner);
     this.#tries = new TryBatch(this.runner, { own: tryStatements(this.db), shared: this.statements });
     const foldedTake = foldedTakeStatement(this.db);
     this.#takes = new TakeBatch(

@@ -33,6 +33,8 @@ export class SqliteAdapter implements DialectAdapter {
   readonly runner: SqliteRunner;
   readonly groupCommit: GroupCommit;
   readonly statements: SharedStatements;
+  /** A /v2 start and check run one statement at a time: in process, a statement costs no round trip. */
+  readonly verifyV2 = null;
   readonly #sqlite: BetterSqlite3.Database;
   readonly #own: ReturnType<typeof sqliteStatements>;
   readonly #checkpointer: Checkpointer | null = null;

@@ -1,0 +1,231 @@
+import { type Kysely, type Selectable, sql } from "kysely";
+import { prepare, type Runner, statement } from "../prepared.js";
+import type { Database, VerificationsTable } from "../schema.js";
+import type { OpenWithAttempt } from "../verify-statements.js";
+import type { CheckTarget, CheckValues, VerifyHotPath } from "../verify-store.js";
+import { firstOfEach, type Pending, TurnBatch } from "./turn-batch.js";
+
+type Row = Selectable<VerificationsTable>;
+
+interface OpenAllValues {
+  sids: string[];
+  services: string[];
+  tos: string[];
+  channels: string[];
+  nonces: string[];
+  keyIds: string[];
+  codeLengths: number[];
+  locales: (string | null)[];
+  nows: number[];
+  expires: number[];
+  maxSends: number[];
+  attempts: string[];
+  purposes: string[];
+  attemptChannels: string[];
+  countries: (string | null)[];
+  prices: (number | null)[];
+}
+
+interface CheckAllValues {
+  sids: string[];
+  nows: number[];
+  maxChecks: number[];
+  approves: number[];
+  purposes: string[];
+}
+
+/** A /v2 start's and check's statements for many requests at once: unnest's arrays in, one row per request out. */
+function verifyBatchStatements(db: Kysely<Database>) {
+  return {
+    /**
+     * `open` of verify-statements.ts and the send attempt's row for many addresses (each once): a new
+     * verification, or one more send on the pending one while it has sends and time left. Answers the
+     * opened verifications; an address without a row is out of sends or of time.
+     */
+    openAll: prepare<OpenAllValues>((p) => ({
+      compile: () =>
+        sql`with input (sid, service_sid, to_addr, channel, nonce, key_id, code_length, locale, now, expires_at, max_sends,
+            attempt, purpose, attempt_channel, country, price_micros) as (
+            select * from unnest(${p.sids}::text[], ${p.services}::text[], ${p.tos}::text[], ${p.channels}::text[],
+              ${p.nonces}::text[], ${p.keyIds}::text[], ${p.codeLengths}::integer[], ${p.locales}::text[], ${p.nows}::bigint[],
+              ${p.expires}::bigint[], ${p.maxSends}::integer[], ${p.attempts}::text[], ${p.purposes}::text[],
+              ${p.attemptChannels}::text[], ${p.countries}::text[], ${p.prices}::bigint[])
+          ),
+          opened as (
+            insert into verifications (sid, service_sid, to_addr, pending_to, channel, status, nonce, key_id, code_length, locale,
+              send_count, check_count, created_at, updated_at, expires_at)
+            select sid, service_sid, to_addr, to_addr, channel, 'pending', nonce, key_id, code_length, locale, 1, 0, now, now, expires_at
+            from input order by service_sid, to_addr
+            on conflict (service_sid, pending_to) do update set
+              send_count = verifications.send_count + 1, channel = excluded.channel, updated_at = excluded.updated_at
+            where verifications.send_count < (select max_sends from input
+                where input.service_sid = verifications.service_sid and input.to_addr = verifications.pending_to)
+              and verifications.expires_at > excluded.updated_at
+            returning *
+          ),
+          attempt as (
+            insert into otp_codes (id, user_id, phone_number, purpose, code_hash, key_id, channel, status, created_at, expires_at,
+              updated_at, country, price_micros, price_final)
+            select input.attempt, opened.sid, opened.to_addr, input.purpose, null, opened.key_id, input.attempt_channel, 'pending',
+              input.now, opened.expires_at, input.now, input.country, input.price_micros, 0
+            from opened join input on input.service_sid = opened.service_sid and input.to_addr = opened.to_addr
+          )
+          select * from opened`.compile(db),
+    })),
+    /** The pending verifications of many addresses. */
+    pendingOfAll: prepare<{ services: string[]; tos: string[] }>((p) => ({
+      compile: () =>
+        sql`select verifications.* from unnest(${p.services}::text[], ${p.tos}::text[]) as input (service_sid, to_addr)
+          join verifications on verifications.service_sid = input.service_sid and verifications.pending_to = input.to_addr`.compile(db),
+    })),
+    /** Many verifications by sid, each in its service. */
+    bySidAll: prepare<{ services: string[]; sids: string[] }>((p) => ({
+      compile: () =>
+        sql`select verifications.* from unnest(${p.services}::text[], ${p.sids}::text[]) as input (service_sid, sid)
+          join verifications on verifications.sid = input.sid and verifications.service_sid = input.service_sid`.compile(db),
+    })),
+    /**
+     * `checkOnce` of verify-statements.ts for many verifications (each once), and each approved one's newest
+     * send attempt marked verified in the same statement. Answers the verifications counted.
+     */
+    checkAll: prepare<CheckAllValues>((p) => ({
+      compile: () =>
+        sql`with input (sid, now, max_checks, approve, purpose) as (
+            select * from unnest(${p.sids}::text[], ${p.nows}::bigint[], ${p.maxChecks}::integer[], ${p.approves}::integer[],
+              ${p.purposes}::text[])
+          ),
+          checked as (
+            update verifications set check_count = verifications.check_count + 1, updated_at = input.now,
+              status = case when input.approve = 1 then 'approved' else verifications.status end,
+              pending_to = case when input.approve = 1 then null else verifications.pending_to end
+            from input
+            where verifications.sid = input.sid and verifications.status = 'pending' and verifications.pending_to is not null
+              and verifications.expires_at > input.now and verifications.check_count < input.max_checks
+            returning verifications.*
+          ),
+          newest as (
+            select distinct on (otp_codes.user_id) otp_codes.id, checked.updated_at as now
+            from checked
+            join input on input.sid = checked.sid
+            join otp_codes on otp_codes.phone_number = checked.to_addr and otp_codes.purpose = input.purpose
+              and otp_codes.user_id = checked.sid
+            where checked.status = 'approved'
+            order by otp_codes.user_id, otp_codes.created_at desc, otp_codes.id desc
+          ),
+          marked as (
+            update otp_codes set status = 'verified', verified_at = newest.now, updated_at = newest.now
+            from newest where otp_codes.id = newest.id
+          )
+          select * from checked`.compile(db),
+    })),
+  };
+}
+
+/**
+ * A /v2 start's and check's common case on PostgreSQL, batched per turn of the event loop (turn-batch.ts):
+ * the opens of one turn are one statement, the reads one, the checks one, so a busy service pays a round
+ * trip and a commit per turn instead of one per request. Each statement takes a key (an address, a
+ * verification) at most once, as one statement cannot update a row twice and the second must see the
+ * first: a key's second request goes in the next statement, after the first's.
+ */
+export class VerifyBatch implements VerifyHotPath {
+  readonly #opens: TurnBatch<OpenWithAttempt, Row | null>;
+  readonly #pending: TurnBatch<{ service: string; to: string }, Row | null>;
+  readonly #bySid: TurnBatch<{ service: string; sid: string }, Row | null>;
+  readonly #checks: TurnBatch<CheckValues, Row | null>;
+
+  constructor(db: Kysely<Database>, runner: Runner) {
+    const q = verifyBatchStatements(db);
+    const rows = async <P extends object>(query: Parameters<typeof statement<P>>[0], values: P) =>
+      (await runner.one<Row>(statement(query, values))).rows;
+    const addressOf = (service: string, to: string) => `${service}\u0000${to}`;
+    this.#opens = new TurnBatch((batch) =>
+      byKey(
+        batch,
+        (input) => addressOf(input.service, input.to),
+        (row) => addressOf(row.service_sid, row.to_addr),
+        (inputs) =>
+          rows(q.openAll, {
+            sids: inputs.map((i) => i.sid),
+            services: inputs.map((i) => i.service),
+            tos: inputs.map((i) => i.to),
+            channels: inputs.map((i) => i.channel),
+            nonces: inputs.map((i) => i.nonce),
+            keyIds: inputs.map((i) => i.keyId),
+            codeLengths: inputs.map((i) => i.codeLength),
+            locales: inputs.map((i) => i.locale),
+            nows: inputs.map((i) => i.now),
+            expires: inputs.map((i) => i.expiresAt),
+            maxSends: inputs.map((i) => i.maxSends),
+            attempts: inputs.map((i) => i.attempt),
+            purposes: inputs.map((i) => i.purpose),
+            attemptChannels: inputs.map((i) => i.attemptChannel),
+            countries: inputs.map((i) => i.country),
+            prices: inputs.map((i) => i.priceMicros),
+          }),
+      ),
+    );
+    this.#pending = new TurnBatch((batch) =>
+      byKey(
+        batch,
+        (input) => addressOf(input.service, input.to),
+        (row) => addressOf(row.service_sid, row.pending_to ?? ""),
+        (inputs) => rows(q.pendingOfAll, { services: inputs.map((i) => i.service), tos: inputs.map((i) => i.to) }),
+      ),
+    );
+    this.#bySid = new TurnBatch((batch) =>
+      byKey(
+        batch,
+        (input) => addressOf(input.service, input.sid),
+        (row) => addressOf(row.service_sid, row.sid),
+        (inputs) => rows(q.bySidAll, { services: inputs.map((i) => i.service), sids: inputs.map((i) => i.sid) }),
+      ),
+    );
+    this.#checks = new TurnBatch((batch) =>
+      byKey(
+        batch,
+        (input) => input.sid,
+        (row) => row.sid,
+        (inputs) =>
+          rows(q.checkAll, {
+            sids: inputs.map((i) => i.sid),
+            nows: inputs.map((i) => i.now),
+            maxChecks: inputs.map((i) => i.maxChecks),
+            approves: inputs.map((i) => i.approve),
+            purposes: inputs.map((i) => i.purpose),
+          }),
+      ),
+    );
+  }
+
+  open(values: OpenWithAttempt): Promise<Row | null> {
+    return this.#opens.add(values);
+  }
+
+  find(service: string, target: CheckTarget): Promise<Row | null> {
+    return "to" in target ? this.#pending.add({ service, to: target.to }) : this.#bySid.add({ service, sid: target.sid });
+  }
+
+  check(values: CheckValues): Promise<Row | null> {
+    return this.#checks.add(values);
+  }
+}
+
+/**
+ * Runs a batch as statements that each take a key at most once (the first request of each key, then the
+ * second of each, …), and answers each request with the row of its key, or null.
+ */
+async function byKey<I>(
+  batch: Pending<I, Row | null>[],
+  keyOf: (input: I) => string,
+  rowKey: (row: Row) => string,
+  run: (inputs: I[]) => Promise<Row[]>,
+): Promise<void> {
+  let rest = batch;
+  while (rest.length > 0) {
+    const [together, after] = firstOfEach(rest, (p) => keyOf(p.input));
+    const found = new Map((await run(together.map((p) => p.input))).map((row) => [rowKey(row), row]));
+    for (const p of together) p.resolve(found.get(keyOf(p.input)) ?? null);
+    rest = after;
+  }
+}
