@@ -133,7 +133,7 @@ export function tryStatements(db: Kysely<Database>) {
 }
 
 /** PostgreSQL's SQLSTATE for a deadlock: a batch that meets another process's rows in another order. */
-const DEADLOCK = "40P01";
+export const DEADLOCK = "40P01";
 
 interface CountInput {
   challenge: Challenge;

@@ -3,6 +3,7 @@ import { prepare, type Runner, statement } from "../prepared.js";
 import type { Database, VerificationsTable } from "../schema.js";
 import type { OpenWithAttempt } from "../verify-statements.js";
 import type { CheckTarget, CheckValues, VerifyHotPath } from "../verify-store.js";
+import { DEADLOCK } from "./try.js";
 import { firstOfEach, type Pending, TurnBatch } from "./turn-batch.js";
 
 type Row = Selectable<VerificationsTable>;
@@ -213,7 +214,9 @@ export class VerifyBatch implements VerifyHotPath {
 
 /**
  * Runs a batch as statements that each take a key at most once (the first request of each key, then the
- * second of each, …), and answers each request with the row of its key, or null.
+ * second of each, …), in key order, and answers each request with the row of its key, or null. Two
+ * processes' statements may still meet the same rows in another order: the one PostgreSQL picks as a
+ * deadlock's victim runs its requests one by one instead, as TryBatch does.
  */
 async function byKey<I>(
   batch: Pending<I, Row | null>[],
@@ -224,8 +227,17 @@ async function byKey<I>(
   let rest = batch;
   while (rest.length > 0) {
     const [together, after] = firstOfEach(rest, (p) => keyOf(p.input));
-    const found = new Map((await run(together.map((p) => p.input))).map((row) => [rowKey(row), row]));
-    for (const p of together) p.resolve(found.get(keyOf(p.input)) ?? null);
+    together.sort((a, b) => (keyOf(a.input) < keyOf(b.input) ? -1 : 1));
+    const answer = async (pending: Pending<I, Row | null>[]) => {
+      const found = new Map((await run(pending.map((p) => p.input))).map((row) => [rowKey(row), row]));
+      for (const p of pending) p.resolve(found.get(keyOf(p.input)) ?? null);
+    };
+    try {
+      await answer(together);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== DEADLOCK || together.length === 1) throw error;
+      for (const p of together) await answer([p]);
+    }
     rest = after;
   }
 }
