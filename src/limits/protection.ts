@@ -107,8 +107,9 @@ export class Protection {
    * destination rules, breaker, limits and budget as admitSend, but the caller is the application, not its
    * user, so neither the per-user limit nor the per-challenge one counts it (a busy application would stop
    * after RATE_LIMIT_USER sends); the end user's address (`endUserIp`) counts on the IP limit, and `extra`
-   * (the service's own rate limits) count too. Every unit and the budget's hold are taken here, at once;
-   * `giveBackAppSend` returns them.
+   * (the service's own rate limits) count too. When the store keeps the limits and no budget hold is
+   * needed, the units are the store's to take with the send (`take`), as admitSend hands them over; else
+   * every unit and the budget's hold are taken here, at once (`taken`), and `giveBackAppSend` returns them.
    */
   async admitAppSend(
     to: string,
@@ -116,24 +117,25 @@ export class Protection {
     endUserIp: string | null,
     extra: readonly Bucket[],
     now: number,
-  ): Promise<{ ok: true; taken: Bucket[]; hold: BudgetHold | null } | { ok: false; refusal: Refusal }> {
+  ): Promise<{ ok: true; take: Bucket[]; taken: Bucket[]; hold: BudgetHold | null } | { ok: false; refusal: Refusal }> {
     const early = phone === null ? null : (this.destination(phone) ?? (await this.breaker(phone, now)));
     if (early !== null) return { ok: false, refusal: early };
     const key = { phoneNumber: to, purpose: "login" as const, userId: "" };
     const own = this.sendBuckets(key, phone, endUserIp).filter((bucket) => bucket.rule !== "user" && bucket.rule !== "challenge");
-    const taken = [...own, ...extra];
-    const consumed = await this.#limiter.consume(taken, now);
-    if (!consumed.ok) return { ok: false, refusal: limitRefusal(consumed.rule, consumed.retryAfterMs) };
+    const buckets = [...own, ...extra];
     const hold = phone === null ? null : this.budgetHold(phone, now);
+    if (this.#inStore && hold === null) return { ok: true, take: buckets, taken: [], hold };
+    const consumed = await this.#limiter.consume(buckets, now);
+    if (!consumed.ok) return { ok: false, refusal: limitRefusal(consumed.rule, consumed.retryAfterMs) };
     let reserved = false;
     try {
       reserved = hold === null || (await this.#store.reserveBudget(hold, now));
     } finally {
       // Refused or failed, the units go back: nothing will be sent.
-      if (!reserved) await this.#limiter.release(taken, now);
+      if (!reserved) await this.#limiter.release(buckets, now);
     }
     if (!reserved) return { ok: false, refusal: this.#budgetRefusal(now) };
-    return { ok: true, taken, hold };
+    return { ok: true, take: [], taken: buckets, hold };
   }
 
   /**

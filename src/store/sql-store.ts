@@ -60,6 +60,7 @@ export class SqlStore implements Store {
       // statements by what a round trip costs (verify-store.ts).
       inProcess: this.#a.name === "sqlite",
       hot: this.#a.verifyV2,
+      units: { take: (buckets, now) => this.takeUnits(buckets, now), giveBack: (buckets, now) => this.giveBackUnits(buckets, now) },
     });
   }
 
@@ -192,6 +193,7 @@ export class SqlStore implements Store {
   }
 
   async giveBackUnits(buckets: readonly Bucket[], now: number): Promise<void> {
+    if (buckets.length === 0) return;
     // A release keeps the window the take started (as Redis does); only a step's own refusal undoes it.
     const { giveBack } = this.#a.statements.counters;
     await this.#a.runner.transaction(function* () {

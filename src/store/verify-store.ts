@@ -2,6 +2,7 @@ import { type Kysely, type Selectable, sql } from "kysely";
 import { verifyPurpose } from "../records.js";
 import { type GroupCommit, once, type Runner, type Step, statement } from "./prepared.js";
 import type { Database, VerificationsTable, VerifyBucketsTable, VerifyRateLimitsTable, VerifyServicesTable } from "./schema.js";
+import type { Bucket, Consumed } from "./store.js";
 import { attemptValues, type OpenWithAttempt, type VerifyStatements, verifyStatements } from "./verify-statements.js";
 
 /** A /v2 service as stored: its friendly name, code length, and the rest of its settings (JSON-able). */
@@ -59,13 +60,20 @@ export interface StartInput {
   fresh: { sid: string; nonce: string; keyId: string; codeLength: number; locale: string | null; expiresAt: number };
   maxSends: number;
   attempt: AttemptRow;
+  /**
+   * Units the store takes with the send, all or nothing (Protection.admitAppSend's `take`): when a bucket
+   * is full the start is `limited` and nothing is stored; when no send opens they go back.
+   */
+  take: readonly Bucket[];
 }
 
 export type Started =
   /** A send was opened: on a new verification (`sendCount` 1) or on the pending one. */
   | { kind: "started"; verification: VerificationRecord }
   /** The pending verification has had `maxSends` sends: nothing was stored. */
-  | { kind: "max_sends"; verification: VerificationRecord };
+  | { kind: "max_sends"; verification: VerificationRecord }
+  /** A bucket of `take` had no room: nothing was taken or stored. */
+  | { kind: "limited"; rule: string; retryAfterMs: number };
 
 /** Which verification a check is for: the pending one of an address, or one by its sid. */
 export type CheckTarget = { to: string } | { sid: string };
@@ -161,6 +169,17 @@ export interface VerifyStore {
   purgeVerifications(before: number, batch: number): Promise<number>;
 }
 
+/** What VerifyHotPath.open did. */
+export type Opened =
+  | { kind: "taken"; row: Selectable<VerificationsTable> | null }
+  | { kind: "limited"; rule: string; retryAfterMs: number };
+
+/** The store's limiter counters (SqlStore.takeUnits and giveBackUnits): a /v2 start's `take`. */
+export interface Units {
+  take(buckets: readonly Bucket[], now: number): Promise<Consumed>;
+  giveBack(buckets: readonly Bucket[], now: number): Promise<void>;
+}
+
 /** A check counted on a verification read before: `approve` 1 when its code matched (see VerifyHotPath.check). */
 export interface CheckValues {
   sid: string;
@@ -176,8 +195,11 @@ export interface CheckValues {
  * costs no round trip); batched per turn of the event loop on PostgreSQL (postgres/verify-batch.ts).
  */
 export interface VerifyHotPath {
-  /** `open` and, when it opened one, the send attempt's row: the verification, or null (out of sends or of time). */
-  open(values: OpenWithAttempt): Promise<Selectable<VerificationsTable> | null>;
+  /**
+   * `take`'s units, then `open` and, when it opened one, the send attempt's row: the verification, or null
+   * (out of sends or of time: the units stay taken), or `limited` (a bucket had no room: nothing changed).
+   */
+  open(values: OpenWithAttempt, take: readonly Bucket[]): Promise<Opened>;
   /** The pending verification of an address, or a verification by sid, as stored. */
   find(service: string, target: CheckTarget): Promise<Selectable<VerificationsTable> | null>;
   /** `checkOnce`, and when it approved, the newest send attempt marked verified: the verification counted, or null. */
@@ -188,15 +210,23 @@ class OneAtATime implements VerifyHotPath {
   readonly #runner: Runner;
   readonly #q: VerifyStatements;
   readonly #groupCommit: GroupCommit;
+  readonly #units: Units;
 
-  constructor(runner: Runner, q: VerifyStatements, groupCommit: GroupCommit) {
+  constructor(runner: Runner, q: VerifyStatements, groupCommit: GroupCommit, units: Units) {
     this.#runner = runner;
     this.#q = q;
     this.#groupCommit = groupCommit;
+    this.#units = units;
   }
 
-  open(values: OpenWithAttempt): Promise<Selectable<VerificationsTable> | null> {
-    return this.#runner.transaction(opening(this.#q, values));
+  async open(values: OpenWithAttempt, take: readonly Bucket[]): Promise<Opened> {
+    const consumed = await this.#units.take(take, values.now);
+    if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
+    const row = await this.#runner.transaction(opening(this.#q, values)).catch(async (error: unknown) => {
+      await this.#units.giveBack(take, values.now).catch(() => {});
+      throw error;
+    });
+    return { kind: "taken", row };
   }
 
   async find(service: string, target: CheckTarget): Promise<Selectable<VerificationsTable> | null> {
@@ -238,6 +268,7 @@ export class SqlVerifyStore implements VerifyStore {
   readonly #q: VerifyStatements;
   /** A start's and a check's common case: one at a time, or the adapter's batches. */
   readonly #hot: VerifyHotPath;
+  readonly #units: Units;
   /** SQLite: the database runs in the process, and a transaction costs no round trip. */
   readonly #inProcess: boolean;
   /** Bookkeeping nobody decides on (the verified mark of an approved code's row), one commit per turn. */
@@ -246,7 +277,7 @@ export class SqlVerifyStore implements VerifyStore {
   constructor(
     db: Kysely<Database>,
     runner: Runner,
-    options: { unique: (error: unknown) => boolean; groupCommit: GroupCommit; inProcess: boolean; hot: VerifyHotPath | null },
+    options: { unique: (error: unknown) => boolean; groupCommit: GroupCommit; inProcess: boolean; hot: VerifyHotPath | null; units: Units },
   ) {
     this.#db = db;
     this.#runner = runner;
@@ -254,7 +285,8 @@ export class SqlVerifyStore implements VerifyStore {
     this.#groupCommit = options.groupCommit;
     this.#q = verifyStatements(db);
     this.#inProcess = options.inProcess;
-    this.#hot = options.hot ?? new OneAtATime(runner, this.#q, options.groupCommit);
+    this.#units = options.units;
+    this.#hot = options.hot ?? new OneAtATime(runner, this.#q, options.groupCommit, options.units);
   }
 
   // ---- Services ------------------------------------------------------------------------------------
@@ -307,8 +339,8 @@ export class SqlVerifyStore implements VerifyStore {
   // ---- Verifications -------------------------------------------------------------------------------
 
   /**
-   * The common case is one step: open (a new verification, or one more send on the pending one) and its
-   * attempt's row (VerifyHotPath.open). Only when the pending one is out of time (expire it and open
+   * The common case is one step: `take`'s units, open (a new verification, or one more send on the pending
+   * one) and its attempt's row (VerifyHotPath.open). Only when the pending one is out of time (expire it and open
    * again) or of sends does a second step run.
    */
   async startVerification(input: StartInput): Promise<Started> {
@@ -326,11 +358,12 @@ export class SqlVerifyStore implements VerifyStore {
       country: attempt.country,
       priceMicros: attempt.priceMicros,
     };
-    const first = await this.#hot.open(values);
-    if (first !== null) return { kind: "started", verification: verificationFrom(first) };
+    const first = await this.#hot.open(values, input.take);
+    if (first.kind === "limited") return first;
+    if (first.row !== null) return { kind: "started", verification: verificationFrom(first.row) };
     const q = this.#q;
     const open = opening(q, values);
-    return this.#runner.transaction(function* (): Step<Started> {
+    const second = this.#runner.transaction(function* (): Step<Started> {
       // Out of time: it expires, and a new one opens. Out of sends: nothing is stored.
       const expired = yield statement(q.expire, { service, to, now });
       const opened = expired.changes === 1 ? yield* open() : null;
@@ -344,6 +377,13 @@ export class SqlVerifyStore implements VerifyStore {
       }
       return { kind: "max_sends", verification: verificationFrom(held) };
     });
+    // No send opened (out of sends, or a failure): the units taken with it go back.
+    const started = await second.catch(async (error: unknown) => {
+      await this.#units.giveBack(input.take, now).catch(() => {});
+      throw error;
+    });
+    if (started.kind === "max_sends") await this.#units.giveBack(input.take, now);
+    return started;
   }
 
   async getVerification(serviceSid: string, sid: string): Promise<VerificationRecord | null> {

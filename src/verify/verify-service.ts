@@ -7,7 +7,7 @@ import { failClosed } from "../errors.js";
 import { COUNTRY_LANGUAGE } from "../i18n/templates.js";
 import { newId } from "../ids.js";
 import type { Bucket } from "../limits/limiter.js";
-import { numberPrefix, type Protection } from "../limits/protection.js";
+import { limitRefusal, numberPrefix, type Protection, type Refusal } from "../limits/protection.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { deliveryUpdate, spentOn } from "../otp/delivery.js";
@@ -81,7 +81,10 @@ interface Target {
 
 /** What protection took for a send: given back when nothing goes out. */
 interface Taken {
+  /** Taken by protection (a limiter elsewhere, or with the budget's hold): given back here when nothing is sent. */
   buckets: Bucket[];
+  /** For the store to take with the send, all or nothing (Protection.admitAppSend's `take`); it gives them back itself. */
+  take: Bucket[];
   hold: BudgetHold | null;
 }
 
@@ -166,9 +169,13 @@ export class VerifyService {
   async #send(service: VerifyServiceRecord, request: StartRequest, target: Target): Promise<VerificationView | null> {
     const now = this.#o.clock.now().getTime();
     const fixedCode = this.#o.testNumbers.get(target.to);
-    const taken = fixedCode === undefined ? await this.#admit(service, target, request, now) : { buckets: [], hold: null };
+    const taken = fixedCode === undefined ? await this.#admit(service, target, request, now) : { buckets: [], take: [], hold: null };
     const sending: Sending = { service, request, target, taken, attemptSid: newSid("VL", now), now };
     const started = await this.#open(sending, fixedCode !== undefined);
+    if (started.kind === "limited") {
+      const refusal = limitRefusal(started.rule, started.retryAfterMs);
+      return this.#refuse(service, target, request, refusal, taken.take, now);
+    }
     const { verification } = started;
     const code = fixedCode ?? this.#codes.code(verification);
     if (code === null) {
@@ -205,6 +212,7 @@ export class VerifyService {
         expiresAt: now + VERIFY_RULES.ttlMs,
       },
       maxSends: VERIFY_RULES.maxSends,
+      take: taken.take,
       attempt: {
         sid: sending.attemptSid,
         // A test number's code is never sent: its row says so, as the native API's do.
@@ -220,7 +228,7 @@ export class VerifyService {
       await this.#giveBack(taken, now);
       throw error;
     }
-    if (started.kind === "max_sends") await this.#giveBack(taken, now);
+    if (started.kind !== "started") await this.#giveBack(taken, now);
     return started;
   }
 
@@ -247,9 +255,9 @@ export class VerifyService {
       }
       await guard(this.#o.store.endVerification(service.sid, verification.sid, "canceled", now));
     } finally {
-      // A max_sends refusal gave its units back already (#open).
+      // A max_sends refusal gave its units back already (#open); the store's `take` was this send's.
       if (opened) {
-        await this.#giveBack({ buckets: taken.buckets, hold: null }, now);
+        await this.#giveBack({ buckets: [...taken.buckets, ...taken.take], take: [], hold: null }, now);
         await guard(this.#o.protection.settle(taken.hold, sending.attemptSid, null, now));
       }
     }
@@ -431,8 +439,20 @@ export class VerifyService {
     const { to, phone } = target;
     const extra = await this.#serviceBuckets(service, request.rateLimits);
     const admitted = await guardLimiter(this.#o.protection.admitAppSend(to, phone, request.deviceIp, extra, now));
-    if (admitted.ok) return { buckets: admitted.taken, hold: admitted.hold };
-    const { refusal } = admitted;
+    if (admitted.ok) return { buckets: admitted.taken, take: admitted.take, hold: admitted.hold };
+    return this.#refuse(service, target, request, admitted.refusal, extra, now);
+  }
+
+  /** A refusal, kept as the native API keeps one (the reports count it under the service), then thrown in Twilio's code. */
+  async #refuse(
+    service: VerifyServiceRecord,
+    target: Target,
+    request: StartRequest,
+    refusal: Refusal,
+    buckets: readonly Bucket[],
+    now: number,
+  ): Promise<never> {
+    const { to, phone } = target;
     await guard(
       this.#o.codes.recordRefusal({
         id: newId("ref", now),
@@ -451,7 +471,8 @@ export class VerifyService {
       { event: "verify.refused", service: service.sid, to: mask(to), rule: refusal.rule, errorCode: refusal.code },
       "verification refused",
     );
-    const limit = extra.find((bucket) => bucket.rule === refusal.rule);
+    // A service's own rate limit is named in Twilio's answer.
+    const limit = buckets.find((bucket) => bucket.rule === refusal.rule && bucket.rule.startsWith("rate_limit:"));
     throw refusalError(refusal, limit === undefined ? null : limit.rule.slice("rate_limit:".length), phone);
   }
 

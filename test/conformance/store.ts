@@ -242,6 +242,21 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
       expect(await store.readCounters([shared.key], T0)).toEqual([{ count: 5, resetAt: T0 + 10 * MINUTE }]);
     });
 
+    test("of 10 parallel sends to one challenge and 10 to others through one bucket, each refused send gives its unit back", async () => {
+      const shared = bucketOf(100, "global");
+      const busy = key();
+      const sends = [...Array.from({ length: 10 }, () => busy), ...Array.from({ length: 10 }, () => key())].map((k) =>
+        record(k, { createdAt: T0 }),
+      );
+      const results = await Promise.all(sends.map((code) => store.beginSend(code, T0, rule, { buckets: [shared] })));
+      expect(results.slice(0, 10).filter((r) => r.kind === "opened")).toHaveLength(1);
+      expect(results.slice(0, 10).filter((r) => r.kind === "refused")).toHaveLength(9);
+      expect(results.slice(10).every((r) => r.kind === "opened")).toBe(true);
+      expect(await store.readCounters([shared.key], T0)).toEqual([{ count: 11, resetAt: T0 + 10 * MINUTE }]);
+      const stored = await Promise.all(sends.map((code) => store.findCode(code.id)));
+      expect(stored.filter((code) => code !== null)).toHaveLength(11);
+    });
+
     test("a try takes its bucket whatever it finds, and counts a verification only when it verifies", async () => {
       const k = key();
       await sendAt(store, k, T0);

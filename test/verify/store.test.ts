@@ -33,16 +33,23 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
     fresh: { sid: newSid("VE"), nonce: "n", keyId: "default", codeLength: 6, locale: "en", expiresAt: now + TTL },
     maxSends: 5,
     attempt: { sid: newSid("VL"), channel: "sms", country: "CR", priceMicros: 7500 },
+    take: [],
   });
+  /** A start that takes no units: never `limited`. */
+  const start = async (given: StartInput) => {
+    const started = await store.verify.startVerification(given);
+    if (started.kind === "limited") throw new Error("a start without units was limited");
+    return started;
+  };
 
   it("a start while one is pending is a send on it; after its ten minutes, a new verification and the old one expired", async () => {
     if (db === null) return;
-    const first = await store.verify.startVerification(input("+50688880001", T0));
+    const first = await start(input("+50688880001", T0));
     expect(first).toMatchObject({ kind: "started", verification: { sendCount: 1, status: "pending", expiresAt: T0 + TTL } });
-    const again = await store.verify.startVerification(input("+50688880001", T0 + 1000));
+    const again = await start(input("+50688880001", T0 + 1000));
     expect(again).toMatchObject({ kind: "started", verification: { sid: first.verification.sid, sendCount: 2, expiresAt: T0 + TTL } });
     expect(await store.verify.sendAttempts(again.verification)).toHaveLength(2);
-    const later = await store.verify.startVerification(input("+50688880001", T0 + TTL));
+    const later = await start(input("+50688880001", T0 + TTL));
     expect(later.verification.sid).not.toBe(first.verification.sid);
     expect(later.verification.sendCount).toBe(1);
     expect(await store.verify.getVerification(serviceSid, first.verification.sid)).toMatchObject({ status: "expired" });
@@ -50,15 +57,15 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
 
   it("five sends, then max_sends with nothing stored", async () => {
     if (db === null) return;
-    for (let i = 1; i <= 5; i++) expect((await store.verify.startVerification(input("+50688880002", T0 + i))).kind).toBe("started");
-    const sixth = await store.verify.startVerification(input("+50688880002", T0 + 6));
+    for (let i = 1; i <= 5; i++) expect((await start(input("+50688880002", T0 + i))).kind).toBe("started");
+    const sixth = await start(input("+50688880002", T0 + 6));
     expect(sixth).toMatchObject({ kind: "max_sends", verification: { sendCount: 5 } });
     expect(await store.verify.sendAttempts(sixth.verification)).toHaveLength(5);
   });
 
   it("checks: counted first, five at most, the sixth ends it; a match approves once; an expired one is not found", async () => {
     if (db === null) return;
-    const { verification } = await store.verify.startVerification(input("+50688880003", T0));
+    const { verification } = await start(input("+50688880003", T0));
     for (let i = 1; i <= 5; i++) {
       expect(await store.verify.checkVerification(serviceSid, { to: "+50688880003" }, T0 + i, 5, () => false)).toMatchObject({
         kind: "mismatch",
@@ -73,7 +80,7 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
       known: { status: "max_attempts_reached" },
     });
 
-    const next = await store.verify.startVerification(input("+50688880003", T0 + 10));
+    const next = await start(input("+50688880003", T0 + 10));
     expect(next.verification.sid).not.toBe(verification.sid);
     expect(await store.verify.checkVerification(serviceSid, { to: "+50688880003" }, T0 + 11, 5, () => true)).toMatchObject({
       kind: "approved",
@@ -85,7 +92,7 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
     const verified = await db.sql().selectFrom("otp_codes").select("status").where("user_id", "=", next.verification.sid).execute();
     expect(verified).toEqual([{ status: "verified" }]);
 
-    const stale = await store.verify.startVerification(input("+50688880004", T0));
+    const stale = await start(input("+50688880004", T0));
     expect(await store.verify.checkVerification(serviceSid, { to: "+50688880004" }, T0 + TTL, 5, () => true)).toMatchObject({
       kind: "not_found",
       known: { status: "expired" },
@@ -102,7 +109,7 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
       const starts = await Promise.all(
         Array.from({ length: 20 }, (_, i) => stores[i % 2]?.verify.startVerification(input("+50688880010", T0 + i))),
       );
-      expect(new Set(starts.map((s) => s?.verification.sid)).size).toBe(1);
+      expect(new Set(starts.map((s) => (s !== undefined && "verification" in s ? s.verification.sid : null))).size).toBe(1);
       expect(starts.filter((s) => s?.kind === "started")).toHaveLength(5);
       const checks = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
@@ -120,7 +127,7 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
     if (db === null) return;
     const to = (i: number) => `+5068888${String(100 + i).padStart(4, "0")}`;
     // Three starts for each of ten addresses at once: the second and third of an address follow its first.
-    const starts = await Promise.all(Array.from({ length: 30 }, (_, i) => store.verify.startVerification(input(to(i % 10), T0 + i))));
+    const starts = await Promise.all(Array.from({ length: 30 }, (_, i) => start(input(to(i % 10), T0 + i))));
     const sidOf = (a: number) => starts.find((s) => s.verification.to === to(a))?.verification.sid ?? "";
     for (let a = 0; a < 10; a++) {
       const mine = starts.filter((s) => s.verification.to === to(a));
@@ -155,6 +162,40 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
     }
   });
 
+  it("a start takes its units with the send: all or nothing, back when no send opens, exact under a race", async () => {
+    if (db === null) return;
+    const bucket = (limit: number) => ({ key: `verify-test:${newSid("BL")}`, limit, windowMs: TTL, rule: "global" });
+    const count = async (key: string) => (await store.readCounters([key], T0))[0]?.count;
+
+    // A full bucket: limited, nothing taken from the other, nothing stored.
+    const full = bucket(1);
+    const room = bucket(10);
+    await store.takeUnits([full], T0);
+    const refused = await store.verify.startVerification({ ...input("+50688880020", T0), take: [room, full] });
+    expect(refused).toEqual({ kind: "limited", rule: "global", retryAfterMs: TTL });
+    expect(await count(room.key)).toBe(0);
+    expect(await store.verify.checkVerification(serviceSid, { to: "+50688880020" }, T0, 5, () => true)).toEqual({
+      kind: "not_found",
+      known: null,
+    });
+
+    // Five sends take five units; the sixth (max_sends) gives its unit back.
+    const units = bucket(100);
+    for (let i = 0; i < 6; i++) await store.verify.startVerification({ ...input("+50688880021", T0 + i), take: [units] });
+    expect(await count(units.key)).toBe(5);
+
+    // Twenty starts for twenty numbers at once through a bucket of five: exactly five open.
+    const five = bucket(5);
+    const raced = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.verify.startVerification({ ...input(`+506888801${String(i).padStart(2, "0")}`, T0), take: [five] }),
+      ),
+    );
+    expect(raced.filter((r) => r.kind === "started")).toHaveLength(5);
+    expect(raced.filter((r) => r.kind === "limited")).toHaveLength(15);
+    expect(await count(five.key)).toBe(5);
+  });
+
   it("rate limits: a duplicate name or bucket interval is refused; deleting a limit deletes its buckets", async () => {
     if (db === null) return;
     const limit = { sid: newSid("RK"), serviceSid, uniqueName: "ip", description: null, createdAt: T0, updatedAt: T0 };
@@ -175,7 +216,7 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
     if (db === null) return;
     const sql = db.sql();
     const count = async () => (await sql.selectFrom("verifications").select("created_at").execute()).map((row) => Number(row.created_at));
-    await store.verify.startVerification(input("+50688880009", T0 + 2 * TTL));
+    await start(input("+50688880009", T0 + 2 * TTL));
     const old = (await count()).filter((created) => created < T0 + TTL).length;
     expect(old).toBeGreaterThan(0);
     expect(await store.verify.purgeVerifications(T0 + TTL, 1000)).toBe(old);

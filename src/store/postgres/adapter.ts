@@ -11,6 +11,7 @@ import type { Bucket, BudgetHold, Consumed, Counter, SendOpened, TryTake, Verify
 import { folder, foldStatement } from "./group-fold.js";
 import { OpenBatch, openAllStatement } from "./open-batch.js";
 import { PostgresRunner } from "./runner.js";
+import { type Begun, SendBatch, sendAllStatement } from "./send-batch.js";
 import { DIVISION_BY_ZERO, foldedTakeStatement, TakeBatch } from "./take-batch.js";
 import { TryBatch, tryStatements } from "./try.js";
 import { VerifyBatch } from "./verify-batch.js";
@@ -20,10 +21,11 @@ const PG_INT8 = 20;
 const SWEEP_EVERY_MS = 60_000;
 
 /**
- * PostgreSQL through `pg`: each statement is a round trip, so a send is single statements in autocommit
- * (the buckets, folded with the other takes of the same turn; the budget hold; then the challenge and code
- * together), each given back by this adapter when a later one refuses. Row locks last one statement, not
- * a transaction. A try is two statements (try.ts); delivery answers and counts of one turn are one.
+ * PostgreSQL through `pg`: each statement is a round trip, so a send is single statements in autocommit,
+ * each shared by the sends of one turn: the buckets and the challenge and code together (send-batch.ts),
+ * or, with a budget hold between them, the buckets (take-batch.ts), the hold, then the challenge and code
+ * (open-batch.ts); what a later statement refuses, this adapter gives back. Row locks last one statement,
+ * not a transaction. A try is two statements (try.ts); delivery answers and counts of one turn are one.
  */
 export class PostgresAdapter implements DialectAdapter {
   readonly name = "postgres";
@@ -36,6 +38,7 @@ export class PostgresAdapter implements DialectAdapter {
   readonly #tries: TryBatch;
   readonly #takes: TakeBatch;
   readonly #opens: OpenBatch;
+  readonly #sends: SendBatch;
   #sweptAt = 0;
 
   constructor(url: string, options: AdapterOptions = {}) {
@@ -57,7 +60,10 @@ export class PostgresAdapter implements DialectAdapter {
     this.statements = sharedStatements(this.db);
     this.groupCommit = new GroupCommit(this.runner, folder(this.statements, foldStatement(this.db)));
     this.#own = postgresStatements(this.db);
-    this.verifyV2 = new VerifyBatch(this.db, this.runner);
+    this.verifyV2 = new VerifyBatch(this.db, this.runner, {
+      take: (buckets: readonly Bucket[], now: number) => this.takeUnits(buckets, now),
+      giveBack: (buckets: readonly Bucket[], now: number) => this.#giveBack(buckets, null, now),
+    });
     this.#tries = new TryBatch(this.runner, { own: tryStatements(this.db), shared: this.statements });
     const foldedTake = foldedTakeStatement(this.db);
     this.#takes = new TakeBatch(
@@ -74,30 +80,54 @@ export class PostgresAdapter implements DialectAdapter {
         return row === undefined ? null : { attempts: Number(row.attempts), sendCount: Number(row.send_count) };
       },
     );
+    this.#sends = new SendBatch({
+      all: sendAllStatement(this.db),
+      run: async (query, values) => (await this.runner.one(statement(query, values))).rows,
+      alone: (input, buckets) => this.#takeThenOpen(input, buckets),
+      after: (input, buckets) => this.#open(input, buckets, null),
+    });
   }
 
   async beginSend(input: SendInput): Promise<SendOpened> {
     const { open, take, now } = input;
     const buckets = inKeyOrder(take.buckets ?? []);
     const hold = take.budget ?? null;
-    if (buckets.length > 0) {
+    let begun: Begun;
+    if (hold === null && buckets.length > 0) {
+      // Without a budget hold, the turn's takes and opens are one statement (send-batch.ts).
+      await this.#sweepIfDue(now);
+      begun = await this.#sends.begin(input, buckets);
+    } else {
       const consumed = await this.takeUnits(buckets, now);
       if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
+      if (hold !== null && !(await this.#reserve(hold, now))) {
+        await this.#giveBack(buckets, null, now);
+        return { kind: "over_budget" };
+      }
+      begun = await this.#open(input, buckets, hold);
     }
-    if (hold !== null && !(await this.#reserve(hold, now))) {
-      await this.#giveBack(buckets, null, now);
-      return { kind: "over_budget" };
-    }
-    // One statement for the turn's sends (open-batch.ts): open the challenge, store the code, supersede the oldest.
-    const row = await this.#opens.open(input).catch(async (error: unknown) => {
-      // A failure leaves nothing taken either, when the database can still hear it.
-      await this.#giveBack(buckets, hold, now).catch(() => {});
-      throw error;
-    });
-    if (row !== null) return { kind: "opened", attempts: row.attempts, sendCount: row.sendCount };
+    if (begun.kind === "limited") return begun;
+    if (begun.row !== null) return { kind: "opened", attempts: begun.row.attempts, sendCount: begun.row.sendCount };
     await this.#giveBack(buckets, hold, now);
     const [state] = (await this.runner.one(statement(this.statements.codes.challengeState, open))).rows;
     return { kind: "refused", challenge: state === undefined ? null : challengeFrom(state) };
+  }
+
+  /** A send's buckets (folded with the turn's other takes, take-batch.ts), then its open. */
+  async #takeThenOpen(input: SendInput, buckets: readonly Bucket[]): Promise<Begun> {
+    const consumed = await this.takeUnits(buckets, input.now);
+    if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
+    return this.#open(input, buckets, null);
+  }
+
+  /** One statement for the turn's opens (open-batch.ts); a failure gives back what the send took. */
+  async #open(input: SendInput, buckets: readonly Bucket[], hold: BudgetHold | null): Promise<Begun> {
+    const row = await this.#opens.open(input).catch(async (error: unknown) => {
+      // A failure leaves nothing taken either, when the database can still hear it.
+      await this.#giveBack(buckets, hold, input.now).catch(() => {});
+      throw error;
+    });
+    return { kind: "taken", row };
   }
 
   async tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number, parts?: TryParts): Promise<VerifyTry> {
@@ -122,11 +152,15 @@ export class PostgresAdapter implements DialectAdapter {
   /** Every bucket in one statement, folded with the takes of the same turn (take-batch.ts). */
   async takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed> {
     if (buckets.length === 0) return { ok: true };
-    if (now - this.#sweptAt >= SWEEP_EVERY_MS) {
-      this.#sweptAt = now;
-      await this.runner.one(statement(this.statements.counters.sweep, { now }));
-    }
+    await this.#sweepIfDue(now);
     return this.#takes.take(inKeyOrder(buckets), now);
+  }
+
+  /** Expired windows are deleted at most once a minute, by the take that notices it is time. */
+  async #sweepIfDue(now: number): Promise<void> {
+    if (now - this.#sweptAt < SWEEP_EVERY_MS) return;
+    this.#sweptAt = now;
+    await this.runner.one(statement(this.statements.counters.sweep, { now }));
   }
 
   /**

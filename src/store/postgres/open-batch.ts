@@ -11,7 +11,7 @@ export interface OpenedRow {
   sendCount: number;
 }
 
-interface OpenAllValues {
+export interface OpenAllValues {
   phones: string[];
   purposes: string[];
   users: string[];
@@ -44,8 +44,13 @@ interface OpenAllValues {
 export const openAllStatement = (db: Kysely<Database>) =>
   perKeep((keep) =>
     prepare<OpenAllValues>((p) => ({
-      compile: () =>
-        sql`with input (phone, purpose, user_id, now, expires_at, id, code_hash, key_id, channel, status, created_at, verified_at,
+      compile: () => sql`with ${openAllCtes(p, keep)} select phone_number, purpose, user_id, attempts, send_count from opened`.compile(db),
+    })),
+  );
+
+/** `openAllStatement`'s CTEs (input, opened, inserted, superseded), which send-batch.ts puts after the turn's takes. */
+export function openAllCtes(p: OpenAllValues, keep: number) {
+  return sql`input (phone, purpose, user_id, now, expires_at, id, code_hash, key_id, channel, status, created_at, verified_at,
             provider_message_id, provider_error_code, delivery_status, country, price_micros) as (
             select * from unnest(${p.phones}::text[], ${p.purposes}::text[], ${p.users}::text[], ${p.nows}::bigint[],
               ${p.expires}::bigint[], ${p.ids}::text[], ${p.hashes}::text[], ${p.keyIds}::text[], ${p.channels}::text[],
@@ -98,12 +103,10 @@ export const openAllStatement = (db: Kysely<Database>) =>
               where o.send_count > ${sql.lit(keep)}
             ) as old
             where otp_codes.id = old.id and old.rank >= ${sql.lit(keep)}
-          )
-          select phone_number, purpose, user_id, attempts, send_count from opened`.compile(db),
-    })),
-  );
+          )`;
+}
 
-const challengeOf = (input: SendInput): string => `${input.open.phone}\u0000${input.open.purpose}\u0000${input.open.user}`;
+export const challengeOf = (input: SendInput): string => `${input.open.phone}\u0000${input.open.purpose}\u0000${input.open.user}`;
 
 /**
  * The opens (challenge, code, superseding) asked for within one turn of the event loop, as one statement:
@@ -154,7 +157,7 @@ export class OpenBatch {
   }
 }
 
-function sameRule(a: SendInput, b: SendInput): boolean {
+export function sameRule(a: SendInput, b: SendInput): boolean {
   return (
     a.open.baseMs === b.open.baseMs &&
     a.open.maxMs === b.open.maxMs &&
@@ -163,7 +166,7 @@ function sameRule(a: SendInput, b: SendInput): boolean {
   );
 }
 
-function valuesOf(inputs: readonly SendInput[]): OpenAllValues {
+export function valuesOf(inputs: readonly SendInput[]): OpenAllValues {
   const [first] = inputs as [SendInput];
   return {
     phones: inputs.map((i) => i.open.phone),

@@ -7,7 +7,7 @@ import { type Pending, TurnBatch } from "./turn-batch.js";
 /** PostgreSQL's SQLSTATE for division by zero: the all-or-nothing take's way to abort itself. */
 export const DIVISION_BY_ZERO = "22012";
 
-interface FoldedTakeValues {
+export interface FoldedTakeValues {
   keys: string[];
   counts: number[];
   limits: number[];
@@ -23,26 +23,34 @@ interface FoldedTakeValues {
  */
 export function foldedTakeStatement(db: Kysely<Database>) {
   return prepare<FoldedTakeValues>((p) => ({
-    compile: () =>
-      sql`with input (key, k, lim, reset_at) as (
-          select * from unnest(${p.keys}::text[], ${p.counts}::bigint[], ${p.limits}::bigint[], ${p.resets}::bigint[])
-        ),
-        taken as (
-          insert into rate_limits (key, count, reset_at, lim)
-          select key, k, reset_at, lim from input where k <= lim order by key
-          on conflict (key) do update set
-            count = case when rate_limits.reset_at <= ${p.now}::bigint then excluded.count else rate_limits.count + excluded.count end,
-            reset_at = case when rate_limits.reset_at <= ${p.now}::bigint then excluded.reset_at else rate_limits.reset_at end,
-            lim = excluded.lim
-          where rate_limits.reset_at <= ${p.now}::bigint or rate_limits.count + excluded.count <= excluded.lim
-          returning key
-        )
-        select case when (select count(*) from taken) = ${p.n}::bigint then 1
-          else 1 / ((select count(*) from taken) - (select count(*) from taken)) end as taken`.compile(db),
+    compile: () => sql`with ${foldedTakeCtes(p)} select ${allTaken(p)} as taken`.compile(db),
   }));
 }
 
-interface TakeInput {
+/** `foldedTakeStatement`'s CTEs (take_input, taken), which send-batch.ts puts before the turn's opens. */
+export function foldedTakeCtes(p: FoldedTakeValues) {
+  return sql`take_input (key, k, lim, reset_at) as (
+      select * from unnest(${p.keys}::text[], ${p.counts}::bigint[], ${p.limits}::bigint[], ${p.resets}::bigint[])
+    ),
+    taken as (
+      insert into rate_limits (key, count, reset_at, lim)
+      select key, k, reset_at, lim from take_input where k <= lim order by key
+      on conflict (key) do update set
+        count = case when rate_limits.reset_at <= ${p.now}::bigint then excluded.count else rate_limits.count + excluded.count end,
+        reset_at = case when rate_limits.reset_at <= ${p.now}::bigint then excluded.reset_at else rate_limits.reset_at end,
+        lim = excluded.lim
+      where rate_limits.reset_at <= ${p.now}::bigint or rate_limits.count + excluded.count <= excluded.lim
+      returning key
+    )`;
+}
+
+/** 1 when every bucket took its units; else a division by zero, which aborts (and so undoes) the statement. */
+export function allTaken(p: FoldedTakeValues) {
+  return sql`case when (select count(*) from taken) = ${p.n}::bigint then 1
+    else 1 / ((select count(*) from taken) - (select count(*) from taken)) end`;
+}
+
+export interface TakeInput {
   buckets: readonly Bucket[];
   now: number;
 }
@@ -88,7 +96,7 @@ export class TakeBatch {
 }
 
 /** The units each bucket of a turn is asked for, by key (in key order), and the turn's latest `now`. */
-function foldedValues(waiting: readonly TakeInput[]): FoldedTakeValues {
+export function foldedValues(waiting: readonly TakeInput[]): FoldedTakeValues {
   const byKey = new Map<string, { k: number; limit: number; resetAt: number }>();
   let now = 0;
   for (const take of waiting) {

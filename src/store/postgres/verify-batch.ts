@@ -1,8 +1,10 @@
 import { type Kysely, type Selectable, sql } from "kysely";
-import { prepare, type Runner, statement } from "../prepared.js";
+import { type Prepared, prepare, type Runner } from "../prepared.js";
 import type { Database, VerificationsTable } from "../schema.js";
+import type { Bucket } from "../store.js";
 import type { OpenWithAttempt } from "../verify-statements.js";
-import type { CheckTarget, CheckValues, VerifyHotPath } from "../verify-store.js";
+import type { CheckTarget, CheckValues, Opened, Units, VerifyHotPath } from "../verify-store.js";
+import { allTaken, DIVISION_BY_ZERO, type FoldedTakeValues, foldedTakeCtes, foldedValues } from "./take-batch.js";
 import { DEADLOCK } from "./try.js";
 import { firstOfEach, type Pending, TurnBatch } from "./turn-batch.js";
 
@@ -35,43 +37,54 @@ interface CheckAllValues {
   purposes: string[];
 }
 
+/**
+ * `open` of verify-statements.ts and the send attempt's row for many addresses (each once): a new
+ * verification, or one more send on the pending one while it has sends and time left. `opened` holds the
+ * opened verifications; an address without a row is out of sends or of time.
+ */
+function openAllCtes(p: OpenAllValues) {
+  return sql`input (sid, service_sid, to_addr, channel, nonce, key_id, code_length, locale, now, expires_at, max_sends,
+      attempt, purpose, attempt_channel, country, price_micros) as (
+      select * from unnest(${p.sids}::text[], ${p.services}::text[], ${p.tos}::text[], ${p.channels}::text[],
+        ${p.nonces}::text[], ${p.keyIds}::text[], ${p.codeLengths}::integer[], ${p.locales}::text[], ${p.nows}::bigint[],
+        ${p.expires}::bigint[], ${p.maxSends}::integer[], ${p.attempts}::text[], ${p.purposes}::text[],
+        ${p.attemptChannels}::text[], ${p.countries}::text[], ${p.prices}::bigint[])
+    ),
+    opened as (
+      insert into verifications (sid, service_sid, to_addr, pending_to, channel, status, nonce, key_id, code_length, locale,
+        send_count, check_count, created_at, updated_at, expires_at)
+      select sid, service_sid, to_addr, to_addr, channel, 'pending', nonce, key_id, code_length, locale, 1, 0, now, now, expires_at
+      from input order by service_sid, to_addr
+      on conflict (service_sid, pending_to) do update set
+        send_count = verifications.send_count + 1, channel = excluded.channel, updated_at = excluded.updated_at
+      where verifications.send_count < (select max_sends from input
+          where input.service_sid = verifications.service_sid and input.to_addr = verifications.pending_to)
+        and verifications.expires_at > excluded.updated_at
+      returning *
+    ),
+    attempt as (
+      insert into otp_codes (id, user_id, phone_number, purpose, code_hash, key_id, channel, status, created_at, expires_at,
+        updated_at, country, price_micros, price_final)
+      select input.attempt, opened.sid, opened.to_addr, input.purpose, null, opened.key_id, input.attempt_channel, 'pending',
+        input.now, opened.expires_at, input.now, input.country, input.price_micros, 0
+      from opened join input on input.service_sid = opened.service_sid and input.to_addr = opened.to_addr
+    )`;
+}
+
 /** A /v2 start's and check's statements for many requests at once: unnest's arrays in, one row per request out. */
 function verifyBatchStatements(db: Kysely<Database>) {
   return {
-    /**
-     * `open` of verify-statements.ts and the send attempt's row for many addresses (each once): a new
-     * verification, or one more send on the pending one while it has sends and time left. Answers the
-     * opened verifications; an address without a row is out of sends or of time.
-     */
     openAll: prepare<OpenAllValues>((p) => ({
+      compile: () => sql`with ${openAllCtes(p)} select * from opened`.compile(db),
+    })),
+    /**
+     * The turn's takes (take-batch.ts) and `openAll` in one statement, undone whole (division by zero) when
+     * a bucket has no room for the turn; one row of nulls when nothing opened.
+     */
+    takeAndOpenAll: prepare<FoldedTakeValues & OpenAllValues>((p) => ({
       compile: () =>
-        sql`with input (sid, service_sid, to_addr, channel, nonce, key_id, code_length, locale, now, expires_at, max_sends,
-            attempt, purpose, attempt_channel, country, price_micros) as (
-            select * from unnest(${p.sids}::text[], ${p.services}::text[], ${p.tos}::text[], ${p.channels}::text[],
-              ${p.nonces}::text[], ${p.keyIds}::text[], ${p.codeLengths}::integer[], ${p.locales}::text[], ${p.nows}::bigint[],
-              ${p.expires}::bigint[], ${p.maxSends}::integer[], ${p.attempts}::text[], ${p.purposes}::text[],
-              ${p.attemptChannels}::text[], ${p.countries}::text[], ${p.prices}::bigint[])
-          ),
-          opened as (
-            insert into verifications (sid, service_sid, to_addr, pending_to, channel, status, nonce, key_id, code_length, locale,
-              send_count, check_count, created_at, updated_at, expires_at)
-            select sid, service_sid, to_addr, to_addr, channel, 'pending', nonce, key_id, code_length, locale, 1, 0, now, now, expires_at
-            from input order by service_sid, to_addr
-            on conflict (service_sid, pending_to) do update set
-              send_count = verifications.send_count + 1, channel = excluded.channel, updated_at = excluded.updated_at
-            where verifications.send_count < (select max_sends from input
-                where input.service_sid = verifications.service_sid and input.to_addr = verifications.pending_to)
-              and verifications.expires_at > excluded.updated_at
-            returning *
-          ),
-          attempt as (
-            insert into otp_codes (id, user_id, phone_number, purpose, code_hash, key_id, channel, status, created_at, expires_at,
-              updated_at, country, price_micros, price_final)
-            select input.attempt, opened.sid, opened.to_addr, input.purpose, null, opened.key_id, input.attempt_channel, 'pending',
-              input.now, opened.expires_at, input.now, input.country, input.price_micros, 0
-            from opened join input on input.service_sid = opened.service_sid and input.to_addr = opened.to_addr
-          )
-          select * from opened`.compile(db),
+        sql`with ${foldedTakeCtes(p)}, ${openAllCtes(p)}, verdict as (select ${allTaken(p)} as taken)
+          select verdict.taken, opened.* from verdict left join opened on true`.compile(db),
     })),
     /** The pending verifications of many addresses. */
     pendingOfAll: prepare<{ services: string[]; tos: string[] }>((p) => ({
@@ -122,56 +135,43 @@ function verifyBatchStatements(db: Kysely<Database>) {
   };
 }
 
+interface OpenRequest {
+  values: OpenWithAttempt;
+  take: readonly Bucket[];
+}
+
+const addressOf = (service: string, to: string) => `${service}\u0000${to}`;
+
 /**
  * A /v2 start's and check's common case on PostgreSQL, batched per turn of the event loop (turn-batch.ts):
- * the opens of one turn are one statement, the reads one, the checks one, so a busy service pays a round
- * trip and a commit per turn instead of one per request. Each statement takes a key (an address, a
- * verification) at most once, as one statement cannot update a row twice and the second must see the
+ * the starts of one turn are one statement (their units taken as take-batch.ts folds them, and their
+ * verifications opened with their attempts' rows), the reads one, the checks one, so a busy service pays
+ * a round trip and a commit per turn instead of one per request. Each statement takes a key (an address,
+ * a verification) at most once, as one statement cannot update a row twice and the second must see the
  * first: a key's second request goes in the next statement, after the first's.
  */
 export class VerifyBatch implements VerifyHotPath {
-  readonly #opens: TurnBatch<OpenWithAttempt, Row | null>;
+  readonly #opens: TurnBatch<OpenRequest, Opened>;
   readonly #pending: TurnBatch<{ service: string; to: string }, Row | null>;
   readonly #bySid: TurnBatch<{ service: string; sid: string }, Row | null>;
   readonly #checks: TurnBatch<CheckValues, Row | null>;
+  readonly #q: ReturnType<typeof verifyBatchStatements>;
+  readonly #runner: Runner;
+  readonly #units: Units;
 
-  constructor(db: Kysely<Database>, runner: Runner) {
+  constructor(db: Kysely<Database>, runner: Runner, units: Units) {
     const q = verifyBatchStatements(db);
-    const rows = async <P extends object>(query: Parameters<typeof statement<P>>[0], values: P) =>
-      (await runner.one<Row>(statement(query, values))).rows;
-    const addressOf = (service: string, to: string) => `${service}\u0000${to}`;
-    this.#opens = new TurnBatch((batch) =>
-      byKey(
-        batch,
-        (input) => addressOf(input.service, input.to),
-        (row) => addressOf(row.service_sid, row.to_addr),
-        (inputs) =>
-          rows(q.openAll, {
-            sids: inputs.map((i) => i.sid),
-            services: inputs.map((i) => i.service),
-            tos: inputs.map((i) => i.to),
-            channels: inputs.map((i) => i.channel),
-            nonces: inputs.map((i) => i.nonce),
-            keyIds: inputs.map((i) => i.keyId),
-            codeLengths: inputs.map((i) => i.codeLength),
-            locales: inputs.map((i) => i.locale),
-            nows: inputs.map((i) => i.now),
-            expires: inputs.map((i) => i.expiresAt),
-            maxSends: inputs.map((i) => i.maxSends),
-            attempts: inputs.map((i) => i.attempt),
-            purposes: inputs.map((i) => i.purpose),
-            attemptChannels: inputs.map((i) => i.attemptChannel),
-            countries: inputs.map((i) => i.country),
-            prices: inputs.map((i) => i.priceMicros),
-          }),
-      ),
-    );
+    this.#q = q;
+    this.#runner = runner;
+    this.#units = units;
+    const rows = (query: Prepared<never>, values: object) => this.#rows(query, values);
+    this.#opens = new TurnBatch((batch) => this.#openBatch(batch));
     this.#pending = new TurnBatch((batch) =>
       byKey(
         batch,
         (input) => addressOf(input.service, input.to),
         (row) => addressOf(row.service_sid, row.pending_to ?? ""),
-        (inputs) => rows(q.pendingOfAll, { services: inputs.map((i) => i.service), tos: inputs.map((i) => i.to) }),
+        (inputs) => rows(q.pendingOfAll as Prepared<never>, { services: inputs.map((i) => i.service), tos: inputs.map((i) => i.to) }),
       ),
     );
     this.#bySid = new TurnBatch((batch) =>
@@ -179,7 +179,7 @@ export class VerifyBatch implements VerifyHotPath {
         batch,
         (input) => addressOf(input.service, input.sid),
         (row) => addressOf(row.service_sid, row.sid),
-        (inputs) => rows(q.bySidAll, { services: inputs.map((i) => i.service), sids: inputs.map((i) => i.sid) }),
+        (inputs) => rows(q.bySidAll as Prepared<never>, { services: inputs.map((i) => i.service), sids: inputs.map((i) => i.sid) }),
       ),
     );
     this.#checks = new TurnBatch((batch) =>
@@ -188,7 +188,7 @@ export class VerifyBatch implements VerifyHotPath {
         (input) => input.sid,
         (row) => row.sid,
         (inputs) =>
-          rows(q.checkAll, {
+          rows(q.checkAll as Prepared<never>, {
             sids: inputs.map((i) => i.sid),
             nows: inputs.map((i) => i.now),
             maxChecks: inputs.map((i) => i.maxChecks),
@@ -199,8 +199,8 @@ export class VerifyBatch implements VerifyHotPath {
     );
   }
 
-  open(values: OpenWithAttempt): Promise<Row | null> {
-    return this.#opens.add(values);
+  open(values: OpenWithAttempt, take: readonly Bucket[]): Promise<Opened> {
+    return this.#opens.add({ values, take });
   }
 
   find(service: string, target: CheckTarget): Promise<Row | null> {
@@ -210,6 +210,80 @@ export class VerifyBatch implements VerifyHotPath {
   check(values: CheckValues): Promise<Row | null> {
     return this.#checks.add(values);
   }
+
+  async #rows(query: Prepared<never>, values: object): Promise<Row[]> {
+    return (await this.#runner.one<Row>({ query, values })).rows;
+  }
+
+  /**
+   * A turn's starts: every unit of the turn and the first start of each address in one statement, then
+   * each address's later starts one by one (their units already taken). When a bucket has no room for the
+   * whole turn, or the statement meets another process's rows in another order, it has done nothing, and
+   * each start takes its units and opens on its own.
+   */
+  async #openBatch(batch: Pending<OpenRequest, Opened>[]): Promise<void> {
+    const [together, after] = firstOfEach(batch, (p) => addressOf(p.input.values.service, p.input.values.to));
+    together.sort((a, b) =>
+      addressOf(a.input.values.service, a.input.values.to) < addressOf(b.input.values.service, b.input.values.to) ? -1 : 1,
+    );
+    let rows: Row[];
+    try {
+      const take = foldedValues(batch.map((p) => ({ buckets: p.input.take, now: p.input.values.now })));
+      const query = take.n === 0 ? this.#q.openAll : this.#q.takeAndOpenAll;
+      rows = await this.#rows(query as Prepared<never>, { ...take, ...openValues(together.map((p) => p.input.values)) });
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code !== DIVISION_BY_ZERO && code !== DEADLOCK) throw error;
+      await Promise.all(batch.map((p) => this.#alone(p.input).then(p.resolve, p.reject)));
+      return;
+    }
+    const opened = new Map(rows.filter((row) => row.sid !== null).map((row) => [addressOf(row.service_sid, row.to_addr), row]));
+    for (const p of together) p.resolve({ kind: "taken", row: opened.get(addressOf(p.input.values.service, p.input.values.to)) ?? null });
+    for (const p of after) {
+      const row = this.#openOne(p.input.values).catch(async (error: unknown) => {
+        await this.#units.giveBack(p.input.take, p.input.values.now).catch(() => {});
+        throw error;
+      });
+      await row.then((found) => p.resolve({ kind: "taken", row: found }), p.reject);
+    }
+  }
+
+  /** One start on its own: its units (folded with other takes of the turn, take-batch.ts), then its open. */
+  async #alone({ values, take }: OpenRequest): Promise<Opened> {
+    const consumed = await this.#units.take(take, values.now);
+    if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
+    const row = await this.#openOne(values).catch(async (error: unknown) => {
+      await this.#units.giveBack(take, values.now).catch(() => {});
+      throw error;
+    });
+    return { kind: "taken", row };
+  }
+
+  async #openOne(values: OpenWithAttempt): Promise<Row | null> {
+    const [row] = await this.#rows(this.#q.openAll as Prepared<never>, openValues([values]));
+    return row ?? null;
+  }
+}
+
+function openValues(inputs: readonly OpenWithAttempt[]): OpenAllValues {
+  return {
+    sids: inputs.map((i) => i.sid),
+    services: inputs.map((i) => i.service),
+    tos: inputs.map((i) => i.to),
+    channels: inputs.map((i) => i.channel),
+    nonces: inputs.map((i) => i.nonce),
+    keyIds: inputs.map((i) => i.keyId),
+    codeLengths: inputs.map((i) => i.codeLength),
+    locales: inputs.map((i) => i.locale),
+    nows: inputs.map((i) => i.now),
+    expires: inputs.map((i) => i.expiresAt),
+    maxSends: inputs.map((i) => i.maxSends),
+    attempts: inputs.map((i) => i.attempt),
+    purposes: inputs.map((i) => i.purpose),
+    attemptChannels: inputs.map((i) => i.attemptChannel),
+    countries: inputs.map((i) => i.country),
+    prices: inputs.map((i) => i.priceMicros),
+  };
 }
 
 /**
