@@ -276,6 +276,32 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
       });
       expect(await store.readCounters([tries.key], T0 + 3)).toEqual([{ count: 2, resetAt: T0 + 1 + 10 * MINUTE }]);
     });
+
+    test("of 20 parallel tries (two per challenge) through a bucket of 5, exactly 5 are counted and 15 limited", async () => {
+      const keys = Array.from({ length: 10 }, () => key());
+      for (const k of keys) await sendAt(store, k, T0);
+      const tries = bucketOf(5, "verify");
+      const results = await Promise.all(
+        [...keys, ...keys].map((k) => store.tryVerify(k, T0 + 1, verifyRule, () => undefined, { buckets: [tries] })),
+      );
+      expect(results.filter((r) => r.kind === "mismatch")).toHaveLength(5);
+      expect(results.filter((r) => r.kind === "limited")).toHaveLength(15);
+      expect(await store.readCounters([tries.key], T0 + 1)).toEqual([{ count: 5, resetAt: T0 + 1 + 10 * MINUTE }]);
+      const attempts = await Promise.all(keys.map(async (k) => (await store.getChallenge(k))?.attempts ?? 0));
+      expect(attempts.reduce((sum, n) => sum + n, 0)).toBe(5);
+    });
+
+    test("20 parallel tries (two per challenge) within a bucket's room are each counted once", async () => {
+      const keys = Array.from({ length: 10 }, () => key());
+      for (const k of keys) await sendAt(store, k, T0);
+      const tries = bucketOf(100, "verify");
+      const results = await Promise.all(
+        [...keys, ...keys].map((k) => store.tryVerify(k, T0 + 1, verifyRule, () => undefined, { buckets: [tries] })),
+      );
+      expect(results.every((r) => r.kind === "mismatch")).toBe(true);
+      expect(await store.readCounters([tries.key], T0 + 1)).toEqual([{ count: 20, resetAt: T0 + 1 + 10 * MINUTE }]);
+      for (const k of keys) expect((await store.getChallenge(k))?.attempts).toBe(2);
+    });
   });
 
   describe("MACs", () => {

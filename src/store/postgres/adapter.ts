@@ -64,7 +64,9 @@ export class PostgresAdapter implements DialectAdapter {
       take: (buckets: readonly Bucket[], now: number) => this.takeUnits(buckets, now),
       giveBack: (buckets: readonly Bucket[], now: number) => this.#giveBack(buckets, null, now),
     });
-    this.#tries = new TryBatch(this.runner, { own: tryStatements(this.db), shared: this.statements });
+    this.#tries = new TryBatch(this.runner, { own: tryStatements(this.db), shared: this.statements }, (buckets, now) =>
+      this.takeUnits(buckets, now),
+    );
     const foldedTake = foldedTakeStatement(this.db);
     this.#takes = new TakeBatch(
       async (values) => {
@@ -131,13 +133,17 @@ export class PostgresAdapter implements DialectAdapter {
   }
 
   async tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number, parts?: TryParts): Promise<VerifyTry> {
-    const buckets = take.buckets ?? [];
-    if (buckets.length > 0) {
+    const buckets = inKeyOrder(take.buckets ?? []);
+    let tried: VerifyTry;
+    if (parts !== undefined && !parts.rule.markPhoneVerified) {
+      // The try's units go with its count, in the turn's statement (try.ts).
+      if (buckets.length > 0) await this.#sweepIfDue(now);
+      tried = await this.#tries.try(parts, now, buckets);
+    } else {
       const consumed = await this.takeUnits(buckets, now);
       if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
+      tried = await this.runner.transaction(step);
     }
-    const tried =
-      parts === undefined || parts.rule.markPhoneVerified ? await this.runner.transaction(step) : await this.#tries.try(parts, now);
     const counts = take.countOnVerified ?? null;
     if (tried.kind === "verified" && counts !== null) {
       // Counting decides nothing at once: it joins this turn's group commit.

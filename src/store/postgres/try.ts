@@ -5,7 +5,8 @@ import { prepare, type Runner, statement } from "../prepared.js";
 import type { Database } from "../schema.js";
 import type { SharedStatements } from "../shared-statements.js";
 import { challengeFrom, keyIdOf } from "../steps.js";
-import type { LiveCode, VerifyRule, VerifyTry } from "../store.js";
+import type { Bucket, Consumed, LiveCode, VerifyRule, VerifyTry } from "../store.js";
+import { allTaken, DIVISION_BY_ZERO, type FoldedTakeValues, foldedTakeCtes, foldedValues } from "./take-batch.js";
 import { firstOfEach, type Pending, TurnBatch } from "./turn-batch.js";
 
 interface TryValues {
@@ -29,33 +30,53 @@ interface ConsumeAllValues {
   nows: number[];
 }
 
+/** countAndReadAll's CTEs (input, counted): each challenge's try counted while it has tries and time left. */
+function countAllCtes(p: CountAllValues) {
+  return sql`input (phone, purpose, user_id, now) as (
+      select * from unnest(${p.phones}::text[], ${p.purposes}::text[], ${p.users}::text[], ${p.nows}::bigint[])
+    ),
+    counted as (
+      update otp_challenges set attempts = otp_challenges.attempts + 1
+      from input
+      where otp_challenges.phone_number = input.phone and otp_challenges.purpose = input.purpose
+        and otp_challenges.user_id = input.user_id
+        and otp_challenges.attempts < ${p.maxAttempts}::bigint and otp_challenges.expires_at > input.now
+        and otp_challenges.verified_at is null and otp_challenges.locked_until is null
+      returning otp_challenges.phone_number, otp_challenges.purpose, otp_challenges.user_id, otp_challenges.attempts
+    )`;
+}
+
+const COUNTED_AND_LIVE = sql`counted.phone_number, counted.purpose, counted.user_id, counted.attempts,
+  live.id, live.code_hash, live.key_id, live.expires_at, live.channel`;
+
+/** The newest `keep` live codes of each counted challenge, joined to it. */
+function liveCodes(keep: number) {
+  return sql`left join lateral (
+      select id, code_hash, key_id, expires_at, channel from otp_codes
+      where phone_number = counted.phone_number and purpose = counted.purpose and user_id = counted.user_id
+        and status in ('pending', 'sent')
+      order by created_at desc, id desc limit ${sql.lit(keep)}
+    ) as live on true`;
+}
+
 /** A try's two statements on PostgreSQL (see `TryBatch`), alone and for many challenges at once. */
 export function tryStatements(db: Kysely<Database>) {
   return {
     /** countAndRead for many challenges (each once): one row per live code of a counted challenge. */
     countAndReadAll: perKeep((keep) =>
       prepare<CountAllValues>((p) => ({
+        compile: () => sql`with ${countAllCtes(p)} select ${COUNTED_AND_LIVE} from counted ${liveCodes(keep)}`.compile(db),
+      })),
+    ),
+    /**
+     * The turn's takes (take-batch.ts) and countAndReadAll in one statement, undone whole (division by
+     * zero) when a bucket has no room for the turn; one row of nulls when nothing was counted.
+     */
+    takeCountAndReadAll: perKeep((keep) =>
+      prepare<FoldedTakeValues & CountAllValues>((p) => ({
         compile: () =>
-          sql`with input (phone, purpose, user_id, now) as (
-              select * from unnest(${p.phones}::text[], ${p.purposes}::text[], ${p.users}::text[], ${p.nows}::bigint[])
-            ),
-            counted as (
-              update otp_challenges set attempts = otp_challenges.attempts + 1
-              from input
-              where otp_challenges.phone_number = input.phone and otp_challenges.purpose = input.purpose
-                and otp_challenges.user_id = input.user_id
-                and otp_challenges.attempts < ${p.maxAttempts}::bigint and otp_challenges.expires_at > input.now
-                and otp_challenges.verified_at is null and otp_challenges.locked_until is null
-              returning otp_challenges.phone_number, otp_challenges.purpose, otp_challenges.user_id, otp_challenges.attempts
-            )
-            select counted.phone_number, counted.purpose, counted.user_id, counted.attempts,
-              live.id, live.code_hash, live.key_id, live.expires_at, live.channel
-            from counted left join lateral (
-              select id, code_hash, key_id, expires_at, channel from otp_codes
-              where phone_number = counted.phone_number and purpose = counted.purpose and user_id = counted.user_id
-                and status in ('pending', 'sent')
-              order by created_at desc, id desc limit ${sql.lit(keep)}
-            ) as live on true`.compile(db),
+          sql`with ${foldedTakeCtes(p)}, ${countAllCtes(p)}, verdict as (select ${allTaken(p)} as taken)
+            select verdict.taken, ${COUNTED_AND_LIVE} from verdict left join (counted ${liveCodes(keep)}) on true`.compile(db),
       })),
     ),
     /** consumeAndClose for many codes (each of a different challenge): answers the ids consumed. */
@@ -140,7 +161,11 @@ interface CountInput {
   maxAttempts: number;
   keep: number;
   now: number;
+  /** The try's units (RATE_LIMIT_VERIFY), taken with its count, all or nothing. */
+  take: readonly Bucket[];
 }
+
+type Limited = Extract<VerifyTry, { kind: "limited" }>;
 
 interface ConsumeInput {
   challenge: Challenge;
@@ -164,21 +189,28 @@ const keyOf = (c: { phone: string; purpose: string; user: string }): string => `
  * consumed by one UPDATE guarded by its status and expiry (of many right tries exactly one verifies; a
  * loser finds the challenge verified and is refused, as it was when it waited for the row). Each of the two
  * statements is shared by the tries of one turn of the event loop (one per challenge: a second try of the
- * same challenge in the turn runs alone after it, and sees the first's count), so a busy service makes
- * two round trips and two commits per turn, not per try. A registration (the number marked verified on
+ * same challenge in the turn runs alone after it, and sees the first's count), and the first also takes
+ * the turn's units (RATE_LIMIT_VERIFY, folded as take-batch.ts does), so a busy service makes two round
+ * trips and two commits per turn, not per try. A registration (the number marked verified on
  * the user too) keeps the one-transaction step.
  */
 export class TryBatch {
   readonly #runner: Runner;
   readonly #own: ReturnType<typeof tryStatements>;
   readonly #shared: SharedStatements;
-  readonly #counts: TurnBatch<CountInput, Record<string, unknown>[]>;
+  readonly #take: (buckets: readonly Bucket[], now: number) => Promise<Consumed>;
+  readonly #counts: TurnBatch<CountInput, Record<string, unknown>[] | Limited>;
   readonly #consumes: TurnBatch<ConsumeInput, boolean>;
 
-  constructor(runner: Runner, statements: { own: ReturnType<typeof tryStatements>; shared: SharedStatements }) {
+  constructor(
+    runner: Runner,
+    statements: { own: ReturnType<typeof tryStatements>; shared: SharedStatements },
+    take: (buckets: readonly Bucket[], now: number) => Promise<Consumed>,
+  ) {
     this.#runner = runner;
     this.#own = statements.own;
     this.#shared = statements.shared;
+    this.#take = take;
     this.#counts = new TurnBatch((batch) => this.#countAll(batch));
     this.#consumes = new TurnBatch((batch) => this.#consumeAll(batch));
   }
@@ -186,10 +218,12 @@ export class TryBatch {
   async try(
     parts: { key: ChallengeKey; rule: VerifyRule; match: (codes: LiveCode[]) => LiveCode | undefined },
     now: number,
+    take: readonly Bucket[],
   ): Promise<VerifyTry> {
     const { key, rule, match } = parts;
     const challenge = { phone: key.phoneNumber, purpose: key.purpose, user: key.userId };
-    const counted = await this.#counts.add({ challenge, maxAttempts: rule.maxAttempts, keep: rule.keepLive, now });
+    const counted = await this.#counts.add({ challenge, maxAttempts: rule.maxAttempts, keep: rule.keepLive, now, take });
+    if (!Array.isArray(counted)) return counted;
     const [first] = counted;
     if (first === undefined) return refused(this.#runner, this.#shared, challenge);
     const live: LiveCode[] = counted
@@ -212,34 +246,55 @@ export class TryBatch {
     return (await this.#runner.one(statement(this.#own.countAndRead(input.keep), values))).rows;
   }
 
-  async #countAll(batch: Pending<CountInput, Record<string, unknown>[]>[]): Promise<void> {
+  /** A try on its own: its units (folded with the turn's other takes, take-batch.ts), then its count. */
+  async #countAlone(pending: Pending<CountInput, unknown>): Promise<Record<string, unknown>[] | Limited> {
+    const consumed = await this.#take(pending.input.take, pending.input.now);
+    if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
+    return this.#countOne(pending);
+  }
+
+  /**
+   * A turn's counts: every try's units and the first try of each challenge in one statement, then each
+   * challenge's later tries one by one (their units already taken). When a bucket has no room for the
+   * whole turn, or the statement meets another process's rows in another order, it has done nothing and
+   * each try takes its units and counts on its own.
+   */
+  async #countAll(batch: Pending<CountInput, Record<string, unknown>[] | Limited>[]): Promise<void> {
     const [head] = batch;
     if (head === undefined) return;
     const same = (p: Pending<CountInput, unknown>) => p.input.maxAttempts === head.input.maxAttempts && p.input.keep === head.input.keep;
-    const [together, after] = batch.length === 1 ? [[], batch] : firstOfEach(batch, (p) => keyOf(p.input.challenge), same);
-    if (together.length > 0) {
-      const values = {
-        phones: together.map((p) => p.input.challenge.phone),
-        purposes: together.map((p) => p.input.challenge.purpose),
-        users: together.map((p) => p.input.challenge.user),
-        nows: together.map((p) => p.input.now),
-        maxAttempts: head.input.maxAttempts,
-      };
-      const rows = await this.#runner.one(statement(this.#own.countAndReadAll(head.input.keep), values)).then(
-        (result) => result.rows,
-        (error: unknown) => {
-          if ((error as { code?: unknown }).code !== DEADLOCK) throw error;
-          after.unshift(...together.splice(0));
-          return [];
-        },
-      );
-      const byKey = new Map<string, Record<string, unknown>[]>();
-      for (const row of rows) {
-        const k = keyOf({ phone: String(row.phone_number), purpose: String(row.purpose), user: String(row.user_id) });
-        byKey.set(k, [...(byKey.get(k) ?? []), row]);
-      }
-      for (const p of together) p.resolve(byKey.get(keyOf(p.input.challenge)) ?? []);
+    const alone = batch.length === 1 && head.input.take.length === 0;
+    const [together, after] = alone ? [[], batch] : firstOfEach(batch, (p) => keyOf(p.input.challenge), same);
+    if (together.length === 0) {
+      for (const p of after) await this.#countAlone(p).then(p.resolve, p.reject);
+      return;
     }
+    const take = foldedValues(batch.map((p) => ({ buckets: p.input.take, now: p.input.now })));
+    const values = {
+      ...take,
+      phones: together.map((p) => p.input.challenge.phone),
+      purposes: together.map((p) => p.input.challenge.purpose),
+      users: together.map((p) => p.input.challenge.user),
+      nows: together.map((p) => p.input.now),
+      maxAttempts: head.input.maxAttempts,
+    };
+    const query = take.n === 0 ? this.#own.countAndReadAll(head.input.keep) : this.#own.takeCountAndReadAll(head.input.keep);
+    let rows: Record<string, unknown>[];
+    try {
+      rows = (await this.#runner.one(statement(query, values))).rows;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code !== DEADLOCK && code !== DIVISION_BY_ZERO) throw error;
+      for (const p of batch) await this.#countAlone(p).then(p.resolve, p.reject);
+      return;
+    }
+    const byKey = new Map<string, Record<string, unknown>[]>();
+    for (const row of rows) {
+      if (row.phone_number === null || row.phone_number === undefined) continue;
+      const k = keyOf({ phone: String(row.phone_number), purpose: String(row.purpose), user: String(row.user_id) });
+      byKey.set(k, [...(byKey.get(k) ?? []), row]);
+    }
+    for (const p of together) p.resolve(byKey.get(keyOf(p.input.challenge)) ?? []);
     for (const p of after) await this.#countOne(p).then(p.resolve, p.reject);
   }
 
