@@ -11,7 +11,7 @@ import { limitRefusal, numberPrefix, type Protection, type Refusal } from "../li
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { deliveryUpdate, spentOn } from "../otp/delivery.js";
-import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
+import { invalidNumberReason, maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
 import { type OtpKey, verifyPurpose } from "../records.js";
 import type { BudgetHold, CodeStore } from "../store/store.js";
 import type { Checked, SendAttempt, Started, VerificationRecord, VerifyServiceRecord, VerifyStore } from "../store/verify-store.js";
@@ -405,7 +405,16 @@ export class VerifyService {
       return { to: address, phone: null };
     }
     const phone = given.startsWith("+") ? parsePhone(given, null) : null;
-    if (phone === null) throw invalidParameter("To", "To must be a phone number in E.164 format, such as +50688887777.");
+    if (phone === null) {
+      // A well-formed number that is not a valid one is told apart from a malformed one: the fix differs.
+      const why = invalidNumberReason(given);
+      throw invalidParameter(
+        "To",
+        why === null
+          ? "To must be a phone number in E.164 format, such as +50688887777."
+          : `${given.replace(/[\s().-]/g, "")} is not a valid phone number: ${why}.`,
+      );
+    }
     return { to: phone.e164, phone };
   }
 

@@ -210,6 +210,26 @@ describe("Verify v2 on the wire", () => {
     expect(none.body).toMatchObject({ code: 60200, message: "Invalid parameter: To" });
   });
 
+  it("tells a malformed To from a well-formed number that is not valid: both 60200 naming To, each with its reason", async () => {
+    const start = (To: string) => call("POST", `/v2/Services/${serviceSid}/Verifications`, { To, Channel: "sms" });
+    const invalid = await start("+447700900111");
+    expect(invalid).toMatchObject({ status: 400, body: { code: 60200, message: "Invalid parameter: To" } });
+    expect(invalid.body?.details).toEqual({
+      parameter: "To",
+      reason: "+447700900111 is not a valid phone number: it is in no range of the +44 numbering plan (libphonenumber's metadata).",
+    });
+    expect((await start("+1555")).body?.details).toMatchObject({
+      reason: "+1555 is not a valid phone number: it is too short for a +1 number.",
+    });
+    for (const malformed of ["50688887777", "+506 8888 abcd", "tel:+50688887777"]) {
+      expect((await start(malformed)).body, malformed).toMatchObject({
+        code: 60200,
+        message: "Invalid parameter: To",
+        details: { parameter: "To", reason: "To must be a phone number in E.164 format, such as +50688887777." },
+      });
+    }
+  });
+
   it("answers with and without a trailing slash, and never redirects", async () => {
     const plain = await call("GET", `/v2/Services/${serviceSid}`);
     const slash = await call("GET", `/v2/Services/${serviceSid}/`);
