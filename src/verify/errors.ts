@@ -10,6 +10,7 @@ import type { PhoneInfo } from "../phone.js";
 export const TWILIO_ERRORS = {
   20001: { status: 400, message: "Bad request" },
   20003: { status: 401, message: "Authenticate" },
+  20004: { status: 405, message: "Method not allowed" },
   20404: { status: 404, message: "The requested resource was not found" },
   20429: { status: 429, message: "Too many requests" },
   20500: { status: 500, message: "Internal Server Error" },

@@ -174,11 +174,13 @@ describe("the /v2 API against its OpenAPI document", () => {
     );
     expect(canceled.body?.status).toBe("canceled");
 
-    // Errors: 400, 401, 404 with details.
+    // Errors: 400, 401, 404 with details, 405 (a method no route takes: the path's documented error body).
     expect((await call("POST", "/v2/Services", {}, { form: {} })).body).toMatchObject({ code: 60200 });
     expect((await call("GET", "/v2/Services", {}, { auth: null })).body).toMatchObject({ code: 20003 });
     const gone = await call("GET", `${verifications}/{Sid}`, { ServiceSid, Sid: VerificationSid });
     expect(gone.body).toMatchObject({ code: 20404, details: { status: "approved" } });
+    const refused = await call("PUT", "/v2/Services", {}, { as: ["POST", "/v2/Services"] });
+    expect(refused.body).toMatchObject({ status: 405, code: 20004 });
 
     // Deletes: 204, no body.
     expect((await call("DELETE", `${buckets}/{Sid}`, bucketIds)).status).toBe(204);

@@ -230,6 +230,33 @@ describe("Verify v2 on the wire", () => {
     }
   });
 
+  it("a known path asked with a method it does not take is 405 / 20004 with Allow; an unknown path stays 404 / 20404", async () => {
+    for (const [method, path, allow] of [
+      ["PUT", "/v2/Services", "GET, HEAD, POST"],
+      ["PATCH", `/v2/Services/${serviceSid}/`, "GET, HEAD, POST, DELETE"],
+      ["GET", `/v2/Services/${serviceSid}/VerificationCheck`, "POST"],
+      ["DELETE", `/v2/Services/${serviceSid}/Verifications/VE${"0".repeat(32)}`, "GET, HEAD, POST"],
+      ["OPTIONS", `/v2/Services/${serviceSid}/RateLimits/RK${"0".repeat(32)}/Buckets`, "GET, HEAD, POST"],
+    ] as const) {
+      const refused = await call(method, path);
+      expect(refused.status, `${method} ${path}`).toBe(405);
+      expect(refused.headers.get("allow")).toBe(allow);
+      expect(refused.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(refused.body).toEqual({
+        code: 20004,
+        message: "Method not allowed",
+        more_info: "https://www.twilio.com/docs/errors/20004",
+        status: 405,
+        details: { reason: `${path} does not take ${method}: use ${allow}.` },
+      });
+    }
+    // Credentials come first, as on every /v2 path; an unknown path has no Allow to give.
+    expect(await call("PUT", "/v2/Services", undefined, null)).toMatchObject({ status: 401, body: { code: 20003 } });
+    const unknown = await call("PUT", "/v2/Nothing");
+    expect(unknown).toMatchObject({ status: 404, body: { code: 20404 } });
+    expect(unknown.headers.get("allow")).toBeNull();
+  });
+
   it("answers with and without a trailing slash, and never redirects", async () => {
     const plain = await call("GET", `/v2/Services/${serviceSid}`);
     const slash = await call("GET", `/v2/Services/${serviceSid}/`);

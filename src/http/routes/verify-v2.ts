@@ -9,6 +9,7 @@ import { checkRequest, startRequest } from "../../verify/requests.js";
 import { newService, serviceWith } from "../../verify/settings.js";
 import { isSid, newSid } from "../../verify/sids.js";
 import type { VerifyService } from "../../verify/verify-service.js";
+import { methodNotAllowed } from "../method-not-allowed.js";
 import {
   BUCKET_INTERVAL,
   BUCKET_MAX,
@@ -216,9 +217,17 @@ export const verifyRoutes: FastifyPluginAsync<{ vericode: Vericode }> = async (a
         return sendTwilioError(reply, error);
       });
       v2.setNotFoundHandler((request, reply) => sendTwilioError(reply, notFound(request.url.split("?")[0] ?? "")));
+      // A known path asked with another method: 405 / 20004 with Allow, as Twilio answers it (after auth).
+      const refuseOtherMethods = methodNotAllowed(v2, (request, reply, allow) =>
+        sendTwilioError(
+          reply,
+          new VerifyError(20004, { details: { reason: `${path(request)} does not take ${request.method}: use ${allow}.` } }),
+        ),
+      );
       await v2.register(serviceRoutes, ctx);
       await v2.register(verificationRoutes, ctx);
       await v2.register(rateLimitRoutes, ctx);
+      refuseOtherMethods();
     },
     { prefix: "/v2" },
   );
