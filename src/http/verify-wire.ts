@@ -62,6 +62,19 @@ export function sendTwilioError(reply: FastifyReply, error: unknown): FastifyRep
   return reply.code(known.status).type("application/json").serializer(JSON.stringify).send(body);
 }
 
+/**
+ * A required parameter missing from a body that is not a form: the /v2 API reads form-encoded bodies
+ * only, as Twilio's does, so a JSON body reads as no parameters and its parameter may well be in it. The
+ * 60200 then says so; any other error, or a form's, is left as it is.
+ */
+export function explainUnreadBody(error: unknown, contentType: string | undefined): unknown {
+  if (!(error instanceof VerifyError) || !error.missing || contentType === undefined) return error;
+  const media = (contentType.split(";")[0] ?? "").trim().toLowerCase();
+  if (media === "application/x-www-form-urlencoded") return error;
+  const reason = `${String(error.details?.reason ?? "")} The /v2 API reads form-encoded bodies (application/x-www-form-urlencoded), as Twilio's does: this request's ${media.slice(0, 100) || "unnamed"} body was read as no parameters.`;
+  return new VerifyError(error.code, { message: error.message, details: { ...error.details, reason: reason.trimStart() } });
+}
+
 function asVerifyError(error: unknown): VerifyError {
   if (error instanceof VerifyError) return error;
   if (error instanceof VericodeError && error.code === "service_unavailable") {

@@ -36,6 +36,8 @@ interface ErrorOptions {
   details?: Record<string, unknown>;
   /** Extra response headers (Twilio-Reached-Rate-Limit). */
   headers?: Record<string, string>;
+  /** A required parameter was not given (60200): the answer may add why the body was not read. */
+  missing?: boolean;
 }
 
 /**
@@ -48,6 +50,7 @@ export class VerifyError extends Error {
   readonly retryAfter: number | undefined;
   readonly details: Record<string, unknown> | undefined;
   readonly headers: Record<string, string>;
+  readonly missing: boolean;
 
   constructor(code: TwilioErrorCode, options: ErrorOptions = {}) {
     super(options.message ?? TWILIO_ERRORS[code].message);
@@ -57,6 +60,7 @@ export class VerifyError extends Error {
     this.retryAfter = options.retryAfter;
     this.details = options.details;
     this.headers = options.headers ?? {};
+    this.missing = options.missing ?? false;
   }
 
   get moreInfo(): string {
@@ -67,6 +71,11 @@ export class VerifyError extends Error {
 /** 60200: a parameter is missing, malformed or names something vericode does not offer; `why` in words. */
 export function invalidParameter(name: string, why: string): VerifyError {
   return new VerifyError(60200, { message: `Invalid parameter: ${name}`, details: { parameter: name, reason: why } });
+}
+
+/** 60200 for a required parameter that was not given; `why` in words (by default, that it is required). */
+export function missingParameter(name: string, why = `${name} is required.`): VerifyError {
+  return new VerifyError(60200, { message: `Invalid parameter: ${name}`, details: { parameter: name, reason: why }, missing: true });
 }
 
 /** 20404, with Twilio's wording: the path of what was asked for. */

@@ -257,6 +257,37 @@ describe("Verify v2 on the wire", () => {
     expect(unknown.headers.get("allow")).toBeNull();
   });
 
+  it("a JSON body reads as no parameters, as at Twilio, and a missing parameter's 60200 says why", async () => {
+    const json = async (path: string, payload: unknown, contentType = "application/json") => {
+      const response = await fetch(`${service.url}${path}`, {
+        method: "POST",
+        headers: { authorization: AUTH, "content-type": contentType },
+        body: JSON.stringify(payload),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const hint = "The /v2 API reads form-encoded bodies (application/x-www-form-urlencoded), as Twilio's does";
+    const created = await json("/v2/Services", { FriendlyName: "Json" });
+    expect(created).toMatchObject({ status: 400, body: { code: 60200, message: "Invalid parameter: FriendlyName" } });
+    expect(created.body.details).toEqual({
+      parameter: "FriendlyName",
+      reason: `FriendlyName is required. ${hint}: this request's application/json body was read as no parameters.`,
+    });
+    const start = await json(
+      `/v2/Services/${serviceSid}/Verifications`,
+      { To: mobile(), Channel: "sms" },
+      "application/json; charset=utf-8",
+    );
+    expect(start.body).toMatchObject({ code: 60200, details: { parameter: "To", reason: expect.stringContaining(hint) } });
+    const check = await json(`/v2/Services/${serviceSid}/VerificationCheck`, { To: mobile(), Code: "123456" }, "text/plain");
+    expect(check.body).toMatchObject({ code: 60200, details: { parameter: "Code", reason: expect.stringContaining("text/plain body") } });
+    // A form that lacks the parameter is told only that it is required.
+    const form = await call("POST", "/v2/Services", { CodeLength: "6" });
+    expect(form.body?.details).toEqual({ parameter: "FriendlyName", reason: "FriendlyName is required." });
+    const limit = await json(`/v2/Services/${serviceSid}/RateLimits`, {});
+    expect(limit.body).toMatchObject({ code: 60200, details: { parameter: "UniqueName", reason: expect.stringContaining(hint) } });
+  });
+
   it("answers with and without a trailing slash, and never redirects", async () => {
     const plain = await call("GET", `/v2/Services/${serviceSid}`);
     const slash = await call("GET", `/v2/Services/${serviceSid}/`);

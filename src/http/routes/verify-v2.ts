@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastif
 import { failClosed } from "../../errors.js";
 import type { VerifyServiceRecord } from "../../store/verify-store.js";
 import type { Vericode } from "../../vericode.js";
-import { invalidParameter, notFound, VerifyError } from "../../verify/errors.js";
+import { invalidParameter, missingParameter, notFound, VerifyError } from "../../verify/errors.js";
 import { formParams, integerParam, type Params, pageOf, param } from "../../verify/params.js";
 import { checkRequest, startRequest } from "../../verify/requests.js";
 import { newService, serviceWith } from "../../verify/settings.js";
@@ -17,6 +17,7 @@ import {
   BucketListBody,
   CheckBody,
   checkBasic,
+  explainUnreadBody,
   listPage,
   RateLimitBody,
   RateLimitListBody,
@@ -201,7 +202,8 @@ export const verifyRoutes: FastifyPluginAsync<{ vericode: Vericode }> = async (a
       v2.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_request, body, done) =>
         done(null, formParams(body as string)),
       );
-      // Any other body is read as no parameters: Twilio's clients send forms, and a check names what is missing.
+      // Any other body is read as no parameters, as Twilio reads it: Twilio's clients send forms. A missing
+      // required parameter's 60200 then says the body was not read (explainUnreadBody).
       v2.addContentTypeParser("*", { parseAs: "string" }, (_request, _body, done) => done(null, {}));
       v2.setValidatorCompiler(() => () => true);
       v2.setSerializerCompiler(() => (data) => JSON.stringify(data));
@@ -214,7 +216,7 @@ export const verifyRoutes: FastifyPluginAsync<{ vericode: Vericode }> = async (a
       });
       v2.setErrorHandler((error, request, reply) => {
         if (!(error instanceof VerifyError) || error.status >= 500) request.log.error({ err: error }, "verify api error");
-        return sendTwilioError(reply, error);
+        return sendTwilioError(reply, explainUnreadBody(error, request.headers["content-type"]));
       });
       v2.setNotFoundHandler((request, reply) => sendTwilioError(reply, notFound(request.url.split("?")[0] ?? "")));
       // A known path asked with another method: 405 / 20004 with Allow, as Twilio answers it (after auth).
@@ -323,6 +325,7 @@ const verificationRoutes: FastifyPluginAsync<Ctx> = async (app: FastifyInstance,
     async (request: Req) => {
       const service = await serviceOf(ctx, request);
       const status = param(body(request), "Status");
+      if (status === undefined) throw missingParameter("Status", "Status is required: canceled or approved.");
       if (status !== "canceled" && status !== "approved") throw invalidParameter("Status", "Status is canceled or approved.");
       return renderVerification(ctx.wire, await ctx.verify.end(service, request.params.Sid ?? "", status, path(request)));
     },
@@ -356,7 +359,8 @@ const rateLimitRoutes: FastifyPluginAsync<Ctx> = async (app: FastifyInstance, ct
     const service = await serviceOf(ctx, request);
     const params = body(request);
     const uniqueName = param(params, "UniqueName");
-    if (uniqueName === undefined || !/^[A-Za-z0-9_.-]{1,191}$/.test(uniqueName)) {
+    if (uniqueName === undefined) throw missingParameter("UniqueName", "UniqueName is required: 1 to 191 letters, digits, _ . or -.");
+    if (!/^[A-Za-z0-9_.-]{1,191}$/.test(uniqueName)) {
       throw invalidParameter("UniqueName", "UniqueName is 1 to 191 letters, digits, _ . or -.");
     }
     const now = ctx.now();
@@ -427,8 +431,8 @@ const bucketRoutes: FastifyPluginAsync<Ctx & { limitOf: (request: Req) => Promis
       const params = body(request);
       const max = integerParam(params, "Max", 1, BUCKET_MAX);
       const interval = integerParam(params, "Interval", 1, BUCKET_INTERVAL);
-      if (max === undefined) throw invalidParameter("Max", "Max is required.");
-      if (interval === undefined) throw invalidParameter("Interval", "Interval is required (seconds).");
+      if (max === undefined) throw missingParameter("Max");
+      if (interval === undefined) throw missingParameter("Interval", "Interval is required (seconds).");
       const now = ctx.now();
       const bucket = {
         sid: newSid("BL"),
