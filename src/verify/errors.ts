@@ -103,11 +103,36 @@ export function deliveryError(outcome: Extract<DeliveryOutcome, { ok: false }>):
 }
 
 /**
+ * A full bucket of a service's own rate limit, in words: which limit (its sid, and its unique name when
+ * known), what its buckets allow for one value, and when to retry.
+ * `The service's rate limit RK… ("end_user_ip") allows 2 starts per 60 seconds for one value; retry after 42 seconds.`
+ */
+export function serviceLimitReason(
+  sid: string,
+  uniqueName: string | null,
+  buckets: readonly { limit: number; windowMs: number }[],
+  retryAfter: number | undefined,
+): string {
+  const name = uniqueName === null ? "" : ` (${JSON.stringify(uniqueName)})`;
+  const allows = [...buckets]
+    .sort((a, b) => a.windowMs - b.windowMs)
+    .map((bucket) => `${bucket.limit} ${bucket.limit === 1 ? "start" : "starts"} per ${seconds(bucket.windowMs / 1000)}`);
+  const what = allows.length === 0 ? "is full for this value" : `allows ${allows.join(" and ")} for one value`;
+  const retry = retryAfter === undefined ? "" : `; retry after ${seconds(retryAfter)}`;
+  return `The service's rate limit ${sid}${name} ${what}${retry}.`;
+}
+
+function seconds(n: number): string {
+  return `${n.toLocaleString("en")} ${n === 1 ? "second" : "seconds"}`;
+}
+
+/**
  * vericode's refusals (docs/protection.md) in Twilio's codes: per number 60212, country 60605, a landline
  * 60205, a blocked range, another refused number type or the conversion breaker 60410, anything else
- * (a limit, the budget, a service's own rate limit) 20429.
+ * (a limit, the budget, a service's own rate limit) 20429. A service's own limit is named: its sid in
+ * Twilio-Reached-Rate-Limit, and `reason` in the details.
  */
-export function refusalError(refusal: Refusal, serviceLimitSid: string | null, phone: PhoneInfo | null): VerifyError {
+export function refusalError(refusal: Refusal, serviceLimit: { sid: string; reason: string } | null, phone: PhoneInfo | null): VerifyError {
   const details = { reason: refusal.message, rule: refusal.rule };
   const retryAfter = refusal.retryAfter;
   switch (refusal.rule) {
@@ -122,6 +147,7 @@ export function refusalError(refusal: Refusal, serviceLimitSid: string | null, p
     case "conversion_breaker":
       return new VerifyError(60410, { retryAfter, details });
     default:
-      return tooManyRequests(retryAfter, refusal.message, serviceLimitSid === null ? {} : { "twilio-reached-rate-limit": serviceLimitSid });
+      if (serviceLimit === null) return tooManyRequests(retryAfter, refusal.message);
+      return tooManyRequests(retryAfter, serviceLimit.reason, { "twilio-reached-rate-limit": serviceLimit.sid });
   }
 }

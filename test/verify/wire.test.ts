@@ -342,6 +342,11 @@ describe("Verify v2 on the wire", () => {
     expect(full.body).toMatchObject({ code: 20429, message: "Too many requests", status: 429 });
     expect(Number(full.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(full.headers.get("twilio-reached-rate-limit")).toBe(limitSid);
+    const wait = full.headers.get("retry-after");
+    const seconds = wait === "1" ? "second" : "seconds";
+    expect(full.body?.details).toEqual({
+      reason: `The service's rate limit ${limitSid} ("end_user_ip") allows 2 starts per 60 seconds for one value; retry after ${wait} ${seconds}.`,
+    });
     expect(fake.messages.length).toBe(sent);
     expect((await start("203.0.113.8")).status).toBe(201);
     const unknown = await call("POST", `/v2/Services/${serviceSid}/Verifications`, {
@@ -422,6 +427,22 @@ describe("Verify v2 while it is off", () => {
 });
 
 describe("the /v2 error catalogue", () => {
+  it("words a full bucket of a service's rate limit: its sid and name, what its buckets allow, when to retry", async () => {
+    const { serviceLimitReason } = await import("../../src/verify/errors.js");
+    const sid = `RK${"1".repeat(32)}`;
+    expect(serviceLimitReason(sid, "end_user_ip", [{ limit: 1, windowMs: 1000 }], 1)).toBe(
+      `The service's rate limit ${sid} ("end_user_ip") allows 1 start per 1 second for one value; retry after 1 second.`,
+    );
+    const buckets = [
+      { limit: 100, windowMs: 86_400_000 },
+      { limit: 5, windowMs: 60_000 },
+    ];
+    expect(serviceLimitReason(sid, null, buckets, 42)).toBe(
+      `The service's rate limit ${sid} allows 5 starts per 60 seconds and 100 starts per 86,400 seconds for one value; retry after 42 seconds.`,
+    );
+    expect(serviceLimitReason(sid, null, [], undefined)).toBe(`The service's rate limit ${sid} is full for this value.`);
+  });
+
   it("docs/twilio-verify.md lists every code the API answers, with its HTTP status", async () => {
     const { readFileSync } = await import("node:fs");
     const { TWILIO_ERRORS } = await import("../../src/verify/errors.js");
