@@ -426,6 +426,50 @@ describe("Verify v2 while it is off", () => {
   });
 });
 
+describe("Verify v2 with the console provider", () => {
+  it("an email start needs no SMTP: the email is printed to the log, and its code checks", async () => {
+    const { readdirSync, readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { startService } = await import("../support/service.js");
+    const { LOG_DIR } = await import("../support/logs.js");
+    const db = sqliteDatabase();
+    const service = await startService(db, {
+      env: { SMS_PROVIDER: "console", VERIFY_ACCOUNT_SID, VERIFY_AUTH_TOKEN },
+    });
+    const form = (payload: Record<string, string>) => ({
+      headers: { authorization: AUTH, "content-type": "application/x-www-form-urlencoded" },
+      payload: new URLSearchParams(payload).toString(),
+    });
+    try {
+      const made = await service.app.inject({ method: "POST", url: "/v2/Services", ...form({ FriendlyName: "Console" }) });
+      const sid = made.json().sid as string;
+      const to = `ana.${Date.now()}@example.com`;
+      const started = await service.app.inject({
+        method: "POST",
+        url: `/v2/Services/${sid}/Verifications`,
+        ...form({ To: to, Channel: "email" }),
+      });
+      expect(started.json()).toMatchObject({ status: "pending", channel: "email", send_code_attempts: [{ channel: "EMAIL" }] });
+      const printed = readdirSync(LOG_DIR)
+        .filter((file) => file.startsWith("run-"))
+        .flatMap((file) => readFileSync(join(LOG_DIR, file), "utf8").split("\n"))
+        .map((line) => (line.startsWith("{") ? (JSON.parse(line) as { channel?: string; kind?: string; to?: string; text?: string }) : {}))
+        .find((line) => line.channel === "console" && line.kind === "email" && line.to === to);
+      const code = /\d{6}/.exec(printed?.text ?? "")?.[0] ?? "";
+      expect(code).toMatch(/^\d{6}$/);
+      const checked = await service.app.inject({
+        method: "POST",
+        url: `/v2/Services/${sid}/VerificationCheck`,
+        ...form({ To: to, Code: code }),
+      });
+      expect(checked.json()).toMatchObject({ status: "approved", valid: true });
+    } finally {
+      await service.close();
+      await db.drop();
+    }
+  });
+});
+
 describe("the /v2 error catalogue", () => {
   it("words a full bucket of a service's rate limit: its sid and name, what its buckets allow, when to retry", async () => {
     const { serviceLimitReason } = await import("../../src/verify/errors.js");
