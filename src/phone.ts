@@ -1,4 +1,10 @@
-import { type CountryCode, type NumberType, type PhoneNumber, parsePhoneNumberFromString } from "libphonenumber-js/max";
+import {
+  type CountryCode,
+  type NumberType,
+  type PhoneNumber,
+  parsePhoneNumberFromString,
+  validatePhoneNumberLength,
+} from "libphonenumber-js/max";
 import { LRUCache } from "lru-cache";
 import type { FieldError } from "./errors.js";
 import { FIELD, fieldError } from "./field-errors.js";
@@ -67,6 +73,31 @@ export function parsePhone(input: string, defaultCountry: CountryCode | null): P
   const info = parsed === undefined || !parsed.isValid() ? null : new ParsedPhone(parsed, input);
   cache.set(key, info ?? NOT_A_NUMBER);
   return info;
+}
+
+/**
+ * Why a number written in E.164 form (`+`, then up to 15 digits; spaces, dots, dashes and brackets
+ * allowed) is not a valid number, in words for a person: too short or too long for its country calling
+ * code, or in no range of its numbering plan (`+447700900111`, a range the UK keeps for fiction). Null
+ * when the input is not in E.164 form at all: then the format is what to explain.
+ */
+export function invalidNumberReason(input: string): string | null {
+  const compact = input.replace(/[\s().-]/g, "");
+  if (!/^\+[1-9]\d{1,14}$/.test(compact)) return null;
+  const parsed = parsePhoneNumberFromString(compact);
+  const code = parsed === undefined ? null : `+${parsed.countryCallingCode}`;
+  switch (code === null ? "INVALID_COUNTRY" : validatePhoneNumberLength(compact)) {
+    case "INVALID_COUNTRY":
+      return "it begins with no country calling code";
+    case "TOO_SHORT":
+      return `it is too short for a ${code} number`;
+    case "TOO_LONG":
+      return `it is too long for a ${code} number`;
+    case "INVALID_LENGTH":
+      return `no ${code} number has ${parsed?.nationalNumber.length} digits after the country code`;
+    default:
+      return `it is in no range of the ${code} numbering plan (libphonenumber's metadata)`;
+  }
 }
 
 /** The E.164 form of a number written by a person, or null when it is not valid (see parsePhone). */

@@ -13,7 +13,7 @@ vi.mock("libphonenumber-js/max", async (importOriginal) => {
   };
 });
 
-const { clearPhoneCache, maskPhone, normalisePhone, parsePhone } = await import("../src/phone.js");
+const { clearPhoneCache, invalidNumberReason, maskPhone, normalisePhone, parsePhone } = await import("../src/phone.js");
 
 describe("phone numbers", () => {
   beforeEach(() => {
@@ -59,5 +59,17 @@ describe("phone numbers", () => {
     expect(parses.count).toBe(0);
     parsePhone("+50688886666", null);
     expect(parses.count).toBe(1);
+  });
+
+  it("says why a number in E.164 form is not valid, and leaves what is not in that form to the format's hint", () => {
+    expect(invalidNumberReason("+447700900111")).toBe("it is in no range of the +44 numbering plan (libphonenumber's metadata)");
+    expect(invalidNumberReason("+44 7700 900111")).toBe("it is in no range of the +44 numbering plan (libphonenumber's metadata)");
+    expect(invalidNumberReason("+4477009001")).toBe("no +44 number has 8 digits after the country code");
+    expect(invalidNumberReason("+44770090011122")).toBe("it is too long for a +44 number");
+    expect(invalidNumberReason("+1555")).toBe("it is too short for a +1 number");
+    expect(invalidNumberReason("+999123456789")).toBe("it begins with no country calling code");
+    for (const malformed of ["+44abc", "0044770090011", "+0123456", "447700900111", `+${"4".repeat(16)}`]) {
+      expect(invalidNumberReason(malformed), malformed).toBeNull();
+    }
   });
 });

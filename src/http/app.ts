@@ -94,7 +94,7 @@ export async function buildApp(vericode: Vericode): Promise<FastifyInstance> {
         title: "vericode",
         version: "0.1.0",
         description:
-          "Self-hosted verification codes: send one-time codes by SMS through Twilio and verify them. Every error is application/problem+json with a stable `code`: see [the error catalogue](/docs/errors.md) for what each code means and how to solve it.",
+          "Self-hosted verification codes: send one-time codes by SMS through Twilio and verify them. Every error outside `/v2` (the native API under `/api/v1`, and the rest) is application/problem+json with a stable `code`: see [the error catalogue](/docs/errors.md) for what each code means and how to solve it. The Twilio Verify v2-compatible API under `/v2` (tag `verify`) answers Twilio's error body instead, as application/json: `{code, message, more_info, status}` with Twilio's numeric codes (20003, 20404, 60200…) and vericode's `details`, so that Twilio's SDKs raise the exception they raise for Twilio; its bodies are form-encoded (application/x-www-form-urlencoded), as Twilio's.",
       },
       servers: [{ url: vericode.config.publicBaseUrl }],
       components: {

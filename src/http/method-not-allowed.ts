@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { VericodeError } from "../errors.js";
 import { sendProblem } from "./problem.js";
 
@@ -7,6 +7,15 @@ const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as 
 
 /** Marks the 405 routes themselves, which the collector leaves out. */
 const REFUSAL = { methodNotAllowed: true };
+
+/** How a scope answers the refusal: `allow` is the Allow header's value, already set on the reply. */
+export type Refuse = (request: FastifyRequest, reply: FastifyReply, allow: string) => FastifyReply | Promise<FastifyReply>;
+
+/** The native API's answer: 405 method_not_allowed, as problem+json. */
+const refuseWithProblem: Refuse = (request, reply, allow) => {
+  const path = request.url.split("?")[0];
+  return sendProblem(request, reply, new VericodeError("method_not_allowed", `${path} does not take ${request.method}: use ${allow}.`));
+};
 
 /**
  * 405 method_not_allowed with `Allow` (RFC 9110 §15.5.6) for a known path asked with a method it does not
@@ -19,8 +28,11 @@ const REFUSAL = { methodNotAllowed: true };
  * app.post("/api/v1/auth/register/", …);
  * refuseOtherMethods();
  * ```
+ *
+ * `refuse` answers in the scope's own error body (the /v2 API: Twilio's 20004); the paths of routes
+ * declared in child plugins count too, and a scope's prefix is applied once.
  */
-export function methodNotAllowed(app: FastifyInstance): () => void {
+export function methodNotAllowed(app: FastifyInstance, refuse: Refuse = refuseWithProblem): () => void {
   const taken = new Map<string, Set<string>>();
   app.addHook("onRoute", (route) => {
     if ((route.config as typeof REFUSAL | undefined)?.methodNotAllowed === true) return;
@@ -34,17 +46,13 @@ export function methodNotAllowed(app: FastifyInstance): () => void {
       const others = METHODS.filter((method) => !methods.has(method));
       app.route({
         method: others,
-        url,
+        // The collected URL carries the scope's prefix, which app.route adds again.
+        url: url.slice(app.prefix.length),
         config: REFUSAL,
         schema: { hide: true },
         onRequest: async (request, reply) => {
           reply.header("allow", allow);
-          const path = request.url.split("?")[0];
-          return sendProblem(
-            request,
-            reply,
-            new VericodeError("method_not_allowed", `${path} does not take ${request.method}: use ${allow}.`),
-          );
+          return refuse(request, reply, allow);
         },
         handler: async () => undefined,
       });

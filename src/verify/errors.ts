@@ -10,6 +10,7 @@ import type { PhoneInfo } from "../phone.js";
 export const TWILIO_ERRORS = {
   20001: { status: 400, message: "Bad request" },
   20003: { status: 401, message: "Authenticate" },
+  20004: { status: 405, message: "Method not allowed" },
   20404: { status: 404, message: "The requested resource was not found" },
   20429: { status: 429, message: "Too many requests" },
   20500: { status: 500, message: "Internal Server Error" },
@@ -35,6 +36,8 @@ interface ErrorOptions {
   details?: Record<string, unknown>;
   /** Extra response headers (Twilio-Reached-Rate-Limit). */
   headers?: Record<string, string>;
+  /** A required parameter was not given (60200): the answer may add why the body was not read. */
+  missing?: boolean;
 }
 
 /**
@@ -47,6 +50,7 @@ export class VerifyError extends Error {
   readonly retryAfter: number | undefined;
   readonly details: Record<string, unknown> | undefined;
   readonly headers: Record<string, string>;
+  readonly missing: boolean;
 
   constructor(code: TwilioErrorCode, options: ErrorOptions = {}) {
     super(options.message ?? TWILIO_ERRORS[code].message);
@@ -56,6 +60,7 @@ export class VerifyError extends Error {
     this.retryAfter = options.retryAfter;
     this.details = options.details;
     this.headers = options.headers ?? {};
+    this.missing = options.missing ?? false;
   }
 
   get moreInfo(): string {
@@ -66,6 +71,11 @@ export class VerifyError extends Error {
 /** 60200: a parameter is missing, malformed or names something vericode does not offer; `why` in words. */
 export function invalidParameter(name: string, why: string): VerifyError {
   return new VerifyError(60200, { message: `Invalid parameter: ${name}`, details: { parameter: name, reason: why } });
+}
+
+/** 60200 for a required parameter that was not given; `why` in words (by default, that it is required). */
+export function missingParameter(name: string, why = `${name} is required.`): VerifyError {
+  return new VerifyError(60200, { message: `Invalid parameter: ${name}`, details: { parameter: name, reason: why }, missing: true });
 }
 
 /** 20404, with Twilio's wording: the path of what was asked for. */
@@ -93,11 +103,36 @@ export function deliveryError(outcome: Extract<DeliveryOutcome, { ok: false }>):
 }
 
 /**
+ * A full bucket of a service's own rate limit, in words: which limit (its sid, and its unique name when
+ * known), what its buckets allow for one value, and when to retry.
+ * `The service's rate limit RK… ("end_user_ip") allows 2 starts per 60 seconds for one value; retry after 42 seconds.`
+ */
+export function serviceLimitReason(
+  sid: string,
+  uniqueName: string | null,
+  buckets: readonly { limit: number; windowMs: number }[],
+  retryAfter: number | undefined,
+): string {
+  const name = uniqueName === null ? "" : ` (${JSON.stringify(uniqueName)})`;
+  const allows = [...buckets]
+    .sort((a, b) => a.windowMs - b.windowMs)
+    .map((bucket) => `${bucket.limit} ${bucket.limit === 1 ? "start" : "starts"} per ${seconds(bucket.windowMs / 1000)}`);
+  const what = allows.length === 0 ? "is full for this value" : `allows ${allows.join(" and ")} for one value`;
+  const retry = retryAfter === undefined ? "" : `; retry after ${seconds(retryAfter)}`;
+  return `The service's rate limit ${sid}${name} ${what}${retry}.`;
+}
+
+function seconds(n: number): string {
+  return `${n.toLocaleString("en")} ${n === 1 ? "second" : "seconds"}`;
+}
+
+/**
  * vericode's refusals (docs/protection.md) in Twilio's codes: per number 60212, country 60605, a landline
  * 60205, a blocked range, another refused number type or the conversion breaker 60410, anything else
- * (a limit, the budget, a service's own rate limit) 20429.
+ * (a limit, the budget, a service's own rate limit) 20429. A service's own limit is named: its sid in
+ * Twilio-Reached-Rate-Limit, and `reason` in the details.
  */
-export function refusalError(refusal: Refusal, serviceLimitSid: string | null, phone: PhoneInfo | null): VerifyError {
+export function refusalError(refusal: Refusal, serviceLimit: { sid: string; reason: string } | null, phone: PhoneInfo | null): VerifyError {
   const details = { reason: refusal.message, rule: refusal.rule };
   const retryAfter = refusal.retryAfter;
   switch (refusal.rule) {
@@ -112,6 +147,7 @@ export function refusalError(refusal: Refusal, serviceLimitSid: string | null, p
     case "conversion_breaker":
       return new VerifyError(60410, { retryAfter, details });
     default:
-      return tooManyRequests(retryAfter, refusal.message, serviceLimitSid === null ? {} : { "twilio-reached-rate-limit": serviceLimitSid });
+      if (serviceLimit === null) return tooManyRequests(retryAfter, refusal.message);
+      return tooManyRequests(retryAfter, serviceLimit.reason, { "twilio-reached-rate-limit": serviceLimit.sid });
   }
 }

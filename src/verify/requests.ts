@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { invalidParameter } from "./errors.js";
+import { invalidParameter, missingParameter } from "./errors.js";
 import { objectParam, type Params, param } from "./params.js";
 import { customFriendlyName } from "./settings.js";
 
@@ -48,9 +48,9 @@ export function startRequest(params: Params): StartRequest {
     throw invalidParameter("EnableSnaClientToken", "vericode does not offer SNA.");
   }
   const to = param(params, "To")?.trim();
-  if (to === undefined || to === "") throw invalidParameter("To", "To is required.");
+  if (to === undefined || to === "") throw missingParameter("To");
   const channel = param(params, "Channel");
-  if (channel === undefined) throw invalidParameter("Channel", "Channel is required.");
+  if (channel === undefined) throw missingParameter("Channel");
   const deviceIp = param(params, "DeviceIp") ?? null;
   if (deviceIp !== null && isIP(deviceIp) === 0) throw invalidParameter("DeviceIp", "DeviceIp must be an IPv4 or IPv6 address.");
   const risk = param(params, "RiskCheck");
@@ -107,10 +107,11 @@ function emailSender(configuration: Record<string, unknown> | undefined): StartR
 export function checkRequest(params: Params): CheckRequest {
   refuseNotOffered(params, ["Amount", "Payee", "SnaClientToken"]);
   const code = param(params, "Code");
-  if (code === undefined || !/^[0-9]{4,10}$/.test(code)) throw invalidParameter("Code", "Code is 4 to 10 digits.");
+  if (code === undefined) throw missingParameter("Code", "Code is required: 4 to 10 digits.");
+  if (!/^[0-9]{4,10}$/.test(code)) throw invalidParameter("Code", "Code is 4 to 10 digits.");
   const to = param(params, "To");
   const sid = param(params, "VerificationSid");
   if (sid !== undefined) return { code, target: { sid } };
-  if (to === undefined) throw invalidParameter("To", "Give To or VerificationSid.");
+  if (to === undefined) throw missingParameter("To", "Give To or VerificationSid.");
   return { code, target: { to } };
 }

@@ -1,5 +1,5 @@
 import type { VerifyServiceRecord } from "../store/verify-store.js";
-import { invalidParameter } from "./errors.js";
+import { invalidParameter, missingParameter } from "./errors.js";
 import { booleanParam, integerParam, type Params, param } from "./params.js";
 
 /** A service's settings besides its name and code length, as Twilio's Service resource has them. */
@@ -96,6 +96,6 @@ export function serviceWith(params: Params, base: VerifyServiceRecord): VerifySe
 }
 
 export function newService(sid: string, params: Params, now: number): VerifyServiceRecord {
-  if (param(params, "FriendlyName") === undefined) throw invalidParameter("FriendlyName", "FriendlyName is required.");
+  if (param(params, "FriendlyName") === undefined) throw missingParameter("FriendlyName");
   return serviceWith(params, { sid, friendlyName: "", codeLength: 6, settings: { ...DEFAULT_SETTINGS }, createdAt: now, updatedAt: now });
 }

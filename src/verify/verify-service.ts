@@ -11,12 +11,12 @@ import { limitRefusal, numberPrefix, type Protection, type Refusal } from "../li
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { deliveryUpdate, spentOn } from "../otp/delivery.js";
-import { maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
+import { invalidNumberReason, maskPhone, type PhoneInfo, parsePhone } from "../phone.js";
 import { type OtpKey, verifyPurpose } from "../records.js";
 import type { BudgetHold, CodeStore } from "../store/store.js";
 import type { Checked, SendAttempt, Started, VerificationRecord, VerifyServiceRecord, VerifyStore } from "../store/verify-store.js";
 import { sameCode, VerifyCodes } from "./code.js";
-import { deliveryError, invalidParameter, notFound, refusalError, tooManyRequests, VerifyError } from "./errors.js";
+import { deliveryError, invalidParameter, notFound, refusalError, serviceLimitReason, tooManyRequests, VerifyError } from "./errors.js";
 import { twilioDate } from "./format.js";
 import type { CheckRequest, StartRequest } from "./requests.js";
 import { settingsOf } from "./settings.js";
@@ -405,7 +405,16 @@ export class VerifyService {
       return { to: address, phone: null };
     }
     const phone = given.startsWith("+") ? parsePhone(given, null) : null;
-    if (phone === null) throw invalidParameter("To", "To must be a phone number in E.164 format, such as +50688887777.");
+    if (phone === null) {
+      // A well-formed number that is not a valid one is told apart from a malformed one: the fix differs.
+      const why = invalidNumberReason(given);
+      throw invalidParameter(
+        "To",
+        why === null
+          ? "To must be a phone number in E.164 format, such as +50688887777."
+          : `${given.replace(/[\s().-]/g, "")} is not a valid phone number: ${why}.`,
+      );
+    }
     return { to: phone.e164, phone };
   }
 
@@ -471,12 +480,11 @@ export class VerifyService {
       { event: "verify.refused", service: service.sid, to: mask(to), rule: refusal.rule, errorCode: refusal.code },
       "verification refused",
     );
-    // A service's own rate limit is named in Twilio's answer.
-    const limit = buckets.find((bucket) => bucket.rule === refusal.rule && bucket.rule.startsWith("rate_limit:"));
-    throw refusalError(refusal, limit === undefined ? null : limit.rule.slice("rate_limit:".length), phone);
+    throw refusalError(refusal, serviceLimitOf(refusal, buckets), phone);
   }
 
-  async #serviceBuckets(service: VerifyServiceRecord, values: Readonly<Record<string, string>>): Promise<Bucket[]> {
+  /** The buckets of the rate limits a start's `RateLimits` names, each counting its value. */
+  async #serviceBuckets(service: VerifyServiceRecord, values: Readonly<Record<string, string>>): Promise<ServiceBucket[]> {
     const names = Object.keys(values);
     if (names.length === 0) return [];
     const buckets = await guard(this.#o.store.bucketsOf(service.sid, names));
@@ -486,7 +494,8 @@ export class VerifyService {
       key: `verify:${bucket.sid}:${values[bucket.uniqueName]}`,
       limit: bucket.max,
       windowMs: bucket.interval * 1000,
-      rule: `rate_limit:${bucket.rateLimitSid}`,
+      rule: `${SERVICE_LIMIT}${bucket.rateLimitSid}`,
+      uniqueName: bucket.uniqueName,
     }));
   }
 
@@ -494,6 +503,30 @@ export class VerifyService {
     const phone = verification.to.includes("@") ? null : parsePhone(verification.to, null);
     if (phone !== null && !this.#o.testNumbers.has(phone.e164)) await guardLimiter(this.#o.protection.noteVerified(phone, now));
   }
+}
+
+/** The rule a service's own rate limit refuses under: this, then the limit's RK sid. */
+const SERVICE_LIMIT = "rate_limit:";
+
+/** A bucket of a service's rate limit, with the limit's unique name, for the words of its refusal. */
+interface ServiceBucket extends Bucket {
+  readonly uniqueName: string;
+}
+
+function isServiceBucket(bucket: Bucket): bucket is ServiceBucket {
+  return typeof (bucket as Partial<ServiceBucket>).uniqueName === "string";
+}
+
+/**
+ * The service's own rate limit a refusal names, in Twilio's header (its sid) and in words: what its
+ * buckets allow and when to retry, with its unique name when the start's buckets carry it.
+ */
+function serviceLimitOf(refusal: Refusal, buckets: readonly Bucket[]): { sid: string; reason: string } | null {
+  if (!refusal.rule.startsWith(SERVICE_LIMIT)) return null;
+  const sid = refusal.rule.slice(SERVICE_LIMIT.length);
+  const own = buckets.filter((bucket) => bucket.rule === refusal.rule);
+  const uniqueName = own.find(isServiceBucket)?.uniqueName ?? null;
+  return { sid, reason: serviceLimitReason(sid, uniqueName, own, refusal.retryAfter) };
 }
 
 /** What a 404's details say of a verification that is no longer pending (a vericode extension). */

@@ -186,6 +186,17 @@ describe("Verify v2 with vericode's protection", () => {
     expect(await again.verificationChecks.create({ to, code: lastCode(fake, to) })).toMatchObject({ status: "approved" });
   });
 
+  it("RATE_LIMIT_NUMBER's default, 10 an hour, answers 60212 at a second verification's 6th send, before its 60203", async () => {
+    const verify = await start({ RATE_LIMIT_NUMBER: "10/1h" });
+    const to = mobile();
+    let sid = "";
+    for (let i = 0; i < 5; i++) sid = (await verify.verifications.create({ to, channel: "sms" })).sid;
+    expect(await restError(verify.verifications.create({ to, channel: "sms" }))).toMatchObject({ code: 60203 });
+    await verify.verifications(sid).update({ status: "canceled" });
+    for (let i = 0; i < 5; i++) expect((await verify.verifications.create({ to, channel: "sms" })).status).toBe("pending");
+    expect(await restError(verify.verifications.create({ to, channel: "sms" }))).toMatchObject({ status: 429, code: 60212 });
+  });
+
   it("a refused send gives back what it took: after a 60203 the number's limit still has room, and no budget stays reserved", async () => {
     const verify = await start({ RATE_LIMIT_NUMBER: "6/1h", SMS_BUDGET_USD: "100", SMS_BUDGET_PERIOD: "day" });
     const to = mobile();

@@ -210,6 +210,84 @@ describe("Verify v2 on the wire", () => {
     expect(none.body).toMatchObject({ code: 60200, message: "Invalid parameter: To" });
   });
 
+  it("tells a malformed To from a well-formed number that is not valid: both 60200 naming To, each with its reason", async () => {
+    const start = (To: string) => call("POST", `/v2/Services/${serviceSid}/Verifications`, { To, Channel: "sms" });
+    const invalid = await start("+447700900111");
+    expect(invalid).toMatchObject({ status: 400, body: { code: 60200, message: "Invalid parameter: To" } });
+    expect(invalid.body?.details).toEqual({
+      parameter: "To",
+      reason: "+447700900111 is not a valid phone number: it is in no range of the +44 numbering plan (libphonenumber's metadata).",
+    });
+    expect((await start("+1555")).body?.details).toMatchObject({
+      reason: "+1555 is not a valid phone number: it is too short for a +1 number.",
+    });
+    for (const malformed of ["50688887777", "+506 8888 abcd", "tel:+50688887777"]) {
+      expect((await start(malformed)).body, malformed).toMatchObject({
+        code: 60200,
+        message: "Invalid parameter: To",
+        details: { parameter: "To", reason: "To must be a phone number in E.164 format, such as +50688887777." },
+      });
+    }
+  });
+
+  it("a known path asked with a method it does not take is 405 / 20004 with Allow; an unknown path stays 404 / 20404", async () => {
+    for (const [method, path, allow] of [
+      ["PUT", "/v2/Services", "GET, HEAD, POST"],
+      ["PATCH", `/v2/Services/${serviceSid}/`, "GET, HEAD, POST, DELETE"],
+      ["GET", `/v2/Services/${serviceSid}/VerificationCheck`, "POST"],
+      ["DELETE", `/v2/Services/${serviceSid}/Verifications/VE${"0".repeat(32)}`, "GET, HEAD, POST"],
+      ["OPTIONS", `/v2/Services/${serviceSid}/RateLimits/RK${"0".repeat(32)}/Buckets`, "GET, HEAD, POST"],
+    ] as const) {
+      const refused = await call(method, path);
+      expect(refused.status, `${method} ${path}`).toBe(405);
+      expect(refused.headers.get("allow")).toBe(allow);
+      expect(refused.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(refused.body).toEqual({
+        code: 20004,
+        message: "Method not allowed",
+        more_info: "https://www.twilio.com/docs/errors/20004",
+        status: 405,
+        details: { reason: `${path} does not take ${method}: use ${allow}.` },
+      });
+    }
+    // Credentials come first, as on every /v2 path; an unknown path has no Allow to give.
+    expect(await call("PUT", "/v2/Services", undefined, null)).toMatchObject({ status: 401, body: { code: 20003 } });
+    const unknown = await call("PUT", "/v2/Nothing");
+    expect(unknown).toMatchObject({ status: 404, body: { code: 20404 } });
+    expect(unknown.headers.get("allow")).toBeNull();
+  });
+
+  it("a JSON body reads as no parameters, as at Twilio, and a missing parameter's 60200 says why", async () => {
+    const json = async (path: string, payload: unknown, contentType = "application/json") => {
+      const response = await fetch(`${service.url}${path}`, {
+        method: "POST",
+        headers: { authorization: AUTH, "content-type": contentType },
+        body: JSON.stringify(payload),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const hint = "The /v2 API reads form-encoded bodies (application/x-www-form-urlencoded), as Twilio's does";
+    const created = await json("/v2/Services", { FriendlyName: "Json" });
+    expect(created).toMatchObject({ status: 400, body: { code: 60200, message: "Invalid parameter: FriendlyName" } });
+    expect(created.body.details).toEqual({
+      parameter: "FriendlyName",
+      reason: `FriendlyName is required. ${hint}: this request's application/json body was read as no parameters.`,
+    });
+    const start = await json(
+      `/v2/Services/${serviceSid}/Verifications`,
+      { To: mobile(), Channel: "sms" },
+      "application/json; charset=utf-8",
+    );
+    expect(start.body).toMatchObject({ code: 60200, details: { parameter: "To", reason: expect.stringContaining(hint) } });
+    const check = await json(`/v2/Services/${serviceSid}/VerificationCheck`, { To: mobile(), Code: "123456" }, "text/plain");
+    expect(check.body).toMatchObject({ code: 60200, details: { parameter: "Code", reason: expect.stringContaining("text/plain body") } });
+    // A form that lacks the parameter is told only that it is required.
+    const form = await call("POST", "/v2/Services", { CodeLength: "6" });
+    expect(form.body?.details).toEqual({ parameter: "FriendlyName", reason: "FriendlyName is required." });
+    const limit = await json(`/v2/Services/${serviceSid}/RateLimits`, {});
+    expect(limit.body).toMatchObject({ code: 60200, details: { parameter: "UniqueName", reason: expect.stringContaining(hint) } });
+  });
+
   it("answers with and without a trailing slash, and never redirects", async () => {
     const plain = await call("GET", `/v2/Services/${serviceSid}`);
     const slash = await call("GET", `/v2/Services/${serviceSid}/`);
@@ -264,6 +342,11 @@ describe("Verify v2 on the wire", () => {
     expect(full.body).toMatchObject({ code: 20429, message: "Too many requests", status: 429 });
     expect(Number(full.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(full.headers.get("twilio-reached-rate-limit")).toBe(limitSid);
+    const wait = full.headers.get("retry-after");
+    const seconds = wait === "1" ? "second" : "seconds";
+    expect(full.body?.details).toEqual({
+      reason: `The service's rate limit ${limitSid} ("end_user_ip") allows 2 starts per 60 seconds for one value; retry after ${wait} ${seconds}.`,
+    });
     expect(fake.messages.length).toBe(sent);
     expect((await start("203.0.113.8")).status).toBe(201);
     const unknown = await call("POST", `/v2/Services/${serviceSid}/Verifications`, {
@@ -343,7 +426,67 @@ describe("Verify v2 while it is off", () => {
   });
 });
 
+describe("Verify v2 with the console provider", () => {
+  it("an email start needs no SMTP: the email is printed to the log, and its code checks", async () => {
+    const { readdirSync, readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { startService } = await import("../support/service.js");
+    const { LOG_DIR } = await import("../support/logs.js");
+    const db = sqliteDatabase();
+    const service = await startService(db, {
+      env: { SMS_PROVIDER: "console", VERIFY_ACCOUNT_SID, VERIFY_AUTH_TOKEN },
+    });
+    const form = (payload: Record<string, string>) => ({
+      headers: { authorization: AUTH, "content-type": "application/x-www-form-urlencoded" },
+      payload: new URLSearchParams(payload).toString(),
+    });
+    try {
+      const made = await service.app.inject({ method: "POST", url: "/v2/Services", ...form({ FriendlyName: "Console" }) });
+      const sid = made.json().sid as string;
+      const to = `ana.${Date.now()}@example.com`;
+      const started = await service.app.inject({
+        method: "POST",
+        url: `/v2/Services/${sid}/Verifications`,
+        ...form({ To: to, Channel: "email" }),
+      });
+      expect(started.json()).toMatchObject({ status: "pending", channel: "email", send_code_attempts: [{ channel: "EMAIL" }] });
+      const printed = readdirSync(LOG_DIR)
+        .filter((file) => file.startsWith("run-"))
+        .flatMap((file) => readFileSync(join(LOG_DIR, file), "utf8").split("\n"))
+        .map((line) => (line.startsWith("{") ? (JSON.parse(line) as { channel?: string; kind?: string; to?: string; text?: string }) : {}))
+        .find((line) => line.channel === "console" && line.kind === "email" && line.to === to);
+      const code = /\d{6}/.exec(printed?.text ?? "")?.[0] ?? "";
+      expect(code).toMatch(/^\d{6}$/);
+      const checked = await service.app.inject({
+        method: "POST",
+        url: `/v2/Services/${sid}/VerificationCheck`,
+        ...form({ To: to, Code: code }),
+      });
+      expect(checked.json()).toMatchObject({ status: "approved", valid: true });
+    } finally {
+      await service.close();
+      await db.drop();
+    }
+  });
+});
+
 describe("the /v2 error catalogue", () => {
+  it("words a full bucket of a service's rate limit: its sid and name, what its buckets allow, when to retry", async () => {
+    const { serviceLimitReason } = await import("../../src/verify/errors.js");
+    const sid = `RK${"1".repeat(32)}`;
+    expect(serviceLimitReason(sid, "end_user_ip", [{ limit: 1, windowMs: 1000 }], 1)).toBe(
+      `The service's rate limit ${sid} ("end_user_ip") allows 1 start per 1 second for one value; retry after 1 second.`,
+    );
+    const buckets = [
+      { limit: 100, windowMs: 86_400_000 },
+      { limit: 5, windowMs: 60_000 },
+    ];
+    expect(serviceLimitReason(sid, null, buckets, 42)).toBe(
+      `The service's rate limit ${sid} allows 5 starts per 60 seconds and 100 starts per 86,400 seconds for one value; retry after 42 seconds.`,
+    );
+    expect(serviceLimitReason(sid, null, [], undefined)).toBe(`The service's rate limit ${sid} is full for this value.`);
+  });
+
   it("docs/twilio-verify.md lists every code the API answers, with its HTTP status", async () => {
     const { readFileSync } = await import("node:fs");
     const { TWILIO_ERRORS } = await import("../../src/verify/errors.js");
