@@ -245,7 +245,7 @@ class BudgetSteps {
     const hold = this.#hold;
     if (hold === null) return true;
     if (hold.micros > hold.capMicros) return false;
-    return (yield statement(this.#budget.reserve, { ...hold, cap: hold.capMicros, now: this.#now })).rows.length === 1;
+    return (yield statement(this.#budget.reserve, { cap: hold.capMicros, now: this.#now, ...hold })).rows.length === 1;
   }
 
   *release(): Step<void> {
