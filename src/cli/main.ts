@@ -49,11 +49,17 @@ program
   .option("--host <host>", "address to bind (default: HOST or 127.0.0.1)")
   .option("-w, --workers <n>", "processes sharing the port, one per core (node:cluster); migrations run once first", workers)
   .action(async (options: { port?: number; host?: string; workers?: number }) => {
+    const worker = process.env.VERICODE_WORKER === "1";
+    // V8's heap limits are read when a process starts (heap-limits.ts): the primary of --workers gives
+    // them to its workers; a single process starts the service again in a child that has them.
+    const { missingHeapFlags, serveWithHeapLimits } = await import("./heap-limits.js");
+    const heapFlags = worker ? [] : missingHeapFlags(process.execArgv, process.env.NODE_OPTIONS);
     // A worker of --workers serves; the primary forks the workers with the same arguments.
-    if (options.workers !== undefined && options.workers > 1 && process.env.VERICODE_WORKER !== "1") {
-      return (await import("./workers.js")).runPrimary(options.workers, process.argv.slice(2));
+    if (options.workers !== undefined && options.workers > 1 && !worker) {
+      return (await import("./workers.js")).runPrimary(options.workers, process.argv.slice(2), heapFlags);
     }
-    return (await import("./serve.js")).runServe({ ...options, worker: process.env.VERICODE_WORKER === "1" });
+    if (heapFlags.length > 0) return serveWithHeapLimits(heapFlags);
+    return (await import("./serve.js")).runServe({ ...options, worker });
   });
 
 program
