@@ -45,8 +45,12 @@ export function missingHeapFlags(execArgv: readonly string[], nodeOptions: strin
   );
 }
 
-/** Signals the service acts on; the supervising process hands each one to it. */
-const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+/**
+ * Signals the supervising process hands on: those the service acts on, and SIGUSR2, which Node's
+ * diagnostics use (`--report-on-signal`, `--heapsnapshot-signal=SIGUSR2`) and which ends a process without
+ * a handler, as it ended the service before it had a supervisor.
+ */
+const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGUSR2"] as const;
 
 /**
  * Runs this same command again in a child Node.js process with `flags` added (V8 reads its heap limits
