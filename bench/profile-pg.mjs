@@ -54,7 +54,7 @@ const server = spawn(
 );
 let address;
 // The process that serves, as its `listening` line names it: `serve` runs the service in a child process
-// with its heap limits (src/cli/heap-limits.ts), and that child is the one to measure and signal.
+// with its V8 flags (src/cli/v8-flags.ts), and that child is the one to measure and signal.
 let servingPid;
 for (let i = 0; i < 300 && address === undefined; i++) {
   await new Promise((r) => setTimeout(r, 100));

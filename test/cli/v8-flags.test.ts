@@ -2,11 +2,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HEAP_FLAGS, missingHeapFlags } from "../../src/cli/heap-limits.js";
+import { missingV8Flags, SERVE_V8_FLAGS } from "../../src/cli/v8-flags.js";
 import { TEST_SECRETS } from "../support/service.js";
 import { serveProcess } from "../support/vericode-process.js";
 
-const DEFAULTS = HEAP_FLAGS.map(([name, value]) => `${name}=${value}`);
+const DEFAULTS = SERVE_V8_FLAGS.map(({ flag }) => flag);
 
 /** The pids whose parent is `pid` (Linux's /proc). */
 function childrenOf(pid: number): number[] {
@@ -31,23 +31,25 @@ function servingPid(output: string): number {
   return (JSON.parse(line) as { pid: number }).pid;
 }
 
-describe("the heap limits vericode serve adds", () => {
-  it("adds each limit that neither node's arguments nor NODE_OPTIONS set", () => {
-    expect(missingHeapFlags([], undefined)).toEqual(DEFAULTS);
-    expect(missingHeapFlags([], "--max-old-space-size=1024")).toEqual(["--max-semi-space-size=4"]);
-    expect(missingHeapFlags(["--max_semi_space_size=8"], "")).toEqual(["--max-old-space-size=512"]);
-    expect(missingHeapFlags(["--max-semi-space-size=2"], "--enable-source-maps --max-old-space-size=300")).toEqual([]);
-    // --max-heap-size sets both generations.
-    expect(missingHeapFlags([], "--max-heap-size=256")).toEqual([]);
+describe("the V8 flags vericode serve adds", () => {
+  it("adds each flag that neither node's arguments nor NODE_OPTIONS set", () => {
+    expect(DEFAULTS).toEqual(["--max-semi-space-size=4", "--max-old-space-size=512", "--single-threaded-gc"]);
+    expect(missingV8Flags([], undefined)).toEqual(DEFAULTS);
+    expect(missingV8Flags([], "--max-old-space-size=1024")).toEqual(["--max-semi-space-size=4", "--single-threaded-gc"]);
+    expect(missingV8Flags(["--max_semi_space_size=8"], "")).toEqual(["--max-old-space-size=512", "--single-threaded-gc"]);
+    expect(missingV8Flags(["--no-single-threaded-gc"], "--max-old-space-size=1024")).toEqual(["--max-semi-space-size=4"]);
   });
 
-  it("adds none under a debugger, where a second process would lose the session", () => {
-    expect(missingHeapFlags(["--inspect=0"], undefined)).toEqual([]);
-    expect(missingHeapFlags([], "--inspect-brk")).toEqual([]);
+  it("adds none once both heap limits are set, nor under a debugger", () => {
+    expect(missingV8Flags(["--max-semi-space-size=2"], "--enable-source-maps --max-old-space-size=300")).toEqual([]);
+    // --max-heap-size sets both generations.
+    expect(missingV8Flags([], "--max-heap-size=256")).toEqual([]);
+    expect(missingV8Flags(["--inspect=0"], undefined)).toEqual([]);
+    expect(missingV8Flags([], "--inspect-brk")).toEqual([]);
   });
 });
 
-describe("vericode serve under its heap limits", () => {
+describe("vericode serve with its V8 flags", () => {
   let folder: string;
   beforeAll(() => {
     folder = mkdtempSync(join(tmpdir(), "vericode-heap-"));
@@ -58,7 +60,7 @@ describe("vericode serve under its heap limits", () => {
 
   const env = (name: string) => ({ ...TEST_SECRETS, DATABASE_URL: `sqlite:${join(folder, `${name}.db`)}`, LOG_LEVEL: "info" });
 
-  it("serves from a child process started with the limits, and exits 0 when SIGTERM reaches the parent", async () => {
+  it("serves from a child process started with the flags, and exits 0 when SIGTERM reaches the parent", async () => {
     const vericode = await serveProcess(env("child"));
     const parent = vericode.child.pid as number;
     const serving = servingPid(vericode.output());
@@ -73,7 +75,7 @@ describe("vericode serve under its heap limits", () => {
     await vericode.stop();
   }, 30_000);
 
-  it("serves in its own process when NODE_OPTIONS sets both limits", async () => {
+  it("serves in its own process when NODE_OPTIONS sets both heap limits", async () => {
     const vericode = await serveProcess({ ...env("own"), NODE_OPTIONS: "--max-semi-space-size=2 --max-old-space-size=300" });
     expect(servingPid(vericode.output())).toBe(vericode.child.pid);
     expect(childrenOf(vericode.child.pid as number)).toEqual([]);
