@@ -13,76 +13,98 @@ export interface PhoneInfo {
   readonly type: NumberType;
 }
 
-/**
- * What a valid number is kept as: its E.164 form, its country and calling code (strings shared by every
- * number of that country), and its type. The type is read from the same parse, at once: about 1 µs, where
- * reading it later meant parsing the number again (about 6 µs), and the send's number-type rule asks for it.
- */
+/** A valid number, as parsePhone answers it. */
 class ParsedPhone implements PhoneInfo {
-  readonly e164: string;
-  readonly country: CountryCode | undefined;
-  readonly callingCode: string;
-  readonly type: NumberType;
-
-  constructor(parsed: PhoneNumber, input: string) {
-    // The input itself when it was written in E.164: one string kept instead of two.
-    this.e164 = parsed.number === input ? input : parsed.number;
-    this.country = parsed.country;
-    this.callingCode = sharedCallingCode(parsed.countryCallingCode);
-    this.type = parsed.getType();
-  }
-}
-
-/** One string per calling code, for every number kept (a parse makes a new one each time). */
-const CALLING_CODES = new Map<string, string>();
-
-function sharedCallingCode(code: string): string {
-  const shared = CALLING_CODES.get(code);
-  if (shared !== undefined) return shared;
-  // Calling codes are a few hundred at most; anything beyond is not kept (it cannot happen with valid numbers).
-  if (CALLING_CODES.size < 1000) CALLING_CODES.set(code, code);
-  return code;
+  constructor(
+    readonly e164: string,
+    readonly country: CountryCode | undefined,
+    readonly callingCode: string,
+    readonly type: NumberType,
+  ) {}
 }
 
 /**
- * Parsing with the full metadata costs about 7 µs (and 8 with the type); a verification follows a send of the same
- * number within minutes, so the last numbers read are kept (least recently used first out). An entry is
- * about 130 bytes (measured: 129 in V8's heap, was 184 with the type read later in a box of its own): 100,000
- * of them, some 13 MB, cover the last 100,000 numbers sent to.
+ * What a number has besides its E.164 form: its country, calling code and type. Numbers have a few
+ * hundred such kinds between them (`CR 506 MOBILE`), each kept once, by its index in KINDS.
+ */
+interface Kind {
+  country: CountryCode | undefined;
+  callingCode: string;
+  type: NumberType;
+}
+
+const KINDS: Kind[] = [];
+const KIND_INDEX = new Map<string, number>();
+/** Kinds kept at most: there are far fewer (about 250 calling codes, a dozen types); past it, numbers are kept whole. */
+const KINDS_MAX = 10_000;
+
+/** The index of the number's kind in KINDS, or -1 when KINDS is full. */
+function kindOf(parsed: PhoneNumber): number {
+  const country = parsed.country;
+  const type = parsed.getType();
+  const name = `${country ?? ""} ${parsed.countryCallingCode} ${type ?? ""}`;
+  let index = KIND_INDEX.get(name);
+  if (index === undefined) {
+    if (KINDS.length >= KINDS_MAX) return -1;
+    index = KINDS.push({ country, callingCode: parsed.countryCallingCode, type }) - 1;
+    KIND_INDEX.set(name, index);
+  }
+  return index;
+}
+
+/**
+ * Parsing with the full metadata costs about 7 µs, 8 with the type; a verification follows a send of the
+ * same number within minutes, so the last numbers read are kept (least recently used first out). A number
+ * written in E.164, the usual case, is kept as its text (the cache's key) and the index of its kind: about
+ * 60 bytes (measured; 184 as an object with its own strings and its type read later, in a box of its own).
+ * 100,000 of them, some 6 MB, cover the last 100,000 numbers sent to.
  */
 const CACHE_SIZE = 100_000;
 /**
  * The numbers read, least recently used first: a Map keeps its insertion order, so a number read again
- * moves to the end (deleted, then set again) and the first key is the one to forget. An invalid number
- * is kept as null. (lru-cache did the same with arrays and typed arrays of CACHE_SIZE allocated at start:
- * 2.8 MB measured, whether used or not; per entry the two cost the same.)
+ * moves to the end (deleted, then set again) and the first key is the one to forget. A number in E.164 is
+ * kept as the index of its kind (the key is its E.164 form); one written otherwise, as its PhoneInfo; an
+ * invalid one, as null. (lru-cache did the same with arrays and typed arrays of CACHE_SIZE allocated at
+ * start: 2.8 MB measured, whether used or not.)
  */
-const cache = new Map<string, PhoneInfo | null>();
+const cache = new Map<string, number | PhoneInfo | null>();
 
 /** Forgets every number read, so that a test starts from an empty cache. */
 export function clearPhoneCache(): void {
   cache.clear();
 }
 
+/** A kept number as PhoneInfo (a number is kept as its kind's index when `key` is its E.164 form). */
+function phoneInfo(key: string, kept: number | PhoneInfo | null): PhoneInfo | null {
+  if (typeof kept !== "number") return kept;
+  const kind = KINDS[kept] as Kind;
+  return new ParsedPhone(key, kind.country, kind.callingCode, kind.type);
+}
+
 /**
  * Reads a phone number written by a person (E.164, or national format when a default country is given),
  * or answers null when it is not a valid number. Uses Google's full metadata, so Twilio's test numbers
- * (+1 500 555 …) count as valid, as they are.
+ * (+1 500 555 …) count as valid, as they are. The type is read from the same parse, at once (about 1 µs;
+ * reading it later meant parsing the number again): the send's number-type rule asks for it.
  */
 export function parsePhone(input: string, defaultCountry: CountryCode | null): PhoneInfo | null {
   if (input.length > 32) return null;
   const key = defaultCountry === null ? input : `${defaultCountry}:${input}`;
-  const cached = cache.get(key);
-  if (cached !== undefined) {
+  const kept = cache.get(key);
+  if (kept !== undefined) {
     cache.delete(key);
-    cache.set(key, cached);
-    return cached;
+    cache.set(key, kept);
+    return phoneInfo(key, kept);
   }
   const parsed = parsePhoneNumberFromString(input, defaultCountry ?? undefined);
-  const info = parsed === undefined || !parsed.isValid() ? null : new ParsedPhone(parsed, input);
+  let entry: number | PhoneInfo | null = null;
+  if (parsed?.isValid()) {
+    const kind = parsed.number === key ? kindOf(parsed) : -1;
+    entry = kind === -1 ? new ParsedPhone(parsed.number, parsed.country, parsed.countryCallingCode, parsed.getType()) : kind;
+  }
   if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-  cache.set(key, info);
-  return info;
+  cache.set(key, entry);
+  return phoneInfo(key, entry);
 }
 
 /** The E.164 form of a number written by a person, or null when it is not valid (see parsePhone). */
