@@ -8,7 +8,7 @@ import { constants } from "node:os";
  * - `--max-semi-space-size=4`: the young generation's two halves of 4 MiB each instead of 16 (32 MiB of
  *   resident memory down to 8). A request's garbage dies young either way; what a scavenge copies is the
  *   few requests in flight, but scavenges come four times as often.
- * - `--max-old-space-size=512`: a cap far above what the service holds (about 30 MiB after start, 13 MiB
+ * - `--max-old-space-size=512`: a cap far above what the service holds (about 30 MiB after start, 11 MiB
  *   more with a full phone cache, a few MiB per thousand requests in flight), so that a burst or a report
  *   does not reach it. Its use is V8's growing factor: with a cap of 2 GiB or more (V8's default here is
  *   4 GiB) the old generation may grow to about four times what it holds before it is collected; below
