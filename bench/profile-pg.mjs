@@ -56,9 +56,14 @@ const server = spawn(
   },
 );
 let address;
+// The process that serves, as its `listening` line names it: `serve` runs the service in a child process
+// with its V8 flags (src/cli/v8-flags.ts), and that child is the one to measure and signal.
+let servingPid;
 for (let i = 0; i < 300 && address === undefined; i++) {
   await new Promise((r) => setTimeout(r, 100));
-  for (const line of readFileSync(logFile, "utf8").split("\n")) if (line.includes('"listening"')) address = JSON.parse(line).address;
+  for (const line of readFileSync(logFile, "utf8").split("\n")) {
+    if (line.includes('"listening"')) ({ address, pid: servingPid } = JSON.parse(line));
+  }
 }
 const token = (
   await fetch(`${address}/api/v1/auth/register/`, {
@@ -108,10 +113,10 @@ const tableStats = async () =>
     ).rows.map((r) => [r.relname, r]),
   );
 async function phase(name, plan) {
-  server.kill("SIGUSR2");
+  process.kill(servingPid, "SIGUSR2");
   await new Promise((r) => setTimeout(r, 200));
   await admin.query("select pg_stat_clear_snapshot()");
-  const [d0, t0, c0, p0] = [await dbStats(), await tableStats(), cpu(server.pid), pgCpu()];
+  const [d0, t0, c0, p0] = [await dbStats(), await tableStats(), cpu(servingPid), pgCpu()];
   const waits = new Map();
   let samples = 0;
   let sampling = true;
@@ -134,13 +139,13 @@ async function phase(name, plan) {
   const result = await load(plan);
   sampling = false;
   await sampler;
-  const c1 = cpu(server.pid);
+  const c1 = cpu(servingPid);
   let pgms = 0;
   for (const [pid, ms] of pgCpu()) pgms += ms - (p0.get(pid) ?? 0);
   await new Promise((r) => setTimeout(r, 700));
   await admin.query("select pg_stat_clear_snapshot()");
   const [d1, t1] = [await dbStats(), await tableStats()];
-  server.kill("SIGUSR2");
+  process.kill(servingPid, "SIGUSR2");
   await new Promise((r) => setTimeout(r, 300));
   const n = result.total;
   const per = (a, b) => ((Number(b) - Number(a)) / n).toFixed(2);
@@ -148,7 +153,7 @@ async function phase(name, plan) {
     `\n=== ${name}: ${result.requests.toFixed(0)} req/s, p50 ${result.p50} p99 ${result.p99}, n=${n}, non2xx ${result.non2xx}, load ${loadavg()[0].toFixed(2)}`,
   );
   console.log(
-    `service peak RSS so far (VmHWM) ${(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, "utf8"))[1]) / 1024).toFixed(0)} MiB`,
+    `service peak RSS so far (VmHWM) ${(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${servingPid}/status`, "utf8"))[1]) / 1024).toFixed(0)} MiB`,
   );
   console.log(`service CPU ${(((c1 - c0) * 1000) / n).toFixed(0)} µs/req, PostgreSQL CPU ${((pgms * 1000) / n).toFixed(0)} µs/req`);
   console.log(

@@ -49,11 +49,17 @@ program
   .option("--host <host>", "address to bind (default: HOST or 127.0.0.1)")
   .option("-w, --workers <n>", "processes sharing the port, one per core (node:cluster); migrations run once first", workers)
   .action(async (options: { port?: number; host?: string; workers?: number }) => {
+    const worker = process.env.VERICODE_WORKER === "1";
+    // V8 reads its heap limits when a process starts (v8-flags.ts): the primary of --workers gives them
+    // to its workers; a single process starts the service again in a child that has them.
+    const { missingV8Flags, serveWithV8Flags } = await import("./v8-flags.js");
+    const v8Flags = worker ? [] : missingV8Flags(process.execArgv, process.env.NODE_OPTIONS);
     // A worker of --workers serves; the primary forks the workers with the same arguments.
-    if (options.workers !== undefined && options.workers > 1 && process.env.VERICODE_WORKER !== "1") {
-      return (await import("./workers.js")).runPrimary(options.workers, process.argv.slice(2));
+    if (options.workers !== undefined && options.workers > 1 && !worker) {
+      return (await import("./workers.js")).runPrimary(options.workers, process.argv.slice(2), v8Flags);
     }
-    return (await import("./serve.js")).runServe({ ...options, worker: process.env.VERICODE_WORKER === "1" });
+    if (v8Flags.length > 0) return serveWithV8Flags(v8Flags);
+    return (await import("./serve.js")).runServe({ ...options, worker });
   });
 
 program

@@ -2,6 +2,7 @@ import { applyRetention } from "../analytics/retention.js";
 import { loadConfig } from "../config.js";
 import { buildApp } from "../http/app.js";
 import { createVericode, type Vericode } from "../vericode.js";
+import { SUPERVISED } from "./v8-flags.js";
 
 /** How often each instance deletes what RETENTION_DAYS no longer keeps. */
 const RETENTION_EVERY_MS = 60 * 60 * 1000;
@@ -67,8 +68,17 @@ export async function runServe(options: { port?: number; host?: string; worker?:
     await app.close();
     await vericode.close();
   };
-  process.once("SIGINT", () => void shutdown("SIGINT"));
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  // `on`, not `once`: the same signal may come twice (systemd signals every process of the unit, and the
+  // process that started this one passes its own on: v8-flags.ts); the second is not a kill.
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  if (process.env[SUPERVISED] === "1" && process.channel !== undefined) {
+    // The process that started this one for its heap limits (v8-flags.ts) is gone without passing a
+    // signal on (SIGKILL): nobody would stop this one any more.
+    process.once("disconnect", () => void shutdown("disconnect"));
+    // The channel only watches the parent: it does not keep the process alive once the service has closed.
+    process.channel.unref();
+  }
   const address = await app.listen({ port, host });
   const db = vericode.config.database.kind === "sqlite" ? `SQLite ${vericode.config.database.path}` : "PostgreSQL";
   vericode.log.info(

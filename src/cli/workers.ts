@@ -8,18 +8,19 @@ const MAX_RESTARTS_PER_MINUTE = 5;
 
 /**
  * `vericode serve --workers N`: the primary runs the migrations once, then forks N workers that share the
- * listening socket (node:cluster). Every limit, budget and code lives in the database (and Redis), so the
+ * listening socket (node:cluster), each with `v8Flags` (v8-flags.ts: those node and NODE_OPTIONS did not set). Every limit, budget and code lives in the database (and Redis), so the
  * workers agree without talking to each other. SIGTERM or SIGINT stops them all gracefully; a worker that
  * crashes is replaced.
  */
-export async function runPrimary(workers: number, args: string[]): Promise<void> {
+export async function runPrimary(workers: number, args: string[], v8Flags: readonly string[] = []): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   const vericode = await createVericode({ config, logger: log });
   for (const name of vericode.migrations) log.info({ event: "migration" }, `applied migration ${name}`);
   await vericode.close();
 
-  cluster.setupPrimary({ args, silent: false });
+  // The workers serve, so they run with serve's V8 flags (v8-flags.ts); the primary only watches them.
+  cluster.setupPrimary({ args, silent: false, execArgv: [...process.execArgv, ...v8Flags] });
   let stopping = false;
   const restarts: number[] = [];
   const fork = (): Worker => cluster.fork({ VERICODE_WORKER: "1" });

@@ -36,7 +36,11 @@ const routes: FastifyPluginAsync<{ vericode: Vericode }> = async (app, { vericod
   app.decorateRequest("auth", null);
   app.setErrorHandler((error, request, reply) => answerError(error, request, reply));
   // Here too, not only in buildApp: a host application that mounts the plugin gets it on vericode's routes.
-  app.addHook("onRequest", async (request, reply) => preventCaching(request, reply));
+  // A callback hook rather than an async one: no promise per request for two headers.
+  app.addHook("onRequest", (request, reply, done) => {
+    preventCaching(request, reply);
+    done();
+  });
   await app.register(healthRoutes, { vericode });
   await app.register(authRoutes, { vericode });
   await app.register(messagingRoutes, { vericode });

@@ -63,21 +63,53 @@ export function translateAjvErrors(errors: readonly AjvError[], root: FieldSchem
 /** The phone numbers' field errors, told apart from the schema's: one alone answers invalid_phone_number. */
 const PHONE_ERRORS = new WeakSet<FieldError>();
 
+/** What checkPart needs of a part's schema, read once per schema rather than on every request. */
+interface PartPlan {
+  /** The part's fields, in the schema's order. */
+  names: readonly string[];
+  /** Its phone number fields, with their maxLength. */
+  phones: readonly { name: string; maxLength: number }[];
+}
+
+const PLANS = new WeakMap<FieldSchema, PartPlan>();
+
+function planOf(schema: FieldSchema): PartPlan {
+  let plan = PLANS.get(schema);
+  if (plan === undefined) {
+    const fields = Object.entries(schema.properties ?? {});
+    plan = {
+      names: fields.map(([name]) => name),
+      phones: fields
+        .filter(([, field]) => field[FIELD]?.phone === true)
+        .map(([name, field]) => ({ name, maxLength: field.maxLength ?? Number.POSITIVE_INFINITY })),
+    };
+    PLANS.set(schema, plan);
+  }
+  return plan;
+}
+
+/** At most `max` characters (code points): a string is never longer in code points than in UTF-16 units. */
+function withinLength(text: string, max: number): boolean {
+  return text.length <= max || [...text].length <= max;
+}
+
 /** The checks JSON Schema cannot make, on one part: phone numbers as libphonenumber reads them, and the object's own rules. */
 function checkPart(schema: FieldSchema, value: unknown, now: number, defaultCountry: CountryCode | null): FieldError[] {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return [];
   const object = value as Record<string, unknown>;
   const found: FieldError[] = [];
-  for (const [name, field] of Object.entries(schema.properties ?? {})) {
+  for (const { name, maxLength } of planOf(schema).phones) {
     const given = object[name];
-    const bounded = typeof given === "string" && given !== "" && [...given].length <= (field.maxLength ?? Number.POSITIVE_INFINITY);
-    if (field[FIELD]?.phone === true && bounded && parsePhone(given, defaultCountry) === null) {
+    const bounded = typeof given === "string" && given !== "" && withinLength(given, maxLength);
+    if (bounded && parsePhone(given, defaultCountry) === null) {
       const error = invalidPhoneField(name);
       PHONE_ERRORS.add(error);
       found.push(error);
     }
   }
-  return [...found, ...(schema[FIELD]?.check?.(object, { now }) ?? [])];
+  const check = schema[FIELD]?.check;
+  if (check !== undefined) found.push(...check(object, { now }));
+  return found;
 }
 
 /**
@@ -93,7 +125,7 @@ export function requestFieldErrors(request: FastifyRequest, defaultCountry: Coun
     const schema = schemas[part];
     if (schema === undefined) continue;
     const value: unknown = request[member];
-    order.push(...Object.keys(schema.properties ?? {}));
+    order.push(...planOf(schema).names);
     if (request.validationError !== undefined) {
       const validate = request.getValidationFunction(part);
       if (validate !== undefined && !validate(value ?? null))
@@ -101,6 +133,8 @@ export function requestFieldErrors(request: FastifyRequest, defaultCountry: Coun
     }
     found.push(...checkPart(schema, value, now, defaultCountry));
   }
+  // A valid request (nearly every one) stops here.
+  if (found.length === 0) return found;
   const seen = new Set<string>();
   const rank = (field: string) => {
     const index = order.indexOf(field.split(".")[0] as string);

@@ -139,9 +139,7 @@ export class GroupCommit {
           const folded = this.#fold === null ? pending : this.#fold(pending);
           const [only] = folded;
           if (this.#fold !== null && folded.length === 1 && only !== undefined) return this.#runner.one(only).then(() => {});
-          return this.#runner.transaction(function* () {
-            for (const next of folded) yield next;
-          });
+          return this.#runner.transaction(() => each(folded));
         });
       this.#writing = done.catch(() => {});
       batch = { statements: pending, done };
@@ -155,4 +153,12 @@ export class GroupCommit {
   async settled(): Promise<void> {
     await this.#writing;
   }
+}
+
+/**
+ * The statements, one after the other, as a step. Declared once: a generator function written inside a
+ * method is a new closure per call, and V8 gives each one a map of its own (sqlite/adapter.ts).
+ */
+function* each(statements: readonly Statement[]): Step<void> {
+  for (const next of statements) yield next;
 }

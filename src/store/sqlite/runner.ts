@@ -86,9 +86,7 @@ export class SqliteRunner implements Runner {
   async one<R = Record<string, unknown>>(query: Statement): Promise<Rows<R>> {
     // A read needs no lock (WAL); a write joins this turn's commit.
     if (query.query.readOnly) return this.#run(query) as Rows<R>;
-    return this.transaction(function* (): Step<Rows> {
-      return yield query;
-    }) as Promise<Rows<R>>;
+    return this.transaction(() => only(query)) as Promise<Rows<R>>;
   }
 
   transaction<T>(step: () => Step<T>): Promise<T> {
@@ -212,6 +210,11 @@ export class SqliteRunner implements Runner {
     if (query.returnsRows) return { rows: prepared.all(...parameters) as Record<string, unknown>[], changes: 0 };
     return { rows: [], changes: prepared.run(...parameters).changes };
   }
+}
+
+/** A transaction of one statement (declared once: a generator function made per call costs a map; adapter.ts). */
+function* only(query: Statement): Step<Rows> {
+  return yield query;
 }
 
 /** SQLite's "database is locked" (another process holds the write lock). */
