@@ -200,22 +200,27 @@ export interface VerifyHotPath {
    * (out of sends or of time: the units stay taken), or `limited` (a bucket had no room: nothing changed).
    */
   open(values: OpenWithAttempt, take: readonly Bucket[]): Promise<Opened>;
-  /** The pending verification of an address, or a verification by sid, as stored. */
-  find(service: string, target: CheckTarget): Promise<Selectable<VerificationsTable> | null>;
-  /** `checkOnce`, and when it approved, the newest send attempt marked verified: the verification counted, or null. */
-  check(values: CheckValues): Promise<Selectable<VerificationsTable> | null>;
+  /**
+   * A check's common case: the pending verification of an address (or one by sid) read without a lock;
+   * `decide` says how to count it (null: it cannot be checked, and nothing is written); then `checkOnce`
+   * and, when it approved, the newest send attempt marked verified. The verification as counted, or null
+   * (none, not checkable, or changed between the read and the write).
+   */
+  checkOnce(
+    service: string,
+    target: CheckTarget,
+    decide: (row: Selectable<VerificationsTable>) => CheckValues | null,
+  ): Promise<Selectable<VerificationsTable> | null>;
 }
 
 class OneAtATime implements VerifyHotPath {
   readonly #runner: Runner;
   readonly #q: VerifyStatements;
-  readonly #groupCommit: GroupCommit;
   readonly #units: Units;
 
-  constructor(runner: Runner, q: VerifyStatements, groupCommit: GroupCommit, units: Units) {
+  constructor(runner: Runner, q: VerifyStatements, units: Units) {
     this.#runner = runner;
     this.#q = q;
-    this.#groupCommit = groupCommit;
     this.#units = units;
   }
 
@@ -229,22 +234,25 @@ class OneAtATime implements VerifyHotPath {
     return { kind: "taken", row };
   }
 
-  async find(service: string, target: CheckTarget): Promise<Selectable<VerificationsTable> | null> {
+  /** One transaction: in process, it costs no more than its statements, and the mark commits with the approval. */
+  checkOnce(
+    service: string,
+    target: CheckTarget,
+    decide: (row: Selectable<VerificationsTable>) => CheckValues | null,
+  ): Promise<Selectable<VerificationsTable> | null> {
     const q = this.#q;
     const find = "to" in target ? statement(q.pendingOf, { service, to: target.to }) : statement(q.bySid, { service, sid: target.sid });
-    const [row] = (await this.#runner.one<Selectable<VerificationsTable>>(find)).rows;
-    return row ?? null;
-  }
-
-  async check(values: CheckValues): Promise<Selectable<VerificationsTable> | null> {
-    const [row] = (await this.#runner.one<Selectable<VerificationsTable>>(statement(this.#q.checkOnce, values))).rows;
-    if (row === undefined) return null;
-    // The verified mark decides nothing: it joins the turn's group commit.
-    if (values.approve === 1) {
-      const mark = { to: row.to_addr, purpose: values.purpose, verification: row.sid, now: values.now };
-      await this.#groupCommit.add(statement(this.#q.markVerified, mark));
-    }
-    return row;
+    return this.#runner.transaction(function* (): Step<Selectable<VerificationsTable> | null> {
+      const [row] = (yield find).rows as Selectable<VerificationsTable>[];
+      const values = row === undefined ? null : decide(row);
+      if (values === null) return null;
+      const [after] = (yield statement(q.checkOnce, values)).rows as Selectable<VerificationsTable>[];
+      if (after === undefined) return null;
+      if (values.approve === 1) {
+        yield statement(q.markVerified, { to: after.to_addr, purpose: values.purpose, verification: after.sid, now: values.now });
+      }
+      return after;
+    });
   }
 }
 
@@ -286,7 +294,7 @@ export class SqlVerifyStore implements VerifyStore {
     this.#q = verifyStatements(db);
     this.#inProcess = options.inProcess;
     this.#units = options.units;
-    this.#hot = options.hot ?? new OneAtATime(runner, this.#q, options.groupCommit, options.units);
+    this.#hot = options.hot ?? new OneAtATime(runner, this.#q, options.units);
   }
 
   // ---- Services ------------------------------------------------------------------------------------
@@ -345,8 +353,14 @@ export class SqlVerifyStore implements VerifyStore {
    */
   async startVerification(input: StartInput): Promise<Started> {
     const { serviceSid: service, to, channel, now, fresh, maxSends, attempt } = input;
+    // Written out: on Node 20's V8 a literal that starts with a spread costs about 1 µs per field after it.
     const values: OpenWithAttempt = {
-      ...fresh,
+      sid: fresh.sid,
+      nonce: fresh.nonce,
+      keyId: fresh.keyId,
+      codeLength: fresh.codeLength,
+      locale: fresh.locale,
+      expiresAt: fresh.expiresAt,
       service,
       to,
       channel,
@@ -447,13 +461,14 @@ export class SqlVerifyStore implements VerifyStore {
     maxChecks: number,
     matches: (verification: VerificationRecord) => boolean,
   ): Promise<Checked | null> {
-    const row = await this.#hot.find(serviceSid, target);
-    if (row === null) return null;
-    const found = verificationFrom(row);
-    if (found.status !== "pending" || found.expiresAt <= now || found.checkCount >= maxChecks) return null;
-    const matched = matches({ ...found, checkCount: found.checkCount + 1 });
-    const values = { sid: found.sid, now, maxChecks, approve: matched ? 1 : 0, purpose: verifyPurpose(serviceSid) };
-    const after = await this.#hot.check(values);
+    let matched = false;
+    const after = await this.#hot.checkOnce(serviceSid, target, (row) => {
+      const found = verificationFrom(row);
+      if (found.status !== "pending" || found.expiresAt <= now || found.checkCount >= maxChecks) return null;
+      found.checkCount += 1;
+      matched = matches(found);
+      return { sid: found.sid, now, maxChecks, approve: matched ? 1 : 0, purpose: verifyPurpose(serviceSid) };
+    });
     if (after === null) return null;
     const verification = verificationFrom(after);
     return matched ? { kind: "approved", verification } : { kind: "mismatch", verification };

@@ -203,12 +203,11 @@ export class VerifyBatch implements VerifyHotPath {
     return this.#opens.add({ values, take });
   }
 
-  find(service: string, target: CheckTarget): Promise<Row | null> {
-    return "to" in target ? this.#pending.add({ service, to: target.to }) : this.#bySid.add({ service, sid: target.sid });
-  }
-
-  check(values: CheckValues): Promise<Row | null> {
-    return this.#checks.add(values);
+  /** The turn's reads in one statement, then the turn's counts in another (each key once). */
+  async checkOnce(service: string, target: CheckTarget, decide: (row: Row) => CheckValues | null): Promise<Row | null> {
+    const row = await ("to" in target ? this.#pending.add({ service, to: target.to }) : this.#bySid.add({ service, sid: target.sid }));
+    const values = row === null ? null : decide(row);
+    return values === null ? null : this.#checks.add(values);
   }
 
   async #rows(query: Prepared<never>, values: object): Promise<Row[]> {
