@@ -51,17 +51,27 @@ export function* giveBackStep(counters: CounterStatements, keys: readonly string
   }
 }
 
+/** The names `k0`, `l0`, `r0`… of the values of an `n`-bucket statement, made once rather than per take. */
+const BUCKET_NAMES: (readonly [string, string, string])[] = [];
+
+function bucketNames(i: number): readonly [string, string, string] {
+  for (let n = BUCKET_NAMES.length; n <= i; n++) BUCKET_NAMES.push([`k${n}`, `l${n}`, `r${n}`]);
+  return BUCKET_NAMES[i] as readonly [string, string, string];
+}
+
 /** The values of an `n`-bucket statement: `k0`, `l0`, `r0`… (key, limit, window end). */
 export function bucketValues(
   buckets: readonly { key: string; limit: number; windowMs: number }[],
   now: number,
 ): Record<string, string | number> {
   const values: Record<string, string | number> = { now };
-  buckets.forEach((bucket, i) => {
-    values[`k${i}`] = bucket.key;
-    values[`l${i}`] = bucket.limit;
-    values[`r${i}`] = now + bucket.windowMs;
-  });
+  for (let i = 0; i < buckets.length; i++) {
+    const bucket = buckets[i] as { key: string; limit: number; windowMs: number };
+    const [k, l, r] = bucketNames(i);
+    values[k] = bucket.key;
+    values[l] = bucket.limit;
+    values[r] = now + bucket.windowMs;
+  }
   return values;
 }
 

@@ -302,6 +302,21 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
       expect(await store.readCounters([tries.key], T0 + 1)).toEqual([{ count: 20, resetAt: T0 + 1 + 10 * MINUTE }]);
       for (const k of keys) expect((await store.getChallenge(k))?.attempts).toBe(2);
     });
+
+    test("counts given in one turn add up per key, and a counter whose window has ended starts again", async () => {
+      const [a, b] = [`conv:sent:${++counter}`, `conv:sent:${++counter}`];
+      // One turn of the event loop: the group commit may fold them (PostgreSQL and SQLite both do).
+      await Promise.all([store.addCounts([a, b], MINUTE, T0), store.addCounts([a], MINUTE, T0), store.addCounts([a, b], MINUTE, T0 + 1)]);
+      expect(await store.readCounters([a, b], T0 + 2)).toEqual([
+        { count: 3, resetAt: T0 + MINUTE },
+        { count: 2, resetAt: T0 + MINUTE },
+      ]);
+      await store.addCounts([a], MINUTE, T0 + MINUTE);
+      expect(await store.readCounters([a, b], T0 + MINUTE)).toEqual([
+        { count: 1, resetAt: T0 + 2 * MINUTE },
+        { count: 0, resetAt: T0 + MINUTE },
+      ]);
+    });
   });
 
   describe("MACs", () => {

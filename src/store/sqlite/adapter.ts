@@ -4,7 +4,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import type { AdapterOptions, DialectAdapter, SendInput } from "../adapter.js";
 import { bucketValues, giveBackStep, inKeyOrder, perCount } from "../counter-statements.js";
-import { GroupCommit, type Prepared, prepare, type Step, statement } from "../prepared.js";
+import { GroupCommit, type Prepared, prepare, type Statement, type Step, statement } from "../prepared.js";
 import type { Database } from "../schema.js";
 import { countersOf, type SharedStatements, sharedStatements } from "../shared-statements.js";
 import { openChallengeStep, storeCodeStep } from "../steps.js";
@@ -61,9 +61,9 @@ export class SqliteAdapter implements DialectAdapter {
       dialect: new SqliteDialect({ database: { close: () => sqlite.close(), prepare: (text: string) => cache.get(text) } }),
     });
     this.runner = new SqliteRunner(sqlite, cache, options.lockWaitMs === undefined ? {} : { lockWaitMs: options.lockWaitMs });
-    this.groupCommit = new GroupCommit(this.runner);
     this.statements = sharedStatements(this.db);
     this.#own = sqliteStatements(this.db);
+    this.groupCommit = new GroupCommit(this.runner, countsFolder(this.statements.counters.add, this.#own.addMany));
   }
 
   /**
@@ -82,9 +82,17 @@ export class SqliteAdapter implements DialectAdapter {
 
   tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number): Promise<VerifyTry> {
     const units = new Units(this.#own, this.statements.counters, inKeyOrder(take.buckets ?? []), now);
-    const counts = take.countOnVerified ?? null;
-    const { counters } = this.statements;
-    return this.runner.transaction(() => tryWithUnits(counters, units, step, counts, now));
+    const counted = take.countOnVerified ?? null;
+    // The breaker's counts of a verified code, one unit per key, in one statement.
+    const counts =
+      counted === null
+        ? []
+        : addManyStatements(
+            this.#own.addMany,
+            counted.keys.map((key) => ({ key, count: 1, resetAt: now + counted.windowMs })),
+            now,
+          );
+    return this.runner.transaction(() => tryWithUnits(units, step, counts));
   }
 
   async takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed> {
@@ -166,21 +174,71 @@ function* sendStep(codes: SharedStatements["codes"], units: Units, budget: Budge
 }
 
 /** A try's transaction (tryVerify): its units, the try, and the breaker's counts of a verified code. */
-function* tryWithUnits(
-  counters: SharedStatements["counters"],
-  units: Units,
-  step: () => Step<VerifyTry>,
-  counts: { keys: readonly string[]; windowMs: number } | null,
-  now: number,
-): Step<VerifyTry> {
+function* tryWithUnits(units: Units, step: () => Step<VerifyTry>, counts: readonly Statement[]): Step<VerifyTry> {
   // The units a try takes stay taken whatever the try's outcome: they count tries, not successes.
   const limited = yield* units.take();
   if (limited !== null) return { kind: "limited", rule: limited.rule, retryAfterMs: limited.retryAfterMs };
   const tried = yield* step();
-  if (tried.kind === "verified" && counts !== null) {
-    for (const key of counts.keys) yield statement(counters.add, { key, now, resetAt: now + counts.windowMs });
-  }
+  if (tried.kind === "verified") for (const count of counts) yield count;
   return tried;
+}
+
+/** Counters added to at most this many at a time: one compiled statement per count up to it. */
+const ADD_MANY_MAX = 32;
+
+/** Names of the values of an `n`-counter addMany: `k0`, `c0`, `r0`…, made once rather than per call. */
+const ADD_NAMES = Array.from({ length: ADD_MANY_MAX }, (_, i) => [`k${i}`, `c${i}`, `r${i}`] as const);
+
+/**
+ * `count` units more on each counter (its window starting at `resetAt` when it has none running), as one
+ * statement per ADD_MANY_MAX counters.
+ */
+function addManyStatements(
+  addMany: ReturnType<typeof sqliteStatements>["addMany"],
+  counters: readonly { key: string; count: number; resetAt: number }[],
+  now: number,
+): Statement[] {
+  const statements: Statement[] = [];
+  for (let at = 0; at < counters.length; at += ADD_MANY_MAX) {
+    const some = counters.slice(at, at + ADD_MANY_MAX);
+    const values: Record<string, string | number> = { now };
+    some.forEach(({ key, count, resetAt }, i) => {
+      const [k, c, r] = ADD_NAMES[i] as readonly [string, string, string];
+      values[k] = key;
+      values[c] = count;
+      values[r] = resetAt;
+    });
+    statements.push(statement(addMany(some.length), values));
+  }
+  return statements;
+}
+
+/**
+ * The group commit's fold on SQLite: the counts of one turn (`counters.add`, one unit each: the breaker's
+ * tallies of sent codes) summed per key into `addMany` statements of up to ADD_MANY_MAX counters, as
+ * PostgreSQL's fold does (the window is judged at the latest `now` of the turn). A turn of ten sends to
+ * one country counted 20 statements; now one. Every other statement stays as it was, after them.
+ */
+function countsFolder(add: object, addMany: ReturnType<typeof sqliteStatements>["addMany"]) {
+  return (pending: Statement[]): Statement[] => {
+    const counters = new Map<string, { key: string; count: number; resetAt: number }>();
+    const rest: Statement[] = [];
+    let now = 0;
+    for (const next of pending) {
+      if (next.query !== add) {
+        rest.push(next);
+        continue;
+      }
+      const v = next.values as { key: string; now: number; resetAt: number };
+      const counter = counters.get(v.key);
+      if (counter === undefined) counters.set(v.key, { key: v.key, count: 1, resetAt: v.resetAt });
+      else counter.count++;
+      now = Math.max(now, v.now);
+    }
+    if (counters.size === 0) return rest;
+    // In key order, as every write of rate_limits (counter-statements.ts, inKeyOrder).
+    return [...addManyStatements(addMany, inKeyOrder([...counters.values()]), now), ...rest];
+  };
 }
 
 function* takeStep(units: Units): Step<Consumed> {
@@ -275,6 +333,22 @@ function sqliteStatements(db: Kysely<Database>) {
               reset_at = case when rate_limits.reset_at <= ${p.now} then excluded.reset_at else rate_limits.reset_at end
             where rate_limits.reset_at <= ${p.now} or rate_limits.count < excluded.lim
             returning key`.compile(db),
+        })),
+    ),
+    /**
+     * `c0`… units more on each of `n` counters (a counter without a limit: the breaker's tallies), in one
+     * statement; a counter whose window has ended starts again from its units, as `counters.add` does.
+     */
+    addMany: perCount(
+      (n): Prepared<Record<string, string | number>> =>
+        prepare<Record<string, string | number>>((p) => ({
+          compile: () =>
+            sql`insert into rate_limits (key, count, reset_at) values ${sql.join(
+              Array.from({ length: n }, (_, i) => sql`(${p[`k${i}`]}, ${p[`c${i}`]}, ${p[`r${i}`]})`),
+            )}
+            on conflict (key) do update set
+              count = case when rate_limits.reset_at <= ${p.now} then excluded.count else rate_limits.count + excluded.count end,
+              reset_at = case when rate_limits.reset_at <= ${p.now} then excluded.reset_at else rate_limits.reset_at end`.compile(db),
         })),
     ),
     /** `n` keys in one statement: one read of the file, no transaction of its own. */
