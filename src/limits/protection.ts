@@ -140,12 +140,17 @@ export class Protection {
 
   /**
    * The try limit (RATE_LIMIT_VERIFY) for a check an application server asks for (the /v2 API): per
-   * destination, on a counter of its own beside the native API's per-purpose ones.
+   * destination, on a counter of its own beside the native API's per-purpose ones. When the store keeps
+   * the limits, the bucket is the store's to take with the check (`take`); else it is taken here.
    */
-  async admitAppTry(to: string, now: number): Promise<{ ok: true } | { ok: false; rule: string; retryAfterMs: number }> {
+  async admitAppTry(to: string, now: number): Promise<{ ok: true; take: Bucket[] } | { ok: false; rule: string; retryAfterMs: number }> {
     const rate = this.#c.limits.verify;
-    if (rate === null) return { ok: true };
-    return this.#limiter.consume([{ key: `verify:${to}:v2`, limit: rate.limit, windowMs: rate.windowMs, rule: "verify" }], now);
+    if (rate === null) return { ok: true, take: [] };
+    const buckets = [{ key: `verify:${to}:v2`, limit: rate.limit, windowMs: rate.windowMs, rule: "verify" }];
+    // Kept by the store: it takes them with the check itself, in its transaction (as admitTry hands them over).
+    if (this.#inStore) return { ok: true, take: buckets };
+    const consumed = await this.#limiter.consume(buckets, now);
+    return consumed.ok ? { ok: true, take: [] } : consumed;
   }
 
   /** Returns what admitAppSend took, for a send that was refused further on (nothing went out). */

@@ -57,6 +57,11 @@ export interface DialectAdapter {
   beginSend(input: SendInput): Promise<SendOpened>;
   /** Runs a try (`step`, or its `parts`) with what it takes and counts (see CodeStore.tryVerify). */
   tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number, parts?: TryParts): Promise<VerifyTry>;
+  /**
+   * `buckets`' units, then `step`, in one transaction on SQLite (in process, it costs nothing more); on
+   * PostgreSQL the take (take-batch.ts), then the step. The step does not run when a bucket is full.
+   */
+  withUnits<T>(buckets: readonly Bucket[], now: number, step: () => Step<T>): Promise<T | Extract<Consumed, { ok: false }>>;
   /** See CounterStore.takeUnits. */
   takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed>;
   /** See CounterStore.readCounters: one statement for all the keys. */

@@ -60,7 +60,11 @@ export class SqlStore implements Store {
       // statements by what a round trip costs (verify-store.ts).
       inProcess: this.#a.name === "sqlite",
       hot: this.#a.verifyV2,
-      units: { take: (buckets, now) => this.takeUnits(buckets, now), giveBack: (buckets, now) => this.giveBackUnits(buckets, now) },
+      units: {
+        take: (buckets, now) => this.takeUnits(buckets, now),
+        giveBack: (buckets, now) => this.giveBackUnits(buckets, now),
+        withUnits: (buckets, now, step) => this.#a.withUnits(buckets, now, step),
+      },
     });
   }
 

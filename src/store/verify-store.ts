@@ -84,7 +84,9 @@ export type Checked =
   /** Its checks were spent: it is over now (`max_attempts_reached`). */
   | { kind: "max_checks"; verification: VerificationRecord }
   | { kind: "mismatch"; verification: VerificationRecord }
-  | { kind: "approved"; verification: VerificationRecord };
+  | { kind: "approved"; verification: VerificationRecord }
+  /** A bucket of the check's `take` had no room: nothing was counted. */
+  | { kind: "limited"; rule: string; retryAfterMs: number };
 
 export interface RateLimitRecord {
   sid: string;
@@ -136,7 +138,9 @@ export interface VerifyStore {
   /**
    * One check, in one atomic step: counted first (at most `maxChecks`; the one after ends the
    * verification), then `matches` decides; a match approves it, guarded by its status, so one right code
-   * approves a verification once however many instances check it at the same time.
+   * approves a verification once however many instances check it at the same time. `take`'s units (the
+   * try limit, Protection.admitAppTry's `take`) are taken first, whatever the check then finds; when a
+   * bucket has no room the check is `limited` and nothing else happens.
    */
   checkVerification(
     serviceSid: string,
@@ -144,6 +148,7 @@ export interface VerifyStore {
     now: number,
     maxChecks: number,
     matches: (verification: VerificationRecord) => boolean,
+    take?: readonly Bucket[],
   ): Promise<Checked>;
   /** Ends a pending verification as `approved` or `canceled`; null when none is pending under this sid. */
   endVerification(serviceSid: string, sid: string, status: "approved" | "canceled", now: number): Promise<VerificationRecord | null>;
@@ -178,7 +183,14 @@ export type Opened =
 export interface Units {
   take(buckets: readonly Bucket[], now: number): Promise<Consumed>;
   giveBack(buckets: readonly Bucket[], now: number): Promise<void>;
+  /** The units, then `step`, in one transaction where that costs nothing more (DialectAdapter.withUnits). */
+  withUnits<T>(buckets: readonly Bucket[], now: number, step: () => Step<T>): Promise<T | Extract<Consumed, { ok: false }>>;
 }
+
+/** A check's common case (VerifyHotPath.checkOnce): its units refused, or the verification as counted (null: none). */
+export type CheckedOnce =
+  | { kind: "limited"; rule: string; retryAfterMs: number }
+  | { kind: "checked"; row: Selectable<VerificationsTable> | null };
 
 /** A check counted on a verification read before: `approve` 1 when its code matched (see VerifyHotPath.check). */
 export interface CheckValues {
@@ -201,16 +213,20 @@ export interface VerifyHotPath {
    */
   open(values: OpenWithAttempt, take: readonly Bucket[]): Promise<Opened>;
   /**
-   * A check's common case: the pending verification of an address (or one by sid) read without a lock;
+   * A check's common case: `take`'s units (the try limit: they stay taken whatever the check finds, as a
+   * native try's do); the pending verification of an address (or one by sid) read without a lock;
    * `decide` says how to count it (null: it cannot be checked, and nothing is written); then `checkOnce`
-   * and, when it approved, the newest send attempt marked verified. The verification as counted, or null
-   * (none, not checkable, or changed between the read and the write).
+   * and, when it approved, the newest send attempt marked verified. `limited` when a bucket had no room;
+   * else the verification as counted, or null (none, not checkable, or changed between the read and the
+   * write).
    */
   checkOnce(
     service: string,
     target: CheckTarget,
+    now: number,
     decide: (row: Selectable<VerificationsTable>) => CheckValues | null,
-  ): Promise<Selectable<VerificationsTable> | null>;
+    take: readonly Bucket[],
+  ): Promise<CheckedOnce>;
 }
 
 class OneAtATime implements VerifyHotPath {
@@ -235,14 +251,16 @@ class OneAtATime implements VerifyHotPath {
   }
 
   /** One transaction: in process, it costs no more than its statements, and the mark commits with the approval. */
-  checkOnce(
+  async checkOnce(
     service: string,
     target: CheckTarget,
+    now: number,
     decide: (row: Selectable<VerificationsTable>) => CheckValues | null,
-  ): Promise<Selectable<VerificationsTable> | null> {
+    take: readonly Bucket[],
+  ): Promise<CheckedOnce> {
     const q = this.#q;
     const find = "to" in target ? statement(q.pendingOf, { service, to: target.to }) : statement(q.bySid, { service, sid: target.sid });
-    return this.#runner.transaction(function* (): Step<Selectable<VerificationsTable> | null> {
+    const checked = await this.#units.withUnits(take, now, function* (): Step<Selectable<VerificationsTable> | null> {
       const [row] = (yield find).rows as Selectable<VerificationsTable>[];
       const values = row === undefined ? null : decide(row);
       if (values === null) return null;
@@ -253,6 +271,8 @@ class OneAtATime implements VerifyHotPath {
       }
       return after;
     });
+    if (checked !== null && "ok" in checked) return { kind: "limited", rule: checked.rule, retryAfterMs: checked.retryAfterMs };
+    return { kind: "checked", row: checked };
   }
 }
 
@@ -417,9 +437,10 @@ export class SqlVerifyStore implements VerifyStore {
     now: number,
     maxChecks: number,
     matches: (verification: VerificationRecord) => boolean,
+    take: readonly Bucket[] = [],
   ): Promise<Checked> {
     const q = this.#q;
-    const fast = await this.#checkOnce(serviceSid, target, now, maxChecks, matches);
+    const fast = await this.#checkOnce(serviceSid, target, now, maxChecks, matches, take);
     if (fast !== null) return fast;
     // Found and counted in one statement, before the comparison: parallel guesses cannot outrun the count.
     const count =
@@ -460,17 +481,25 @@ export class SqlVerifyStore implements VerifyStore {
     now: number,
     maxChecks: number,
     matches: (verification: VerificationRecord) => boolean,
+    take: readonly Bucket[],
   ): Promise<Checked | null> {
     let matched = false;
-    const after = await this.#hot.checkOnce(serviceSid, target, (row) => {
-      const found = verificationFrom(row);
-      if (found.status !== "pending" || found.expiresAt <= now || found.checkCount >= maxChecks) return null;
-      found.checkCount += 1;
-      matched = matches(found);
-      return { sid: found.sid, now, maxChecks, approve: matched ? 1 : 0, purpose: verifyPurpose(serviceSid) };
-    });
-    if (after === null) return null;
-    const verification = verificationFrom(after);
+    const checked = await this.#hot.checkOnce(
+      serviceSid,
+      target,
+      now,
+      (row) => {
+        const found = verificationFrom(row);
+        if (found.status !== "pending" || found.expiresAt <= now || found.checkCount >= maxChecks) return null;
+        found.checkCount += 1;
+        matched = matches(found);
+        return { sid: found.sid, now, maxChecks, approve: matched ? 1 : 0, purpose: verifyPurpose(serviceSid) };
+      },
+      take,
+    );
+    if (checked.kind === "limited") return checked;
+    if (checked.row === null) return null;
+    const verification = verificationFrom(checked.row);
     return matched ? { kind: "approved", verification } : { kind: "mismatch", verification };
   }
 

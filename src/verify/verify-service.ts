@@ -47,6 +47,7 @@ const CHECK_OUTCOME: Record<Checked["kind"], string> = {
   mismatch: "invalid",
   max_checks: "attempts_exceeded",
   not_found: "not_found",
+  limited: "rate_limited",
 };
 
 export interface VerifyServiceOptions {
@@ -317,10 +318,11 @@ export class VerifyService {
   async check(service: VerifyServiceRecord, request: CheckRequest, path: string): Promise<VerificationRecord> {
     const now = this.#o.clock.now().getTime();
     const target = "to" in request.target ? { to: this.#checkAddress(request.target.to) } : request.target;
-    await this.#admitCheck(service, target, now, path);
+    const take = await this.#admitCheck(service, target, now, path);
     const matches = (v: VerificationRecord) => sameCode(request.code, this.#o.testNumbers.get(v.to) ?? this.#codes.code(v));
-    const checked = await guard(this.#o.store.checkVerification(service.sid, target, now, VERIFY_RULES.maxChecks, matches));
+    const checked = await guard(this.#o.store.checkVerification(service.sid, target, now, VERIFY_RULES.maxChecks, matches, take));
     this.#o.metrics?.verified(CHECK_OUTCOME[checked.kind]);
+    if (checked.kind === "limited") throw tooManyChecks(checked.retryAfterMs);
     const audited = "verification" in checked ? checked.verification : checked.known;
     this.#o.log.info(
       {
@@ -347,9 +349,15 @@ export class VerifyService {
 
   /**
    * RATE_LIMIT_VERIFY per destination, as on the native API: guesses at one number stay bounded however
-   * many verifications are started for it. Test numbers are not limited.
+   * many verifications are started for it. Test numbers are not limited. Answers the units the store takes
+   * with the check (none when a limiter elsewhere took them here).
    */
-  async #admitCheck(service: VerifyServiceRecord, target: { to: string } | { sid: string }, now: number, path: string): Promise<void> {
+  async #admitCheck(
+    service: VerifyServiceRecord,
+    target: { to: string } | { sid: string },
+    now: number,
+    path: string,
+  ): Promise<readonly Bucket[]> {
     let to: string;
     if ("to" in target) to = target.to;
     else {
@@ -357,11 +365,11 @@ export class VerifyService {
       if (known === null) throw notFound(path);
       to = known.to;
     }
-    if (this.#o.testNumbers.has(to)) return;
+    if (this.#o.testNumbers.has(to)) return [];
     const admitted = await guardLimiter(this.#o.protection.admitAppTry(to, now));
-    if (admitted.ok) return;
+    if (admitted.ok) return admitted.take;
     this.#o.metrics?.verified("rate_limited");
-    throw tooManyRequests(Math.max(1, Math.ceil(admitted.retryAfterMs / 1000)), "Too many checks for this number (RATE_LIMIT_VERIFY).");
+    throw tooManyChecks(admitted.retryAfterMs);
   }
 
   /** A pending verification, or 404 that says (in `details`) whether it was approved, canceled or expired. */
@@ -553,3 +561,8 @@ function mask(to: string): string {
 
 const guard = failClosed("database");
 const guardLimiter = failClosed("rate limiter");
+
+/** 20429 for a check over RATE_LIMIT_VERIFY. */
+function tooManyChecks(retryAfterMs: number): VerifyError {
+  return tooManyRequests(Math.max(1, Math.ceil(retryAfterMs / 1000)), "Too many checks for this number (RATE_LIMIT_VERIFY).");
+}

@@ -196,6 +196,22 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
     expect(await count(five.key)).toBe(5);
   });
 
+  it("a check takes its try limit's units first, whatever it finds, and a full bucket counts nothing", async () => {
+    if (db === null) return;
+    const tries = { key: `verify-try:${newSid("BL")}`, limit: 2, windowMs: TTL, rule: "verify" };
+    const { verification } = await start(input("+50688880030", T0));
+    const check = (code: boolean) => store.verify.checkVerification(serviceSid, { to: "+50688880030" }, T0 + 1, 5, () => code, [tries]);
+    expect(await check(false)).toMatchObject({ kind: "mismatch", verification: { checkCount: 1 } });
+    // Nothing pending for this number: the unit is taken all the same, as a native try's is.
+    expect(await store.verify.checkVerification(serviceSid, { to: "+50688880031" }, T0 + 1, 5, () => true, [tries])).toEqual({
+      kind: "not_found",
+      known: null,
+    });
+    expect(await check(true)).toEqual({ kind: "limited", rule: "verify", retryAfterMs: TTL });
+    expect((await store.readCounters([tries.key], T0 + 1))[0]?.count).toBe(2);
+    expect(await store.verify.getVerification(serviceSid, verification.sid)).toMatchObject({ status: "pending", checkCount: 1 });
+  });
+
   it("rate limits: a duplicate name or bucket interval is refused; deleting a limit deletes its buckets", async () => {
     if (db === null) return;
     const limit = { sid: newSid("RK"), serviceSid, uniqueName: "ip", description: null, createdAt: T0, updatedAt: T0 };

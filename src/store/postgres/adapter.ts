@@ -63,6 +63,7 @@ export class PostgresAdapter implements DialectAdapter {
     this.verifyV2 = new VerifyBatch(this.db, this.runner, {
       take: (buckets: readonly Bucket[], now: number) => this.takeUnits(buckets, now),
       giveBack: (buckets: readonly Bucket[], now: number) => this.#giveBack(buckets, null, now),
+      withUnits: (buckets, now, step) => this.withUnits(buckets, now, step),
     });
     this.#tries = new TryBatch(this.runner, { own: tryStatements(this.db), shared: this.statements }, (buckets, now) =>
       this.takeUnits(buckets, now),
@@ -153,6 +154,11 @@ export class PostgresAdapter implements DialectAdapter {
       );
     }
     return tried;
+  }
+
+  async withUnits<T>(buckets: readonly Bucket[], now: number, step: () => Step<T>): Promise<T | Extract<Consumed, { ok: false }>> {
+    const consumed = await this.takeUnits(buckets, now);
+    return consumed.ok ? this.runner.transaction(step) : consumed;
   }
 
   /** Every bucket in one statement, folded with the takes of the same turn (take-batch.ts). */

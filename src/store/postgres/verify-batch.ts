@@ -3,7 +3,7 @@ import { type Prepared, prepare, type Runner } from "../prepared.js";
 import type { Database, VerificationsTable } from "../schema.js";
 import type { Bucket } from "../store.js";
 import type { OpenWithAttempt } from "../verify-statements.js";
-import type { CheckTarget, CheckValues, Opened, Units, VerifyHotPath } from "../verify-store.js";
+import type { CheckedOnce, CheckTarget, CheckValues, Opened, Units, VerifyHotPath } from "../verify-store.js";
 import { allTaken, DIVISION_BY_ZERO, type FoldedTakeValues, foldedTakeCtes, foldedValues } from "./take-batch.js";
 import { DEADLOCK } from "./try.js";
 import { firstOfEach, type Pending, TurnBatch } from "./turn-batch.js";
@@ -203,11 +203,19 @@ export class VerifyBatch implements VerifyHotPath {
     return this.#opens.add({ values, take });
   }
 
-  /** The turn's reads in one statement, then the turn's counts in another (each key once). */
-  async checkOnce(service: string, target: CheckTarget, decide: (row: Row) => CheckValues | null): Promise<Row | null> {
+  /** The take (take-batch.ts), then the turn's reads in one statement and the turn's counts in another (each key once). */
+  async checkOnce(
+    service: string,
+    target: CheckTarget,
+    now: number,
+    decide: (row: Row) => CheckValues | null,
+    take: readonly Bucket[],
+  ): Promise<CheckedOnce> {
+    const consumed = await this.#units.take(take, now);
+    if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
     const row = await ("to" in target ? this.#pending.add({ service, to: target.to }) : this.#bySid.add({ service, sid: target.sid }));
     const values = row === null ? null : decide(row);
-    return values === null ? null : this.#checks.add(values);
+    return { kind: "checked", row: values === null ? null : await this.#checks.add(values) };
   }
 
   async #rows(query: Prepared<never>, values: object): Promise<Row[]> {

@@ -95,6 +95,13 @@ export class SqliteAdapter implements DialectAdapter {
     return this.runner.transaction(() => tryWithUnits(units, step, counts));
   }
 
+  withUnits<T>(buckets: readonly Bucket[], now: number, step: () => Step<T>): Promise<T | Limited> {
+    const units = new Units(this.#own, this.statements.counters, inKeyOrder(buckets), now);
+    return this.runner.transaction(function* (): Step<T | Limited> {
+      return (yield* units.take()) ?? (yield* step());
+    });
+  }
+
   async takeUnits(buckets: readonly Bucket[], now: number): Promise<Consumed> {
     if (buckets.length === 0) return { ok: true };
     this.#sweepIfDue(now);
