@@ -17,7 +17,7 @@ import { constants } from "node:os";
  *   machine whose cores are all busy (one process per core, `--workers N`) the helpers only take time from
  *   the requests: measured, about 15 µs less CPU per verify with the 4 MiB semi-space.
  *
- * Together: peak RSS during the bench's sends 155-169 MiB -> about 130-140 MiB.
+ * Together: peak RSS during the bench's sends 155-160 MiB -> about 130-145 MiB (same code, 10 s runs).
  */
 export const SERVE_V8_FLAGS: readonly { readonly flag: string; readonly also: readonly string[]; readonly limit: boolean }[] = [
   { flag: "--max-semi-space-size=4", also: ["--max-heap-size", "--max-young-generation-size"], limit: true },
