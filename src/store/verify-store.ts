@@ -1,6 +1,6 @@
 import { type Kysely, type Selectable, sql } from "kysely";
 import { verifyPurpose } from "../records.js";
-import { type GroupCommit, once, type Runner, type Step, statement } from "./prepared.js";
+import { type GroupCommit, once, type Runner, type Statement, type Step, statement } from "./prepared.js";
 import type { Database, VerificationsTable, VerifyBucketsTable, VerifyRateLimitsTable, VerifyServicesTable } from "./schema.js";
 import type { Bucket, Consumed } from "./store.js";
 import { attemptValues, type OpenWithAttempt, type VerifyStatements, verifyStatements } from "./verify-statements.js";
@@ -260,30 +260,42 @@ class OneAtATime implements VerifyHotPath {
   ): Promise<CheckedOnce> {
     const q = this.#q;
     const find = "to" in target ? statement(q.pendingOf, { service, to: target.to }) : statement(q.bySid, { service, sid: target.sid });
-    const checked = await this.#units.withUnits(take, now, function* (): Step<Selectable<VerificationsTable> | null> {
-      const [row] = (yield find).rows as Selectable<VerificationsTable>[];
-      const values = row === undefined ? null : decide(row);
-      if (values === null) return null;
-      const [after] = (yield statement(q.checkOnce, values)).rows as Selectable<VerificationsTable>[];
-      if (after === undefined) return null;
-      if (values.approve === 1) {
-        yield statement(q.markVerified, { to: after.to_addr, purpose: values.purpose, verification: after.sid, now: values.now });
-      }
-      return after;
-    });
+    const checked = await this.#units.withUnits(take, now, () => checkStep(q, find, decide));
     if (checked !== null && "ok" in checked) return { kind: "limited", rule: checked.rule, retryAfterMs: checked.retryAfterMs };
     return { kind: "checked", row: checked };
   }
 }
 
+/**
+ * A check's read, count (and approval) and verified mark: one step. Declared once, as the steps below: a
+ * generator function made per call costs V8 a new map and promotes garbage (docs/benchmarks.md, "Memory").
+ */
+function* checkStep(
+  q: VerifyStatements,
+  find: Statement,
+  decide: (row: Selectable<VerificationsTable>) => CheckValues | null,
+): Step<Selectable<VerificationsTable> | null> {
+  const [row] = (yield find).rows as Selectable<VerificationsTable>[];
+  const values = row === undefined ? null : decide(row);
+  if (values === null) return null;
+  const [after] = (yield statement(q.checkOnce, values)).rows as Selectable<VerificationsTable>[];
+  if (after === undefined) return null;
+  if (values.approve === 1) {
+    yield statement(q.markVerified, { to: after.to_addr, purpose: values.purpose, verification: after.sid, now: values.now });
+  }
+  return after;
+}
+
 /** `open`, then the attempt's row on the verification it opened: one step. */
+function* openStep(q: VerifyStatements, values: OpenWithAttempt): Step<Selectable<VerificationsTable> | null> {
+  const [opened] = (yield statement(q.open, values)).rows as Selectable<VerificationsTable>[];
+  if (opened === undefined) return null;
+  yield statement(q.attempt, attemptValues(values, opened));
+  return opened;
+}
+
 function opening(q: VerifyStatements, values: OpenWithAttempt): () => Step<Selectable<VerificationsTable> | null> {
-  return function* () {
-    const [opened] = (yield statement(q.open, values)).rows as Selectable<VerificationsTable>[];
-    if (opened === undefined) return null;
-    yield statement(q.attempt, attemptValues(values, opened));
-    return opened;
-  };
+  return () => openStep(q, values);
 }
 
 /** VerifyStore on SQL: every write through the adapter's runner (never a synchronous wait on SQLite). */
