@@ -180,6 +180,12 @@ describe("Verify v2 on the wire", () => {
     expect(fake.messages.length).toBe(sent);
     expect((await start(basic(VERIFY_ACCOUNT_SID, VERIFY_AUTH_TOKEN).replace("Basic", "basic"))).status).toBe(201);
     expect((await start(basic(VERIFY_API_KEY, VERIFY_API_SECRET))).status).toBe(201);
+    // An accepted header is kept: one that differs from it in its last character is still checked, and refused.
+    const good = basic(VERIFY_ACCOUNT_SID, VERIFY_AUTH_TOKEN);
+    expect((await start(good)).status).toBe(201);
+    const near = basic(VERIFY_ACCOUNT_SID, `${VERIFY_AUTH_TOKEN.slice(0, -1)}${VERIFY_AUTH_TOKEN.endsWith("0") ? "1" : "0"}`);
+    expect(await start(near)).toMatchObject({ status: 401, body: { code: 20003 } });
+    expect(fake.messages.length).toBe(sent + 3);
   });
 
   it("odd parameters: __proto__ is a name like any other, a huge Page is 60200, a code with letters is 60200", async () => {

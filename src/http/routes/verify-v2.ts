@@ -15,8 +15,8 @@ import {
   BUCKET_MAX,
   BucketBody,
   BucketListBody,
+  basicAuth,
   CheckBody,
-  checkBasic,
   explainUnreadBody,
   listPage,
   RateLimitBody,
@@ -196,6 +196,7 @@ export const verifyRoutes: FastifyPluginAsync<{ vericode: Vericode }> = async (a
     wire: { base: `${vericode.config.publicBaseUrl}/v2`, accountSid: credentials?.accountSid ?? "" },
     now: () => vericode.clock.now().getTime(),
   };
+  const authenticate = credentials === null ? null : basicAuth(credentials);
   await app.register(
     async (v2) => {
       v2.removeAllContentTypeParsers();
@@ -209,10 +210,10 @@ export const verifyRoutes: FastifyPluginAsync<{ vericode: Vericode }> = async (a
       v2.setSerializerCompiler(() => (data) => JSON.stringify(data));
       v2.addHook("onRequest", async (request) => {
         // Off: every path is 404, and says how to turn it on (the routes stay in the OpenAPI document).
-        if (credentials === null) {
+        if (authenticate === null) {
           throw notFound(request.url.split("?")[0] ?? "", { reason: "The /v2 API is off: set VERIFY_ACCOUNT_SID and VERIFY_AUTH_TOKEN." });
         }
-        checkBasic(request.headers.authorization, credentials);
+        authenticate(request.headers.authorization);
       });
       v2.setErrorHandler((error, request, reply) => {
         if (!(error instanceof VerifyError) || error.status >= 500) request.log.error({ err: error }, "verify api error");
