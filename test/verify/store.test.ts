@@ -138,12 +138,17 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
       if (first === undefined) throw new Error(`no start answered for ${to(a)}`);
       expect(await store.verify.sendAttempts(first.verification)).toHaveLength(3);
     }
-    // One check of each address at once: the even ones match, the odd ones do not.
+    // One check of each address at once, by address or by sid, each taking a unit (PostgreSQL: the turn's
+    // units and reads in one statement): the even ones match, the odd ones do not.
+    const roomy = { key: `verify-turn:${newSid("BL")}`, limit: 100, windowMs: TTL, rule: "verify" };
     const checks = await Promise.all(
       Array.from({ length: 10 }, (_, a) =>
-        store.verify.checkVerification(serviceSid, a % 3 === 0 ? { sid: sidOf(a) } : { to: to(a) }, T0 + 100, 5, () => a % 2 === 0),
+        store.verify.checkVerification(serviceSid, a % 3 === 0 ? { sid: sidOf(a) } : { to: to(a) }, T0 + 100, 5, () => a % 2 === 0, [
+          roomy,
+        ]),
       ),
     );
+    expect((await store.readCounters([roomy.key], T0 + 100))[0]?.count).toBe(10);
     for (let a = 0; a < 10; a++) {
       const sid = sidOf(a);
       expect(checks[a]).toMatchObject({ kind: a % 2 === 0 ? "approved" : "mismatch", verification: { sid, to: to(a), checkCount: 1 } });
@@ -210,6 +215,17 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
     expect(await check(true)).toEqual({ kind: "limited", rule: "verify", retryAfterMs: TTL });
     expect((await store.readCounters([tries.key], T0 + 1))[0]?.count).toBe(2);
     expect(await store.verify.getVerification(serviceSid, verification.sid)).toMatchObject({ status: "pending", checkCount: 1 });
+
+    // Twenty checks of twenty verifications at once through a bucket of five: exactly five counted.
+    const five = { key: `verify-try:${newSid("BL")}`, limit: 5, windowMs: TTL, rule: "verify" };
+    const number = (i: number) => `+506888802${String(i).padStart(2, "0")}`;
+    for (let i = 0; i < 20; i++) await start(input(number(i), T0));
+    const raced = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.verify.checkVerification(serviceSid, { to: number(i) }, T0 + 2, 5, () => false, [five])),
+    );
+    expect(raced.filter((r) => r.kind === "mismatch")).toHaveLength(5);
+    expect(raced.filter((r) => r.kind === "limited")).toHaveLength(15);
+    expect((await store.readCounters([five.key], T0 + 2))[0]?.count).toBe(5);
   });
 
   it("rate limits: a duplicate name or bucket interval is refused; deleting a limit deletes its buckets", async () => {

@@ -1,7 +1,7 @@
 import { type Kysely, type Selectable, sql } from "kysely";
 import { type Prepared, prepare, type Runner } from "../prepared.js";
 import type { Database, VerificationsTable } from "../schema.js";
-import type { Bucket } from "../store.js";
+import type { Bucket, Consumed } from "../store.js";
 import type { OpenWithAttempt } from "../verify-statements.js";
 import type { CheckedOnce, CheckTarget, CheckValues, Opened, Units, VerifyHotPath } from "../verify-store.js";
 import { allTaken, DIVISION_BY_ZERO, type FoldedTakeValues, foldedTakeCtes, foldedValues } from "./take-batch.js";
@@ -92,6 +92,27 @@ function verifyBatchStatements(db: Kysely<Database>) {
         sql`select verifications.* from unnest(${p.services}::text[], ${p.tos}::text[]) as input (service_sid, to_addr)
           join verifications on verifications.service_sid = input.service_sid and verifications.pending_to = input.to_addr`.compile(db),
     })),
+    /**
+     * A turn's check units (take-batch.ts) and its checks' reads in one statement, undone whole (division by
+     * zero) when a bucket has no room for the turn. Each read is by address (`tos`) or by sid (`sids`, the
+     * other null); `i` is its place in the arrays (from 1). One row of nulls but `taken` when nothing was found.
+     */
+    takeAndReadAll: prepare<FoldedTakeValues & { services: string[]; tos: (string | null)[]; sids: (string | null)[] }>((p) => ({
+      compile: () =>
+        sql`with ${foldedTakeCtes(p)}, verdict as (select ${allTaken(p)} as taken),
+          input as (
+            select * from unnest(${p.services}::text[], ${p.tos}::text[], ${p.sids}::text[]) with ordinality
+              as input (service_sid, to_addr, sid, i)
+          ),
+          found as (
+            select input.i, verifications.* from input
+              join verifications on verifications.service_sid = input.service_sid and verifications.pending_to = input.to_addr
+            union all
+            select input.i, verifications.* from input
+              join verifications on verifications.sid = input.sid and verifications.service_sid = input.service_sid
+          )
+          select verdict.taken, found.* from verdict left join found on true`.compile(db),
+    })),
     /** Many verifications by sid, each in its service. */
     bySidAll: prepare<{ services: string[]; sids: string[] }>((p) => ({
       compile: () =>
@@ -140,6 +161,16 @@ interface OpenRequest {
   take: readonly Bucket[];
 }
 
+interface ReadRequest {
+  service: string;
+  target: CheckTarget;
+  take: readonly Bucket[];
+  now: number;
+}
+
+/** A check's read: the verification (null: none), or its units refused. */
+type Read = { row: Row | null } | Extract<Consumed, { ok: false }>;
+
 const addressOf = (service: string, to: string) => `${service}\u0000${to}`;
 
 /**
@@ -155,6 +186,7 @@ export class VerifyBatch implements VerifyHotPath {
   readonly #pending: TurnBatch<{ service: string; to: string }, Row | null>;
   readonly #bySid: TurnBatch<{ service: string; sid: string }, Row | null>;
   readonly #checks: TurnBatch<CheckValues, Row | null>;
+  readonly #reads: TurnBatch<ReadRequest, Read>;
   readonly #q: ReturnType<typeof verifyBatchStatements>;
   readonly #runner: Runner;
   readonly #units: Units;
@@ -182,6 +214,7 @@ export class VerifyBatch implements VerifyHotPath {
         (inputs) => rows(q.bySidAll as Prepared<never>, { services: inputs.map((i) => i.service), sids: inputs.map((i) => i.sid) }),
       ),
     );
+    this.#reads = new TurnBatch((batch) => this.#readBatch(batch));
     this.#checks = new TurnBatch((batch) =>
       byKey(
         batch,
@@ -203,7 +236,7 @@ export class VerifyBatch implements VerifyHotPath {
     return this.#opens.add({ values, take });
   }
 
-  /** The take (take-batch.ts), then the turn's reads in one statement and the turn's counts in another (each key once). */
+  /** The turn's takes and reads in one statement, then the turn's counts in another (each key once). */
   async checkOnce(
     service: string,
     target: CheckTarget,
@@ -211,11 +244,49 @@ export class VerifyBatch implements VerifyHotPath {
     decide: (row: Row) => CheckValues | null,
     take: readonly Bucket[],
   ): Promise<CheckedOnce> {
-    const consumed = await this.#units.take(take, now);
-    if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
-    const row = await ("to" in target ? this.#pending.add({ service, to: target.to }) : this.#bySid.add({ service, sid: target.sid }));
-    const values = row === null ? null : decide(row);
+    const read = take.length === 0 ? { row: await this.#read(service, target) } : await this.#reads.add({ service, target, take, now });
+    if (!("row" in read)) return { kind: "limited", rule: read.rule, retryAfterMs: read.retryAfterMs };
+    const values = read.row === null ? null : decide(read.row);
     return { kind: "checked", row: values === null ? null : await this.#checks.add(values) };
+  }
+
+  #read(service: string, target: CheckTarget): Promise<Row | null> {
+    return "to" in target ? this.#pending.add({ service, to: target.to }) : this.#bySid.add({ service, sid: target.sid });
+  }
+
+  /**
+   * A turn's checks: every unit and every read in one statement (reads change nothing, so an address read
+   * twice is read twice). When a bucket has no room for the whole turn, or the statement meets another
+   * process's rate-limit rows in another order, it has done nothing, and each check takes and reads alone.
+   */
+  async #readBatch(batch: Pending<ReadRequest, Read>[]): Promise<void> {
+    const take = foldedValues(batch.map((p) => ({ buckets: p.input.take, now: p.input.now })));
+    const values = {
+      ...take,
+      services: batch.map((p) => p.input.service),
+      tos: batch.map((p) => ("to" in p.input.target ? p.input.target.to : null)),
+      sids: batch.map((p) => ("sid" in p.input.target ? p.input.target.sid : null)),
+    };
+    let rows: Row[];
+    try {
+      rows = await this.#rows(this.#q.takeAndReadAll as Prepared<never>, values);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code !== DEADLOCK && code !== DIVISION_BY_ZERO) throw error;
+      await Promise.all(batch.map((p) => this.#readAlone(p.input).then(p.resolve, p.reject)));
+      return;
+    }
+    const found = new Map<number, Row>();
+    for (const row of rows) {
+      const i = (row as { i?: unknown }).i;
+      if (i !== null && i !== undefined) found.set(Number(i) - 1, row);
+    }
+    for (const [i, p] of batch.entries()) p.resolve({ row: found.get(i) ?? null });
+  }
+
+  async #readAlone({ service, target, take, now }: ReadRequest): Promise<Read> {
+    const consumed = await this.#units.take(take, now);
+    return consumed.ok ? { row: await this.#read(service, target) } : consumed;
   }
 
   async #rows(query: Prepared<never>, values: object): Promise<Row[]> {
