@@ -25,6 +25,12 @@ interface FoldValues {
  * as one `UPDATE … FROM unnest(…)`, the increments summed per key into one upsert (`count + k`), taken
  * in key order like every other write of `rate_limits`, so batches of two processes never deadlock. One
  * round trip and one commit instead of a BEGIN, a statement per answer and per count, and a COMMIT.
+ *
+ * Its commit does not wait for the WAL to reach the disk (`synchronous_commit` off for this transaction
+ * only, set from inside the statement): nobody decides on these writes (GroupCommit), so a crash of
+ * PostgreSQL may lose the last fraction of a second of them (a code's delivery answer, a breaker's count)
+ * but never leaves the database inconsistent, and a send no longer waits for a second disk flush after
+ * its code's (docs/architecture.md, "Durability").
  */
 export function foldStatement(db: Kysely<Database>) {
   return prepare<FoldValues>((p) => ({
@@ -53,7 +59,7 @@ export function foldStatement(db: Kysely<Database>) {
             count = case when rate_limits.reset_at <= ${p.now}::bigint then excluded.count else rate_limits.count + excluded.count end,
             reset_at = case when rate_limits.reset_at <= ${p.now}::bigint then excluded.reset_at else rate_limits.reset_at end
         )
-        select 1 as folded`.compile(db),
+        select set_config('synchronous_commit', 'off', true) as folded`.compile(db),
   }));
 }
 
