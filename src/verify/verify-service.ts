@@ -293,24 +293,45 @@ export class VerifyService {
       purpose: "login",
       ...(request.sender === null || channel.name !== "email" ? {} : { sender: request.sender }),
     });
-    await guard(this.#o.codes.updateDelivery(attemptSid, deliveryUpdate(outcome), this.#o.clock.now().getTime()));
-    if (outcome.ok && phone !== null) await guardLimiter(this.#o.protection.noteSent(phone, now));
+    // The answer and the breaker's count together: one group commit, as a native send's (otp-service.ts).
+    await Promise.all([
+      guard(this.#o.codes.updateDelivery(attemptSid, deliveryUpdate(outcome), this.#o.clock.now().getTime())),
+      outcome.ok && phone !== null ? guardLimiter(this.#o.protection.noteSent(phone, now)) : null,
+    ]);
     const spent = spentOn(outcome, taken.hold?.micros ?? 0);
     await guard(this.#o.protection.settle(taken.hold, attemptSid, spent, now));
     this.#o.metrics?.sent(channel.name, outcome.ok ? "sent" : outcome.kind, (performance.now() - started) / 1000, spent?.micros ?? null);
-    const audit = {
-      event: "verify.send",
-      service: service.sid,
-      sid: verification.sid,
-      attempt: attemptSid,
-      to: mask(verification.to),
-      channel: channel.name,
-    };
+    const to = mask(verification.to);
+    // Each line written out rather than `{ ...audit, outcome }`: a leading spread costs about a
+    // microsecond a field on the hot path (docs/benchmarks.md, "Memory").
     if (outcome.ok || outcome.kind === "timeout") {
-      this.#o.log.info({ ...audit, outcome: outcome.ok ? "sent" : "timeout" }, "verification code sent");
+      this.#o.log.info(
+        {
+          event: "verify.send",
+          service: service.sid,
+          sid: verification.sid,
+          attempt: attemptSid,
+          to,
+          channel: channel.name,
+          outcome: outcome.ok ? "sent" : "timeout",
+        },
+        "verification code sent",
+      );
       return;
     }
-    this.#o.log.warn({ ...audit, outcome: outcome.kind, providerCode: outcome.providerCode }, "verification code not sent");
+    this.#o.log.warn(
+      {
+        event: "verify.send",
+        service: service.sid,
+        sid: verification.sid,
+        attempt: attemptSid,
+        to,
+        channel: channel.name,
+        outcome: outcome.kind,
+        providerCode: outcome.providerCode,
+      },
+      "verification code not sent",
+    );
     throw deliveryError(outcome);
   }
 

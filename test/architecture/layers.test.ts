@@ -98,6 +98,22 @@ describe("architecture", () => {
     expect(wrong.map(({ name }) => name)).toEqual([]);
   });
 
+  // (ioredis's one importer, limits/redis-limiter.ts, is itself loaded by `await import()` when REDIS_URL is set.)
+  it("pg loads when a PostgreSQL database is opened: no module of src/ imports it as a value", () => {
+    const eager = FILES.flatMap(({ path, name }) => {
+      const source = ts.createSourceFile(path, readFileSync(path, "utf8"), ts.ScriptTarget.Latest, false);
+      return source.statements
+        .filter(
+          (node) =>
+            ts.isImportDeclaration(node) &&
+            (node.moduleSpecifier as ts.StringLiteral).text === "pg" &&
+            node.importClause?.isTypeOnly !== true,
+        )
+        .map(() => name);
+    });
+    expect(eager).toEqual([]);
+  });
+
   it("no function in src/ is over 80 lines", () => {
     const long: string[] = [];
     for (const { path, name } of FILES) {

@@ -1,5 +1,6 @@
+import { createRequire } from "node:module";
 import { Kysely, PostgresDialect, sql } from "kysely";
-import pg from "pg";
+import type pg from "pg";
 import type { AdapterOptions, DialectAdapter, SendInput, TryParts } from "../adapter.js";
 import { bucketValues, giveBackStep, inKeyOrder, perCount } from "../counter-statements.js";
 import { type CodeValues, type OpenValues, openChallenge, perKeep } from "../otp-statements.js";
@@ -17,6 +18,11 @@ import { TryBatch, tryStatements } from "./try.js";
 import { VerifyBatch } from "./verify-batch.js";
 
 const PG_INT8 = 20;
+/**
+ * `pg` is loaded when a PostgreSQL database is opened, not when the store's modules are: a service on
+ * SQLite never holds the driver's modules (some 2 MiB of code and heap). It is CommonJS, so a synchronous require.
+ */
+const load = createRequire(import.meta.url);
 /** Expired windows are swept at most this often: the table stays about the size of the live windows. */
 const SWEEP_EVERY_MS = 60_000;
 
@@ -42,7 +48,8 @@ export class PostgresAdapter implements DialectAdapter {
   #sweptAt = 0;
 
   constructor(url: string, options: AdapterOptions = {}) {
-    const pool = new pg.Pool({
+    const driver = load("pg") as typeof pg;
+    const pool = new driver.Pool({
       connectionString: url,
       max: options.poolSize ?? 20,
       connectionTimeoutMillis: 5000,
@@ -50,7 +57,7 @@ export class PostgresAdapter implements DialectAdapter {
       // BIGINT columns hold epoch milliseconds and counts: safe as JavaScript numbers.
       types: {
         getTypeParser: ((oid: number, format?: "text" | "binary") =>
-          oid === PG_INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+          oid === PG_INT8 ? (value: string) => Number(value) : driver.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     });
     // An idle client's error (server restart) must not crash the process; the next query reports it.
