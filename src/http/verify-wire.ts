@@ -33,8 +33,9 @@ const ACCEPTED_KEPT = 64;
 /**
  * HTTP Basic with the account's sid and auth token, or one of its API keys (`SK…` and its secret), as
  * Twilio takes them; compared in constant time. Anything else is 401 / 20003. A header once accepted is
- * kept and found again by a hash lookup (a Map's, whose time does not depend on how much of a guess
- * matches), so a busy caller's header is decoded and compared once, not on every request.
+ * kept and found again by a hash lookup (a Set's, whose time does not depend on how much of a guess
+ * matches), so a busy caller's header is decoded and compared once, not on every request. Only accepted
+ * headers are kept, and the credentials are fixed when the service starts.
  */
 export function basicAuth(credentials: BasicCredentials): (header: string | undefined) => void {
   const accepted = new Set<string>();
@@ -42,11 +43,11 @@ export function basicAuth(credentials: BasicCredentials): (header: string | unde
     if (header !== undefined && accepted.has(header)) return;
     checkBasic(header, credentials);
     if (accepted.size >= ACCEPTED_KEPT) accepted.clear();
-    accepted.add(header as string);
+    accepted.add(header);
   };
 }
 
-function checkBasic(header: string | undefined, credentials: BasicCredentials): void {
+function checkBasic(header: string | undefined, credentials: BasicCredentials): asserts header is string {
   // The scheme's name is case-insensitive (RFC 9110 §11.1).
   const match = /^basic ([A-Za-z0-9+/=]+)$/i.exec(header ?? "");
   const decoded = match?.[1] === undefined ? "" : Buffer.from(match[1], "base64").toString("utf8");
@@ -404,7 +405,7 @@ function channelOf(name: string): ChannelName {
   return name;
 }
 
-/** What a verification and a check's answer share. */
+/** A verification as Twilio answers it; its first eleven fields are a check's too (renderCheck). */
 export function renderVerification(wire: Wire, view: VerificationView): Static<typeof VerificationBody> {
   const { verification: v, attempts, lookup } = view;
   // Each body written out whole: an object literal that starts with a spread costs about a microsecond a
@@ -435,6 +436,7 @@ export function renderVerification(wire: Wire, view: VerificationView): Static<t
   };
 }
 
+/** A check's answer: a verification's first eleven fields (renderVerification), then `sna_attempts_error_codes`. */
 export function renderCheck(wire: Wire, v: VerificationRecord): Static<typeof CheckBody> {
   return {
     sid: v.sid,

@@ -190,6 +190,7 @@ export function verifyStatements(db: Kysely<Database>) {
             .where("purpose", "=", p.purpose)
             .where("user_id", "=", p.verification)
             .orderBy("created_at", "desc")
+            .orderBy("id", "desc")
             .limit(sql.lit(1)),
         ),
     ),

@@ -228,6 +228,49 @@ describe.each(DIALECTS)("VerifyStore on $name", ({ make }) => {
     expect((await store.readCounters([five.key], T0 + 2))[0]?.count).toBe(5);
   });
 
+  it("one turn's checks under a take: found and not found, an address twice, a verification by address and by sid", async () => {
+    if (db === null) return;
+    const tries = { key: `verify-mixed:${newSid("BL")}`, limit: 100, windowMs: TTL, rule: "verify" };
+    const a = (await start(input("+50688880300", T0))).verification;
+    const b = (await start(input("+50688880301", T0))).verification;
+    const check = (target: { to: string } | { sid: string }, service = serviceSid) =>
+      store.verify.checkVerification(service, target, T0 + 3, 5, () => false, [tries]);
+    const checked = await Promise.all([
+      check({ to: "+50688880399" }),
+      check({ to: a.to }),
+      check({ sid: newSid("VE") }),
+      check({ to: a.to }),
+      check({ sid: b.sid }, newSid("VA")),
+      check({ sid: b.sid }),
+      check({ to: b.to }),
+    ]);
+    // Every check took its unit, whatever it found.
+    expect((await store.readCounters([tries.key], T0 + 3))[0]?.count).toBe(7);
+    expect(checked.map((c) => c.kind)).toEqual(["not_found", "mismatch", "not_found", "mismatch", "not_found", "mismatch", "mismatch"]);
+    // Two checks of one verification in one turn: both counted, the second after the first.
+    const counts = checked.flatMap((c) => (c.kind === "mismatch" ? [[c.verification.sid, c.verification.checkCount]] : []));
+    expect(counts).toEqual([
+      [a.sid, 1],
+      [a.sid, 2],
+      [b.sid, 1],
+      [b.sid, 2],
+    ]);
+    expect(await store.verify.getVerification(serviceSid, a.sid)).toMatchObject({ status: "pending", checkCount: 2 });
+    expect(await store.verify.getVerification(serviceSid, b.sid)).toMatchObject({ status: "pending", checkCount: 2 });
+  });
+
+  it("a check's take sweeps expired rate-limit windows, as every take of the store does", async () => {
+    if (db === null) return;
+    const later = T0 + 365 * 86_400_000;
+    const stale = { key: `verify-stale:${newSid("BL")}`, limit: 5, windowMs: 1000, rule: "verify" };
+    await store.takeUnits([stale], later);
+    const tries = { key: `verify-sweep:${newSid("BL")}`, limit: 5, windowMs: TTL, rule: "verify" };
+    // Two minutes on, the stale window is over: the check's take deletes it (at most once a minute).
+    await store.verify.checkVerification(serviceSid, { to: "+50688880398" }, later + 120_000, 5, () => true, [tries]);
+    const left = await db.sql().selectFrom("rate_limits").select("key").where("key", "in", [stale.key, tries.key]).execute();
+    expect(left.map((row) => row.key)).toEqual([tries.key]);
+  });
+
   it("rate limits: a duplicate name or bucket interval is refused; deleting a limit deletes its buckets", async () => {
     if (db === null) return;
     const limit = { sid: newSid("RK"), serviceSid, uniqueName: "ip", description: null, createdAt: T0, updatedAt: T0 };

@@ -67,14 +67,18 @@ export class PostgresAdapter implements DialectAdapter {
     this.statements = sharedStatements(this.db);
     this.groupCommit = new GroupCommit(this.runner, folder(this.statements, foldStatement(this.db)));
     this.#own = postgresStatements(this.db);
+    // A batch that could not run whole (a bucket without room for the turn, a deadlock) runs each request
+    // alone: its take alone too, not folded again with the others' (which would fail the same way).
+    const takeAlone = (buckets: readonly Bucket[], now: number): Promise<Consumed> =>
+      buckets.length === 0 ? Promise.resolve({ ok: true }) : this.#takeAlone(inKeyOrder(buckets), now);
     this.verifyV2 = new VerifyBatch(this.db, this.runner, {
       take: (buckets: readonly Bucket[], now: number) => this.takeUnits(buckets, now),
+      takeAlone,
       giveBack: (buckets: readonly Bucket[], now: number) => this.#giveBack(buckets, null, now),
       withUnits: (buckets, now, step) => this.withUnits(buckets, now, step),
+      sweepIfDue: (now: number) => this.#sweepIfDue(now),
     });
-    this.#tries = new TryBatch(this.runner, { own: tryStatements(this.db), shared: this.statements }, (buckets, now) =>
-      this.takeUnits(buckets, now),
-    );
+    this.#tries = new TryBatch(this.runner, { own: tryStatements(this.db), shared: this.statements }, takeAlone);
     const foldedTake = foldedTakeStatement(this.db);
     this.#takes = new TakeBatch(
       async (values) => {
@@ -125,7 +129,7 @@ export class PostgresAdapter implements DialectAdapter {
 
   /** A send's buckets (folded with the turn's other takes, take-batch.ts), then its open. */
   async #takeThenOpen(input: SendInput, buckets: readonly Bucket[]): Promise<Begun> {
-    const consumed = await this.takeUnits(buckets, input.now);
+    const consumed = buckets.length === 0 ? ({ ok: true } as const) : await this.#takeAlone(buckets, input.now);
     if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
     return this.#open(input, buckets, null);
   }

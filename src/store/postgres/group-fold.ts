@@ -27,10 +27,11 @@ interface FoldValues {
  * round trip and one commit instead of a BEGIN, a statement per answer and per count, and a COMMIT.
  *
  * Its commit does not wait for the WAL to reach the disk (`synchronous_commit` off for this transaction
- * only, set from inside the statement): nobody decides on these writes (GroupCommit), so a crash of
- * PostgreSQL may lose the last fraction of a second of them (a code's delivery answer, a breaker's count)
- * but never leaves the database inconsistent, and a send no longer waits for a second disk flush after
- * its code's (docs/architecture.md, "Durability").
+ * only, set from inside the statement; statements run after it in the same transaction commit the same
+ * way): a crash of PostgreSQL may lose the last fraction of a second of these writes (delivery answers,
+ * the breaker's counts and trips) but never a code, a try or an approval, and never leaves the database
+ * inconsistent; a send no longer waits for a second disk flush after its code's (docs/architecture.md,
+ * "Durability", says what a loss means).
  */
 export function foldStatement(db: Kysely<Database>) {
   return prepare<FoldValues>((p) => ({

@@ -10,6 +10,14 @@ import { firstOfEach, type Pending, TurnBatch } from "./turn-batch.js";
 
 type Row = Selectable<VerificationsTable>;
 
+/** What the adapter lends the batches besides Units: a take that is not folded again, and its sweep. */
+export interface BatchUnits extends Units {
+  /** The buckets in one statement of their own (a request of a batch that could not run whole). */
+  takeAlone(buckets: readonly Bucket[], now: number): Promise<Consumed>;
+  /** Deletes expired rate-limit windows when it is time (the adapter's, at most once a minute). */
+  sweepIfDue(now: number): Promise<void>;
+}
+
 interface OpenAllValues {
   sids: string[];
   services: string[];
@@ -27,6 +35,13 @@ interface OpenAllValues {
   attemptChannels: string[];
   countries: (string | null)[];
   prices: (number | null)[];
+}
+
+/** A turn's check units (take-batch.ts), and each check's read: by address (`tos`) or by sid (`sids`), the other null. */
+interface ReadAllValues extends FoldedTakeValues {
+  services: string[];
+  tos: (string | null)[];
+  sids: (string | null)[];
 }
 
 interface CheckAllValues {
@@ -97,7 +112,7 @@ function verifyBatchStatements(db: Kysely<Database>) {
      * zero) when a bucket has no room for the turn. Each read is by address (`tos`) or by sid (`sids`, the
      * other null); `i` is its place in the arrays (from 1). One row of nulls but `taken` when nothing was found.
      */
-    takeAndReadAll: prepare<FoldedTakeValues & { services: string[]; tos: (string | null)[]; sids: (string | null)[] }>((p) => ({
+    takeAndReadAll: prepare<ReadAllValues>((p) => ({
       compile: () =>
         sql`with ${foldedTakeCtes(p)}, verdict as (select ${allTaken(p)} as taken),
           input as (
@@ -189,9 +204,9 @@ export class VerifyBatch implements VerifyHotPath {
   readonly #reads: TurnBatch<ReadRequest, Read>;
   readonly #q: ReturnType<typeof verifyBatchStatements>;
   readonly #runner: Runner;
-  readonly #units: Units;
+  readonly #units: BatchUnits;
 
-  constructor(db: Kysely<Database>, runner: Runner, units: Units) {
+  constructor(db: Kysely<Database>, runner: Runner, units: BatchUnits) {
     const q = verifyBatchStatements(db);
     this.#q = q;
     this.#runner = runner;
@@ -232,7 +247,9 @@ export class VerifyBatch implements VerifyHotPath {
     );
   }
 
-  open(values: OpenWithAttempt, take: readonly Bucket[]): Promise<Opened> {
+  async open(values: OpenWithAttempt, take: readonly Bucket[]): Promise<Opened> {
+    // The takes folded here bypass the adapter's takeUnits, which sweeps: the sweep is asked for here.
+    if (take.length > 0) await this.#units.sweepIfDue(values.now);
     return this.#opens.add({ values, take });
   }
 
@@ -244,6 +261,7 @@ export class VerifyBatch implements VerifyHotPath {
     decide: (row: Row) => CheckValues | null,
     take: readonly Bucket[],
   ): Promise<CheckedOnce> {
+    if (take.length > 0) await this.#units.sweepIfDue(now);
     const read = take.length === 0 ? { row: await this.#read(service, target) } : await this.#reads.add({ service, target, take, now });
     if (!("row" in read)) return { kind: "limited", rule: read.rule, retryAfterMs: read.retryAfterMs };
     const values = read.row === null ? null : decide(read.row);
@@ -261,15 +279,20 @@ export class VerifyBatch implements VerifyHotPath {
    */
   async #readBatch(batch: Pending<ReadRequest, Read>[]): Promise<void> {
     const take = foldedValues(batch.map((p) => ({ buckets: p.input.take, now: p.input.now })));
-    const values = {
-      ...take,
+    const values: ReadAllValues = {
+      keys: take.keys,
+      counts: take.counts,
+      limits: take.limits,
+      resets: take.resets,
+      now: take.now,
+      n: take.n,
       services: batch.map((p) => p.input.service),
       tos: batch.map((p) => ("to" in p.input.target ? p.input.target.to : null)),
       sids: batch.map((p) => ("sid" in p.input.target ? p.input.target.sid : null)),
     };
-    let rows: Row[];
+    let rows: (Row & { i: number | null })[];
     try {
-      rows = await this.#rows(this.#q.takeAndReadAll as Prepared<never>, values);
+      rows = (await this.#runner.one<Row & { i: number | null }>({ query: this.#q.takeAndReadAll as Prepared<never>, values })).rows;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       if (code !== DEADLOCK && code !== DIVISION_BY_ZERO) throw error;
@@ -277,15 +300,13 @@ export class VerifyBatch implements VerifyHotPath {
       return;
     }
     const found = new Map<number, Row>();
-    for (const row of rows) {
-      const i = (row as { i?: unknown }).i;
-      if (i !== null && i !== undefined) found.set(Number(i) - 1, row);
-    }
+    // `i` is a bigint: a number here (the adapter's parser for int8); null on the row of an empty turn.
+    for (const row of rows) if (row.i !== null) found.set(row.i - 1, row);
     for (const [i, p] of batch.entries()) p.resolve({ row: found.get(i) ?? null });
   }
 
   async #readAlone({ service, target, take, now }: ReadRequest): Promise<Read> {
-    const consumed = await this.#units.take(take, now);
+    const consumed = await this.#units.takeAlone(take, now);
     return consumed.ok ? { row: await this.#read(service, target) } : consumed;
   }
 
@@ -326,9 +347,9 @@ export class VerifyBatch implements VerifyHotPath {
     }
   }
 
-  /** One start on its own: its units (folded with other takes of the turn, take-batch.ts), then its open. */
+  /** One start on its own: its units in a statement of their own, then its open. */
   async #alone({ values, take }: OpenRequest): Promise<Opened> {
-    const consumed = await this.#units.take(take, values.now);
+    const consumed = await this.#units.takeAlone(take, values.now);
     if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
     const row = await this.#openOne(values).catch(async (error: unknown) => {
       await this.#units.giveBack(take, values.now).catch(() => {});

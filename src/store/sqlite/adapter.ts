@@ -96,6 +96,8 @@ export class SqliteAdapter implements DialectAdapter {
   }
 
   withUnits<T>(buckets: readonly Bucket[], now: number, step: () => Step<T>): Promise<T | Limited> {
+    // The /v2 API's starts and checks: the only takes of a service that uses nothing else.
+    if (buckets.length > 0) this.#sweepIfDue(now);
     const units = new Units(this.#own, this.statements.counters, inKeyOrder(buckets), now);
     return this.runner.transaction(() => takeThen(units, step));
   }
