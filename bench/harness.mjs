@@ -336,6 +336,7 @@ export async function sendAndVerify(server, logFile, kinds) {
   progress(`${server.name}: ${kinds.send}`);
   await load({ ...base, url: kinds.sendUrl, duration: 2, offset: kinds.warmUp, kind: kinds.send });
   const startUp = treePeakRss(pid);
+  await server.settle?.();
   const peakReset = resetPeakRss(pid);
   const send = await measured(pid, { ...base, url: kinds.sendUrl, duration: DURATION, offset: kinds.offset, kind: kinds.send });
   send.memory = treePeakRss(pid);
@@ -346,6 +347,7 @@ export async function sendAndVerify(server, logFile, kinds) {
   // The console provider prints each SMS to the log: that is where the bench reads the codes from.
   const list = codesFromLog(logFile, inRange(kinds.offset, kinds.offset + 100_000));
   progress(`${server.name}: ${kinds.verify} (${list.length} codes)`);
+  await server.settle?.();
   const verify = await measured(pid, {
     ...base,
     url: kinds.verifyUrl,
@@ -387,7 +389,11 @@ export async function service(name, databaseUrl, options = {}) {
     return entry.event === "listening" ? entry.address : undefined;
   });
   proc.stopFollowing();
-  const server = { name, address, pid: proc.child.pid };
+  // On PostgreSQL each measured run starts after a CHECKPOINT, as pgbench's do: the server's shared
+  // buffers (128 MB here) are smaller than pgbench's scratch database, and without it the service's
+  // backends wrote out the pages pgbench or the run before had left dirty, on the service's account.
+  const settle = name === "postgres" ? () => sqlOn(new URL(POSTGRES_URL).pathname.slice(1), "checkpoint") : undefined;
+  const server = { name, address, pid: proc.child.pid, settle };
   const native = await sendAndVerify(server, logFile, {
     send: "send",
     verify: "verify",
