@@ -389,10 +389,20 @@ export async function service(name, databaseUrl, options = {}) {
     return entry.event === "listening" ? entry.address : undefined;
   });
   proc.stopFollowing();
-  // On PostgreSQL each measured run starts after a CHECKPOINT, as pgbench's do: the server's shared
-  // buffers (128 MB here) are smaller than pgbench's scratch database, and without it the service's
+  // On PostgreSQL each measured run starts after an ANALYZE and a CHECKPOINT. ANALYZE: this machine's
+  // PostgreSQL runs with autovacuum off, so the fresh schema's tables never had statistics, and a named
+  // statement's cached generic plan, made when they were empty, could scan otp_codes in every batch (a
+  // /v2 start then cost PostgreSQL 500-900 µs of CPU instead of 100-160); a deployment's autovacuum
+  // analyzes them as they grow (docs/deployment.md). CHECKPOINT, as before pgbench's runs: the server's
+  // shared buffers (128 MB) are smaller than pgbench's scratch database, and without it the service's
   // backends wrote out the pages pgbench or the run before had left dirty, on the service's account.
-  const settle = name === "postgres" ? () => sqlOn(new URL(POSTGRES_URL).pathname.slice(1), "checkpoint") : undefined;
+  const settle =
+    name === "postgres"
+      ? async () => {
+          await sqlOn(new URL(POSTGRES_URL).pathname.slice(1), "analyze");
+          await sqlOn(new URL(POSTGRES_URL).pathname.slice(1), "checkpoint");
+        }
+      : undefined;
   const server = { name, address, pid: proc.child.pid, settle };
   const native = await sendAndVerify(server, logFile, {
     send: "send",
