@@ -80,19 +80,19 @@ export class SqliteAdapter implements DialectAdapter {
     return this.runner.transaction(() => sendStep(codes, units, budget, input));
   }
 
-  tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number): Promise<VerifyTry> {
+  async tryVerify(step: () => Step<VerifyTry>, take: TryTake, now: number): Promise<VerifyTry> {
     const units = new Units(this.#own, this.statements.counters, inKeyOrder(take.buckets ?? []), now);
+    const tried = await this.runner.transaction(() => tryWithUnits(units, step));
     const counted = take.countOnVerified ?? null;
-    // The breaker's counts of a verified code, one unit per key, in one statement.
-    const counts =
-      counted === null
-        ? []
-        : addManyStatements(
-            this.#own.addMany,
-            counted.keys.map((key) => ({ key, count: 1, resetAt: now + counted.windowMs })),
-            now,
-          );
-    return this.runner.transaction(() => tryWithUnits(units, step, counts));
+    if (tried.kind === "verified" && counted !== null) {
+      // The breaker's counts of a verified code decide nothing at once: they join the turn's group commit,
+      // which sums the turn's counts per key into one statement (countsFolder), as PostgreSQL's does.
+      const { add } = this.statements.counters;
+      await this.groupCommit.add(
+        ...counted.keys.map((key) => statement(add, { key, now, resetAt: now + counted.windowMs }, `rate_limits:${key}`)),
+      );
+    }
+    return tried;
   }
 
   withUnits<T>(buckets: readonly Bucket[], now: number, step: () => Step<T>): Promise<T | Limited> {
@@ -180,14 +180,12 @@ function* sendStep(codes: SharedStatements["codes"], units: Units, budget: Budge
   return opened;
 }
 
-/** A try's transaction (tryVerify): its units, the try, and the breaker's counts of a verified code. */
-function* tryWithUnits(units: Units, step: () => Step<VerifyTry>, counts: readonly Statement[]): Step<VerifyTry> {
+/** A try's transaction (tryVerify): its units, then the try. */
+function* tryWithUnits(units: Units, step: () => Step<VerifyTry>): Step<VerifyTry> {
   // The units a try takes stay taken whatever the try's outcome: they count tries, not successes.
   const limited = yield* units.take();
   if (limited !== null) return { kind: "limited", rule: limited.rule, retryAfterMs: limited.retryAfterMs };
-  const tried = yield* step();
-  if (tried.kind === "verified") for (const count of counts) yield count;
-  return tried;
+  return yield* step();
 }
 
 /** Counters added to at most this many at a time: one compiled statement per count up to it. */
