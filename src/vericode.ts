@@ -80,7 +80,11 @@ export async function createVericode(options: VericodeOptions = {}): Promise<Ver
   const store = new SqlStore(config.database, options.databaseSchema === undefined ? {} : { schema: options.databaseSchema });
   let migrations: string[] = [];
   try {
-    if (options.migrate !== false) migrations = await store.migrate();
+    if (options.migrate !== false) {
+      migrations = await store.migrate();
+      // Said once, by the process that migrates (a worker of --workers leaves it to the primary).
+      for (const warning of await store.warnings()) log.warn({ event: "database.warning" }, warning);
+    }
   } catch (error) {
     await store.close();
     throw error;

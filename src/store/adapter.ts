@@ -70,6 +70,8 @@ export interface DialectAdapter {
   migrating<T>(run: (schema: string | undefined) => Promise<T>): Promise<T>;
   /** Throws when the database cannot be reached or cannot take a write now. */
   ping(): Promise<void>;
+  /** See StoreLifecycle.warnings. */
+  warnings(): Promise<string[]>;
   /**
    * How long maintenance (purge, MAC clearing) pauses after each batch: on SQLite a batch holds the one
    * write lock, so the service's writes get a turn between two; PostgreSQL locks rows and needs no pause.

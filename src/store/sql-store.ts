@@ -91,6 +91,10 @@ export class SqlStore implements Store {
     return this.#a.ping();
   }
 
+  warnings(): Promise<string[]> {
+    return this.#a.warnings();
+  }
+
   close(): Promise<void> {
     return this.#a.close();
   }

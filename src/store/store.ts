@@ -18,6 +18,8 @@ export interface StoreLifecycle {
   migrate(): Promise<string[]>;
   /** Throws when the database cannot be reached, or cannot take a write now (SQLite locked by another process). */
   ping(): Promise<void>;
+  /** What the database's settings mean for vericode that an operator should change, in words (logged at start). */
+  warnings(): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -226,6 +226,19 @@ export class PostgresAdapter implements DialectAdapter {
     await sql`select 1`.execute(this.db);
   }
 
+  /**
+   * Autovacuum off: the hot statements are prepared once per connection and re-planned only when the
+   * tables' statistics change, which autovacuum's ANALYZE does as they grow; without it a plan made on
+   * empty tables stays (measured: a batch's plan scanning otp_codes, docs/deployment.md, "Sizing").
+   */
+  async warnings(): Promise<string[]> {
+    const { rows } = await sql<{ autovacuum: string }>`select current_setting('autovacuum') as autovacuum`.execute(this.db);
+    if (rows[0]?.autovacuum !== "off") return [];
+    return [
+      "PostgreSQL's autovacuum is off: vericode's prepared statements keep plans made on the tables' first statistics; turn it on, or run ANALYZE on vericode's schema regularly (docs/deployment.md)",
+    ];
+  }
+
   maintenancePauseMs(): number {
     return 0;
   }

@@ -131,6 +131,10 @@ export class SqliteAdapter implements DialectAdapter {
     this.runner.probeWrite();
   }
 
+  async warnings(): Promise<string[]> {
+    return [];
+  }
+
   maintenancePauseMs(): number {
     return MAINTENANCE_PAUSE_MS;
   }
