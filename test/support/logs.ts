@@ -14,11 +14,16 @@ export const LOG_DIR = join(import.meta.dirname, "..", "..", "test-results", "lo
 const tag = `${process.pid}-${threadId}`;
 let logger: Logger | undefined;
 
+/** The file testLogger writes to: this worker's lines, for a test that reads what the service logged. */
+export function testLogFile(): string {
+  return join(LOG_DIR, `run-${tag}.ndjson`);
+}
+
 /** The test run's logger (one file per test worker). */
 export function testLogger(): Logger {
   if (logger === undefined) {
     mkdirSync(LOG_DIR, { recursive: true });
-    logger = pino(loggerOptions("debug"), pino.destination({ dest: join(LOG_DIR, `run-${tag}.ndjson`), sync: true }));
+    logger = pino(loggerOptions("debug"), pino.destination({ dest: testLogFile(), sync: true }));
   }
   return logger;
 }

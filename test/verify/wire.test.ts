@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqliteDatabase, type TestDatabase } from "../support/databases.js";
+import { testLogFile } from "../support/logs.js";
 import { FakeTwilio } from "../support/twilio-server.js";
 import {
   lastCode,
@@ -186,6 +188,29 @@ describe("Verify v2 on the wire", () => {
     const near = basic(VERIFY_ACCOUNT_SID, `${VERIFY_AUTH_TOKEN.slice(0, -1)}${VERIFY_AUTH_TOKEN.endsWith("0") ? "1" : "0"}`);
     expect(await start(near)).toMatchObject({ status: 401, body: { code: 20003 } });
     expect(fake.messages.length).toBe(sent + 3);
+  });
+
+  it("each send of a start is one audit line: info when sent, warn with the provider's code when not", async () => {
+    const lines = (sid: string) =>
+      readFileSync(testLogFile(), "utf8")
+        .split("\n")
+        .filter((line) => line.includes('"event":"verify.send"') && line.includes(sid))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const sent = await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: mobile(), Channel: "sms" });
+    expect(sent.status).toBe(201);
+    const sid = String(sent.body?.sid);
+    const [ok] = lines(sid);
+    expect(ok).toMatchObject({ level: 30, outcome: "sent", channel: "sms", sid });
+    expect(ok).not.toHaveProperty("providerCode");
+    // Twilio's test number for an unsubscribed recipient: the send fails with 21610.
+    const failed = await call("POST", `/v2/Services/${serviceSid}/Verifications`, { To: "+15005550004", Channel: "sms" });
+    expect(failed.status).toBeGreaterThanOrEqual(400);
+    const refused = readFileSync(testLogFile(), "utf8")
+      .split("\n")
+      .filter((line) => line.includes('"event":"verify.send"') && line.includes('"level":40'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .at(-1);
+    expect(refused).toMatchObject({ outcome: "rejected", providerCode: "21610" });
   });
 
   it("odd parameters: __proto__ is a name like any other, a huge Page is 60200, a code with letters is 60200", async () => {
