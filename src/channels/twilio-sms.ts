@@ -13,6 +13,11 @@ const TWILIO_API_ORIGIN = /^https:\/\/[a-z0-9.-]+\.twilio\.com/;
 const REJECTED_CODES = new Set([21408, 21610, 21612, 21614, 21635]);
 const INVALID_NUMBER_CODES = new Set([21211]);
 const MAX_THROTTLE_RETRIES = 3;
+/**
+ * A retry after a 429 starts only with this much of the deadline left after its wait: one started with a
+ * few milliseconds would time out, and a timeout claims the message may have gone out when Twilio refused it.
+ */
+const MIN_RETRY_BUDGET_MS = 250;
 
 /** The deadline of the send in progress, read by the HTTP client to size each request's timeout. */
 const deadlines = new AsyncLocalStorage<number>();
@@ -73,9 +78,10 @@ abstract class TwilioChannel implements Channel {
       } catch (error) {
         const outcome = classify(error);
         if (outcome.kind !== "throttled" || attempt >= MAX_THROTTLE_RETRIES) return outcome;
-        // A 429 was not accepted, so it is safe to retry: full-jitter backoff, within the deadline only.
+        // A 429 was not accepted, so it is safe to retry: full-jitter backoff, and only with time left
+        // for the retry itself; otherwise the answer stays "throttled".
         const delay = Math.floor(Math.random() * Math.min(2000, 200 * 2 ** attempt));
-        if (Date.now() + delay >= message.deadline) return outcome;
+        if (Date.now() + delay + MIN_RETRY_BUDGET_MS > message.deadline) return outcome;
         await sleep(delay);
       }
     }

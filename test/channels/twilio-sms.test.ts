@@ -78,6 +78,18 @@ describe("TwilioSmsChannel through the twilio SDK", () => {
     expect(twilio.requestCount - before).toBe(4);
   });
 
+  it("does not start a retry the deadline leaves no time for: the answer stays throttled, not a timeout", async () => {
+    // One 429 only: a retry, had one started, would have been accepted.
+    twilio.failNext(429);
+    const before = twilio.requestCount;
+    expect(await new TwilioSmsChannel(config).send(message("+50688887777", { deadline: Date.now() + 200 }))).toMatchObject({
+      ok: false,
+      kind: "throttled",
+      providerCode: "20429",
+    });
+    expect(twilio.requestCount - before).toBe(1);
+  });
+
   it("a 500 is a failure and is not retried", async () => {
     twilio.failNext(500);
     const before = twilio.requestCount;

@@ -20,7 +20,7 @@ describe("send-otp and verify-otp: bad input and provider failures", () => {
   beforeAll(async () => {
     db = sqliteDatabase();
     await twilio.start();
-    service = await startService(db, { env: twilio.env(), sendTimeoutMs: 500 });
+    service = await startService(db, { env: twilio.env(), sendTimeoutMs: 1500 });
     headers = { authorization: `Bearer ${service.tokenFor("usr_errors")}` };
   });
   afterAll(async () => {
