@@ -40,9 +40,10 @@ function setup(options: { lockWaitMs?: number } = {}) {
   }) as typeof sqlite.prepare;
   const db = new Kysely<Db>({ dialect: new SqliteDialect({ database: sqlite }) });
   const insert = (x: number) => once(db.insertInto("t").values({ x }));
+  const insertAll = (xs: (number | null)[]) => once(db.insertInto("t").values(xs.map((x) => ({ x: x as number }))));
   const rows = () => (sqlite.prepare("select x from t order by x").all() as { x: number }[]).map((r) => r.x);
   const runner = new SqliteRunner(sqlite, new StatementCache(sqlite), options);
-  return { path, runner, insert, rows, commits: () => commits };
+  return { path, runner, insert, insertAll, rows, commits: () => commits };
 }
 
 describe("SqliteRunner: the transactions of one turn commit together", () => {
@@ -113,6 +114,30 @@ describe("SqliteRunner: the transactions of one turn commit together", () => {
       }),
     ).rejects.toThrow("no");
     expect(rows()).toEqual([]);
+  });
+
+  it("throws a failed statement into its step: a step that catches it goes on, with that statement undone alone", async () => {
+    const { runner, insert, insertAll, rows, commits } = setup();
+    const [caught, other] = await Promise.all([
+      runner.transaction(function* (): Step<string> {
+        yield insert(1);
+        try {
+          // Two rows in one statement, the second breaking NOT NULL: SQLite undoes the first row too.
+          yield insertAll([2, null]);
+        } catch (error) {
+          yield insert(3);
+          return (error as { code: string }).code;
+        }
+        return "not thrown";
+      }),
+      runner.transaction(function* (): Step<void> {
+        yield insert(4);
+      }),
+    ]);
+    expect(caught).toBe("SQLITE_CONSTRAINT_NOTNULL");
+    expect(other).toBeUndefined();
+    expect(rows()).toEqual([1, 3, 4]);
+    expect(commits()).toBe(1);
   });
 
   it("waits for another process's lock between turns of the event loop, then commits", async () => {

@@ -232,6 +232,32 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
       expect(await store.budget(hold.period)).toEqual({ spentMicros: 0, reservedMicros: 0 });
     });
 
+    test("a full bucket after others in key order: what the same take did to those before it is undone", async () => {
+      // In key order: challenge:… (a row that exists), global:… (a new row), ip:… (full), user:… (after it).
+      const existing = bucketOf(5, "challenge");
+      const fresh = bucketOf(5, "global");
+      const full = bucketOf(1, "ip");
+      const after = bucketOf(5, "user");
+      expect(await store.takeUnits([existing, full], T0)).toEqual({ ok: true });
+      expect(await store.takeUnits([after, full, fresh, existing], T0 + 1000)).toEqual({
+        ok: false,
+        rule: "ip",
+        retryAfterMs: 10 * MINUTE - 1000,
+      });
+      expect(await store.readCounters([existing.key, fresh.key, full.key, after.key], T0 + 1000)).toEqual([
+        { count: 1, resetAt: T0 + 10 * MINUTE },
+        { count: 0, resetAt: T0 + 1000 },
+        { count: 1, resetAt: T0 + 10 * MINUTE },
+        { count: 0, resetAt: T0 + 1000 },
+      ]);
+      // Once the full bucket's window ends, the same take takes from all four.
+      expect(await store.takeUnits([after, full, fresh, existing], T0 + 10 * MINUTE)).toEqual({ ok: true });
+      expect(await store.readCounters([existing.key, full.key], T0 + 10 * MINUTE)).toEqual([
+        { count: 1, resetAt: T0 + 20 * MINUTE },
+        { count: 1, resetAt: T0 + 20 * MINUTE },
+      ]);
+    });
+
     test("of 20 parallel sends to 20 challenges through a bucket of 5, exactly 5 open", async () => {
       const shared = bucketOf(5, "global");
       const results = await Promise.all(

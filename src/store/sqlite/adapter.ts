@@ -260,9 +260,10 @@ function* takeStep(units: Units): Step<Consumed> {
 }
 
 /**
- * A send's or a try's units. `take` takes one unit from each bucket in one multi-row upsert, which
- * answers the keys that had room; when one had none, it gives back the others' and names the full one
- * (the first in key order) with its wait. `giveBack` returns them all (a later refusal).
+ * A send's or a try's units. `take` takes one unit from each bucket in one multi-row upsert, all or none:
+ * a full bucket makes the statement fail on its NOT NULL count, and SQLite undoes that statement alone
+ * (runner.ts); the buckets are then read to name the full one (the first in key order) with its wait.
+ * `giveBack` returns them all (a later refusal).
  */
 class Units {
   readonly #own: ReturnType<typeof sqliteStatements>;
@@ -281,23 +282,31 @@ class Units {
     const ordered = this.#ordered;
     const now = this.#now;
     if (ordered.length === 0) return null;
-    const { rows } = yield statement(this.#own.takeAll(ordered.length), bucketValues(ordered, now));
-    if (rows.length === ordered.length) return null;
-    const taken = new Set(rows.map((row) => String(row.key)));
-    yield* this.#giveBack(ordered.filter((bucket) => taken.has(bucket.key)));
-    const full = ordered.find((bucket) => !taken.has(bucket.key)) as Bucket;
-    const [counter] = (yield statement(this.#counters.read, { key: full.key })).rows;
-    return { ok: false, rule: full.rule, retryAfterMs: Math.max(0, Number(counter?.reset_at ?? now) - now) };
+    try {
+      yield statement(this.#own.takeAll(ordered.length), bucketValues(ordered, now));
+      return null;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "SQLITE_CONSTRAINT_NOTNULL") throw error;
+    }
+    const values: Record<string, string> = {};
+    for (let i = 0; i < ordered.length; i++) values[`k${i}`] = (ordered[i] as Bucket).key;
+    const { rows } = yield statement(this.#own.readMany(ordered.length), values);
+    const counters = new Map(rows.map((row) => [String(row.key), row]));
+    for (const bucket of ordered) {
+      const counter = counters.get(bucket.key);
+      const resetAt = Number(counter?.reset_at ?? now);
+      if (resetAt > now && Number(counter?.count ?? 0) >= bucket.limit) {
+        return { ok: false, rule: bucket.rule, retryAfterMs: resetAt - now };
+      }
+    }
+    // Only a full bucket makes the take fail on its count.
+    throw new Error("the take of rate_limits failed on its count, yet no bucket is full");
   }
 
   giveBack(): Step<void> {
-    return this.#giveBack(this.#ordered);
-  }
-
-  #giveBack(buckets: readonly Bucket[]): Step<void> {
     return giveBackStep(
       this.#counters,
-      buckets.map((bucket) => bucket.key),
+      this.#ordered.map((bucket) => bucket.key),
       this.#now,
     );
   }
@@ -332,8 +341,11 @@ class BudgetSteps {
 function sqliteStatements(db: Kysely<Database>) {
   return {
     /**
-     * One unit from each of `n` buckets in one statement; answers the keys it took a unit from (a full
-     * bucket is left as it is). Each row is proposed with its bucket's limit, read back as `excluded.lim`.
+     * One unit from each of `n` buckets in one statement, or none: a bucket that is full gets a NULL
+     * count, which fails the statement on the column's NOT NULL, and SQLite undoes the whole statement
+     * (Units.take). A window that has ended starts again. Each row is proposed with its bucket's limit,
+     * read back as `excluded.lim`. No RETURNING: SQLite runs one through a temporary table and a
+     * trigger per row, which measured twice the instructions of the six-bucket upsert without it.
      */
     takeAll: perCount(
       (n): Prepared<Record<string, string | number>> =>
@@ -343,10 +355,11 @@ function sqliteStatements(db: Kysely<Database>) {
               Array.from({ length: n }, (_, i) => sql`(${p[`k${i}`]}, 1, ${p[`r${i}`]}, ${p[`l${i}`]})`),
             )}
             on conflict (key) do update set
-              count = case when rate_limits.reset_at <= ${p.now} then 1 else rate_limits.count + 1 end,
-              reset_at = case when rate_limits.reset_at <= ${p.now} then excluded.reset_at else rate_limits.reset_at end
-            where rate_limits.reset_at <= ${p.now} or rate_limits.count < excluded.lim
-            returning key`.compile(db),
+              count = case
+                when rate_limits.reset_at <= ${p.now} then 1
+                when rate_limits.count < excluded.lim then rate_limits.count + 1
+              end,
+              reset_at = case when rate_limits.reset_at <= ${p.now} then excluded.reset_at else rate_limits.reset_at end`.compile(db),
         })),
     ),
     /**

@@ -156,7 +156,14 @@ export class SqliteRunner implements Runner {
     try {
       let next = steps.next();
       while (!next.done) {
-        const rows = this.#run(next.value);
+        let rows: Rows;
+        try {
+          rows = this.#run(next.value);
+        } catch (error) {
+          // Thrown into the step at its `yield` (see #run); a step that does not catch it fails here.
+          next = steps.throw(error);
+          continue;
+        }
         wrote ||= !next.value.query.readOnly;
         next = steps.next(rows);
       }
@@ -200,10 +207,25 @@ export class SqliteRunner implements Runner {
 
   #drive<T>(steps: Step<T>): { value: T } {
     let next = steps.next();
-    while (!next.done) next = steps.next(this.#run(next.value));
+    while (!next.done) {
+      let rows: Rows;
+      try {
+        rows = this.#run(next.value);
+      } catch (error) {
+        next = steps.throw(error);
+        continue;
+      }
+      next = steps.next(rows);
+    }
     return { value: next.value };
   }
 
+  /**
+   * Runs one statement of a step. Its error is thrown into the step at its `yield`, where the step may
+   * catch it: a statement that fails on a constraint (SQLite's default resolution, ABORT) is undone alone
+   * and the transaction goes on, which is how the multi-bucket take refuses (adapter.ts, Units). A step
+   * that does not catch it fails as before.
+   */
   #run({ query, values }: Statement): Rows {
     const prepared = this.#cache.get(query.sql);
     const parameters = bind(query, values);
