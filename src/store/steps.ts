@@ -42,13 +42,7 @@ export function* tryStep(
   const counted = (yield statement(codes.countTry, { maxAttempts: rule.maxAttempts, now, ...challenge })).rows[0];
   if (counted === undefined) return yield* refusedTry(codes, challenge);
   const { rows } = yield statement(codes.liveCodes(rule.keepLive), challenge);
-  const live = rows.map((row) => ({
-    id: String(row.id),
-    codeHash: row.code_hash === null ? "" : String(row.code_hash),
-    keyId: keyIdOf(row.key_id),
-    expiresAt: Number(row.expires_at),
-    channel: String(row.channel),
-  }));
+  const live = rows.map(liveCodeOf);
   const picked = match(live);
   if (picked === undefined) return { kind: "mismatch", attempts: Number(counted.attempts), codes: live };
   if ((yield statement(codes.consumeCode, { id: picked.id, now })).changes !== 1) return yield* refusedTry(codes, challenge);
@@ -66,8 +60,19 @@ export function* markPhoneVerifiedStep(codes: OtpStatements, user: string, phone
   return true;
 }
 
+/** A row of `otp_codes` (id, code_hash, key_id, expires_at, channel) as a live code to compare. */
+export function liveCodeOf(row: Record<string, unknown>): LiveCode {
+  return {
+    id: String(row.id),
+    codeHash: row.code_hash === null ? "" : String(row.code_hash),
+    keyId: keyIdOf(row.key_id),
+    expiresAt: Number(row.expires_at),
+    channel: String(row.channel),
+  };
+}
+
 /** A try that was not counted: the challenge's state says why, its newest code is named in the audit. */
-function* refusedTry(codes: OtpStatements, challenge: { phone: string; purpose: string; user: string }): Step<VerifyTry> {
+export function* refusedTry(codes: OtpStatements, challenge: { phone: string; purpose: string; user: string }): Step<VerifyTry> {
   const state = yield* readChallenge(codes, challenge);
   const [row] = (yield statement(codes.newestCode, challenge)).rows;
   return { kind: "refused", challenge: state, newest: row === undefined ? null : { id: String(row.id), channel: String(row.channel) } };
