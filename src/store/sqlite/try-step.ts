@@ -9,7 +9,11 @@ import type { VerifyTry } from "../store.js";
 /** The statements of SQLite's verification try (sqliteTryStep). */
 export function sqliteTryStatements(db: Kysely<Database>) {
   return {
-    /** The challenge's guards and its newest live codes, in one read: one row per code, or one with none. */
+    /**
+     * The challenge's guards and its newest live codes, in one read: one row per code, or one with none.
+     * Codes of the same millisecond in the order they were written (rowid, which the challenge index
+     * holds), not by id as liveCodes does: the index then gives the order, without a sort per try.
+     */
     challengeAndLive: perKeep((keep) =>
       prepare<Challenge>((p) => ({
         compile: () =>
@@ -19,7 +23,7 @@ export function sqliteTryStatements(db: Kysely<Database>) {
             left join otp_codes o on o.phone_number = c.phone_number and o.purpose = c.purpose
               and o.user_id = c.user_id and o.status in ('pending', 'sent')
             where c.phone_number = ${p.phone} and c.purpose = ${p.purpose} and c.user_id = ${p.user}
-            order by o.created_at desc, o.id desc
+            order by o.created_at desc, o.rowid desc
             limit ${sql.lit(keep)}`.compile(db),
       })),
     ),
