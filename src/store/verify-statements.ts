@@ -34,39 +34,34 @@ export function verifyStatements(db: Kysely<Database>) {
         .where("expires_at", "<=", p.now),
     ),
     /**
-     * A new verification, or one more send on the pending one while it has sends and time left: one
-     * statement, so parallel starts for one address end on one verification. No row: the pending one is out
-     * of sends, or of time (then `expire` it and open again). PostgreSQL's batched form is
-     * postgres/verify-batch.ts's `openAll`.
+     * A new verification. Its one caller (verify-store.ts, openStep, on SQLite) has read that the address
+     * has none pending; PostgreSQL's batched start is postgres/verify-batch.ts's `openAll`, an upsert.
      */
     open: prepare<OpenValues>((p) =>
+      db.insertInto("verifications").values({
+        sid: p.sid,
+        service_sid: p.service,
+        to_addr: p.to,
+        pending_to: p.to,
+        channel: p.channel,
+        status: "pending",
+        nonce: p.nonce,
+        key_id: p.keyId,
+        code_length: p.codeLength,
+        locale: p.locale,
+        send_count: 1,
+        check_count: 0,
+        created_at: p.now,
+        updated_at: p.now,
+        expires_at: p.expiresAt,
+      }),
+    ),
+    /** One more send on a pending verification (read before, with sends and time left: openStep). */
+    addSend: prepare<{ sid: string; channel: string; now: number }>((p) =>
       db
-        .insertInto("verifications")
-        .values({
-          sid: p.sid,
-          service_sid: p.service,
-          to_addr: p.to,
-          pending_to: p.to,
-          channel: p.channel,
-          status: "pending",
-          nonce: p.nonce,
-          key_id: p.keyId,
-          code_length: p.codeLength,
-          locale: p.locale,
-          send_count: 1,
-          check_count: 0,
-          created_at: p.now,
-          updated_at: p.now,
-          expires_at: p.expiresAt,
-        })
-        .onConflict((oc) =>
-          oc
-            .columns(["service_sid", "pending_to"])
-            .doUpdateSet((eb) => ({ send_count: eb("verifications.send_count", "+", 1), channel: p.channel, updated_at: p.now }))
-            .where("verifications.send_count", "<", p.maxSends)
-            .where("verifications.expires_at", ">", p.now),
-        )
-        .returningAll(),
+        .updateTable("verifications")
+        .set((eb) => ({ send_count: eb("send_count", "+", 1), channel: p.channel, updated_at: p.now }))
+        .where("sid", "=", p.sid),
     ),
     pendingOf: prepare<{ service: string; to: string }>((p) =>
       verification().where("service_sid", "=", p.service).where("pending_to", "=", p.to),
@@ -145,8 +140,9 @@ export function verifyStatements(db: Kysely<Database>) {
     ),
     /**
      * One check counted and, when the code matched (`approve` 1), the verification approved, in one
-     * statement guarded by everything a check needs: pending, time and checks left. No row: it changed
-     * since it was read.
+     * statement guarded by everything a check needs: pending, time and checks left. No change: it changed
+     * since it was read. No RETURNING (SQLite, the one database that runs it, makes a temporary table
+     * for one): the row after it is the row read before with these changes (verify-store.ts, checkStep).
      */
     checkOnce: prepare<{ sid: string; now: number; maxChecks: number; approve: number }>((p) =>
       db
@@ -161,8 +157,7 @@ export function verifyStatements(db: Kysely<Database>) {
         .where("status", "=", "pending")
         .where("pending_to", "is not", null)
         .where("expires_at", ">", p.now)
-        .where("check_count", "<", p.maxChecks)
-        .returningAll(),
+        .where("check_count", "<", p.maxChecks),
     ),
     markExpired: prepare<{ sid: string; now: number }>((p) => pending(p).set({ status: "expired", pending_to: null, updated_at: p.now })),
     spent: prepare<{ sid: string; now: number }>((p) =>

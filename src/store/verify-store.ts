@@ -204,7 +204,8 @@ export interface CheckValues {
 
 /**
  * The statements of a start's and a check's common case. One at a time here (SQLite, where a statement
- * costs no round trip); batched per turn of the event loop on PostgreSQL (postgres/verify-batch.ts).
+ * costs no round trip, and transactions never interleave); batched per turn of the event loop on
+ * PostgreSQL (postgres/verify-batch.ts).
  */
 export interface VerifyHotPath {
   /**
@@ -276,20 +277,59 @@ function* checkStep(
   decide: (row: Selectable<VerificationsTable>) => CheckValues | null,
 ): Step<Selectable<VerificationsTable> | null> {
   const [row] = (yield find).rows as Selectable<VerificationsTable>[];
-  const values = row === undefined ? null : decide(row);
+  if (row === undefined) return null;
+  const values = decide(row);
   if (values === null) return null;
-  const [after] = (yield statement(q.checkOnce, values)).rows as Selectable<VerificationsTable>[];
-  if (after === undefined) return null;
+  if ((yield statement(q.checkOnce, values)).changes !== 1) return null;
+  // SQLite's transactions run one at a time (sqlite/runner.ts): nothing changed the row since it was
+  // read, so after the count it is that row with the count's changes, made here on the row read.
+  row.check_count += 1;
+  row.updated_at = values.now;
   if (values.approve === 1) {
-    yield statement(q.markVerified, { to: after.to_addr, purpose: values.purpose, verification: after.sid, now: values.now });
+    row.status = "approved";
+    row.pending_to = null;
+    yield statement(q.markVerified, { to: row.to_addr, purpose: values.purpose, verification: row.sid, now: values.now });
   }
-  return after;
+  return row;
 }
 
-/** `open`, then the attempt's row on the verification it opened: one step. */
+/**
+ * A new verification, or one more send on the pending one while it has sends and time left, then the
+ * attempt's row on it: one step. Null: the pending one is out of sends, or of time (the caller expires
+ * it and opens again). The pending one is read first and the row after the write is made here, as in
+ * checkStep: SQLite runs one transaction at a time, and a statement with RETURNING (an upsert returning
+ * the row, before) runs through a temporary table.
+ */
 function* openStep(q: VerifyStatements, values: OpenWithAttempt): Step<Selectable<VerificationsTable> | null> {
-  const [opened] = (yield statement(q.open, values)).rows as Selectable<VerificationsTable>[];
-  if (opened === undefined) return null;
+  const [pending] = (yield statement(q.pendingOf, { service: values.service, to: values.to })).rows as Selectable<VerificationsTable>[];
+  let opened: Selectable<VerificationsTable>;
+  if (pending === undefined) {
+    yield statement(q.open, values);
+    opened = {
+      sid: values.sid,
+      service_sid: values.service,
+      to_addr: values.to,
+      pending_to: values.to,
+      channel: values.channel,
+      status: "pending",
+      nonce: values.nonce,
+      key_id: values.keyId,
+      code_length: values.codeLength,
+      locale: values.locale,
+      send_count: 1,
+      check_count: 0,
+      created_at: values.now,
+      updated_at: values.now,
+      expires_at: values.expiresAt,
+    };
+  } else {
+    if (pending.send_count >= values.maxSends || pending.expires_at <= values.now) return null;
+    yield statement(q.addSend, { sid: pending.sid, channel: values.channel, now: values.now });
+    pending.send_count += 1;
+    pending.channel = values.channel;
+    pending.updated_at = values.now;
+    opened = pending;
+  }
   yield statement(q.attempt, attemptValues(values, opened));
   return opened;
 }
