@@ -18,8 +18,12 @@ const KEEP_DAYS = 7;
 /** Clients sending one code after another, each waiting for its answer. */
 const CLIENTS = 4;
 const HEALTH_EVERY_MS = 50;
-/** Generous: the fault this guards against froze the service for up to 5 s at a time. */
-const HEALTH_TIMEOUT_MS = 1000;
+/**
+ * The fault this guards against froze the service for up to 5 s at a time. Half that: on a slow moment
+ * of the shared 2-core machine, with the purge, the report, the service and other test files all
+ * running, one health check waited 1,011 ms for nothing but the CPU (purge 330 s instead of 173).
+ */
+const HEALTH_TIMEOUT_MS = 2500;
 const STREAM_USER = "usr_maintenance_stream";
 /** Every protection rule runs, with limits the stream's one user and numbers never reach (as bench/run.mjs). */
 const RAISED_LIMITS: Record<string, string> = {
