@@ -355,8 +355,8 @@ export class OtpService {
 
     const admitted = await guardLimiter(protection.admitTry(key, number, now, { exempt: this.#o.testNumbers.has(key.phoneNumber) }));
     if (!admitted.ok) return tooManyTries(admitted.rule, admitted.retryAfterMs, now);
-    // Counted first, atomically, so parallel guesses cannot outrun the budget (the Ory Kratos lesson); then
-    // compared in constant time with the live codes.
+    // Counted in the same atomic step as the comparison, whatever it finds, so parallel guesses cannot
+    // outrun the budget (the Ory Kratos lesson); compared in constant time with the live codes.
     const expected = this.#keys.expected(key, code);
     const rule = {
       maxAttempts: rules.maxAttempts,

@@ -149,6 +149,7 @@ export class SqlStore implements Store {
     take: TryTake = {},
   ): Promise<VerifyTry> {
     const codes = this.#a.statements.codes;
+    // `parts` let an adapter run a try of its own (SQLite's try-step.ts, PostgreSQL's batches).
     return this.#a.tryVerify(() => tryStep(codes, key, now, rule, match), take, now, { key, rule, match });
   }
 

@@ -30,6 +30,7 @@ export function* storeCodeStep(codes: OtpStatements, input: SendInput, sendCount
  * One verification try: counted before the comparison (the budget can never be overrun, and on
  * PostgreSQL the UPDATE holds the challenge's row, so the tries of one challenge take turns); then `match`
  * picks among the live codes; the picked one is consumed by an UPDATE guarded by its status and expiry.
+ * PostgreSQL's (a try alone, or its batch's fallback); SQLite runs sqlite/try-step.ts's instead.
  */
 export function* tryStep(
   codes: OtpStatements,

@@ -17,6 +17,27 @@ export interface OpenValues {
   maxSends: number;
 }
 
+/** A new verification's row: pending for its address, one send, no check. */
+function verificationRow(p: OpenValues) {
+  return {
+    sid: p.sid,
+    service_sid: p.service,
+    to_addr: p.to,
+    pending_to: p.to,
+    channel: p.channel,
+    status: "pending",
+    nonce: p.nonce,
+    key_id: p.keyId,
+    code_length: p.codeLength,
+    locale: p.locale,
+    send_count: 1,
+    check_count: 0,
+    created_at: p.now,
+    updated_at: p.now,
+    expires_at: p.expiresAt,
+  };
+}
+
 /** The /v2 API's hot statements (a start, a check, a read of a service), compiled once per database. */
 export function verifyStatements(db: Kysely<Database>) {
   const verification = () => db.selectFrom("verifications").selectAll();
@@ -34,34 +55,37 @@ export function verifyStatements(db: Kysely<Database>) {
         .where("expires_at", "<=", p.now),
     ),
     /**
-     * A new verification. Its one caller (verify-store.ts, openStep, on SQLite) has read that the address
-     * has none pending; PostgreSQL's batched start is postgres/verify-batch.ts's `openAll`, an upsert.
+     * A new verification, or one more send on the pending one while it has sends and time left: one
+     * statement, so parallel starts for one address end on one verification. No row: the pending one is out
+     * of sends, or of time (then `expire` it and open again). A start's second step on either database;
+     * PostgreSQL's batched form is postgres/verify-batch.ts's `openAll`, SQLite's common case openInProcess
+     * (verify-store.ts), with the two statements below.
      */
     open: prepare<OpenValues>((p) =>
-      db.insertInto("verifications").values({
-        sid: p.sid,
-        service_sid: p.service,
-        to_addr: p.to,
-        pending_to: p.to,
-        channel: p.channel,
-        status: "pending",
-        nonce: p.nonce,
-        key_id: p.keyId,
-        code_length: p.codeLength,
-        locale: p.locale,
-        send_count: 1,
-        check_count: 0,
-        created_at: p.now,
-        updated_at: p.now,
-        expires_at: p.expiresAt,
-      }),
+      db
+        .insertInto("verifications")
+        .values(verificationRow(p))
+        .onConflict((oc) =>
+          oc
+            .columns(["service_sid", "pending_to"])
+            .doUpdateSet((eb) => ({ send_count: eb("verifications.send_count", "+", 1), channel: p.channel, updated_at: p.now }))
+            .where("verifications.send_count", "<", p.maxSends)
+            .where("verifications.expires_at", ">", p.now),
+        )
+        .returningAll(),
     ),
-    /** One more send on a pending verification (read before, with sends and time left: openStep). */
-    addSend: prepare<{ sid: string; channel: string; now: number }>((p) =>
+    /** A new verification, where none is pending for the address (read in the same SQLite transaction). */
+    insertPending: prepare<OpenValues>((p) => db.insertInto("verifications").values(verificationRow(p))),
+    /** One more send on a pending verification while it has sends and time left (`open`'s update, alone). */
+    addSend: prepare<{ sid: string; channel: string; now: number; maxSends: number }>((p) =>
       db
         .updateTable("verifications")
         .set((eb) => ({ send_count: eb("send_count", "+", 1), channel: p.channel, updated_at: p.now }))
-        .where("sid", "=", p.sid),
+        .where("sid", "=", p.sid)
+        .where("status", "=", "pending")
+        .where("pending_to", "is not", null)
+        .where("send_count", "<", p.maxSends)
+        .where("expires_at", ">", p.now),
     ),
     pendingOf: prepare<{ service: string; to: string }>((p) =>
       verification().where("service_sid", "=", p.service).where("pending_to", "=", p.to),

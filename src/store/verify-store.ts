@@ -244,10 +244,13 @@ class OneAtATime implements VerifyHotPath {
   async open(values: OpenWithAttempt, take: readonly Bucket[]): Promise<Opened> {
     const consumed = await this.#units.take(take, values.now);
     if (!consumed.ok) return { kind: "limited", rule: consumed.rule, retryAfterMs: consumed.retryAfterMs };
-    const row = await this.#runner.transaction(opening(this.#q, values)).catch(async (error: unknown) => {
-      await this.#units.giveBack(take, values.now).catch(() => {});
-      throw error;
-    });
+    const q = this.#q;
+    const row = await this.#runner
+      .transaction(() => openInProcessStep(q, values))
+      .catch(async (error: unknown) => {
+        await this.#units.giveBack(take, values.now).catch(() => {});
+        throw error;
+      });
     return { kind: "taken", row };
   }
 
@@ -293,18 +296,25 @@ function* checkStep(
   return row;
 }
 
-/**
- * A new verification, or one more send on the pending one while it has sends and time left, then the
- * attempt's row on it: one step. Null: the pending one is out of sends, or of time (the caller expires
- * it and opens again). The pending one is read first and the row after the write is made here, as in
- * checkStep: SQLite runs one transaction at a time, and a statement with RETURNING (an upsert returning
- * the row, before) runs through a temporary table.
- */
+/** `open`, then the attempt's row on the verification it opened: one step (a start's second step, any database). */
 function* openStep(q: VerifyStatements, values: OpenWithAttempt): Step<Selectable<VerificationsTable> | null> {
+  const [opened] = (yield statement(q.open, values)).rows as Selectable<VerificationsTable>[];
+  if (opened === undefined) return null;
+  yield statement(q.attempt, attemptValues(values, opened));
+  return opened;
+}
+
+/**
+ * What openStep does, on SQLite's common case (OneAtATime), without RETURNING (an upsert returning the
+ * row runs through a temporary table there): the pending verification is read, then a new one inserted or
+ * a send added to it, and the row after the write made here from the one read. SQLite runs one
+ * transaction at a time (sqlite/runner.ts), so nothing writes between the read and the write.
+ */
+function* openInProcessStep(q: VerifyStatements, values: OpenWithAttempt): Step<Selectable<VerificationsTable> | null> {
   const [pending] = (yield statement(q.pendingOf, { service: values.service, to: values.to })).rows as Selectable<VerificationsTable>[];
   let opened: Selectable<VerificationsTable>;
   if (pending === undefined) {
-    yield statement(q.open, values);
+    yield statement(q.insertPending, values);
     opened = {
       sid: values.sid,
       service_sid: values.service,
@@ -323,8 +333,9 @@ function* openStep(q: VerifyStatements, values: OpenWithAttempt): Step<Selectabl
       expires_at: values.expiresAt,
     };
   } else {
-    if (pending.send_count >= values.maxSends || pending.expires_at <= values.now) return null;
-    yield statement(q.addSend, { sid: pending.sid, channel: values.channel, now: values.now });
+    // Out of sends or of time: no change, and the caller's second step decides (as `open`'s refused update).
+    const added = yield statement(q.addSend, { sid: pending.sid, channel: values.channel, now: values.now, maxSends: values.maxSends });
+    if (added.changes !== 1) return null;
     pending.send_count += 1;
     pending.channel = values.channel;
     pending.updated_at = values.now;

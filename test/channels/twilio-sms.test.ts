@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { OutgoingMessage } from "../../src/channels/channel.js";
 import { TwilioSmsChannel } from "../../src/channels/twilio-sms.js";
 import type { TwilioConfig } from "../../src/config.js";
@@ -79,15 +79,21 @@ describe("TwilioSmsChannel through the twilio SDK", () => {
   });
 
   it("does not start a retry the deadline leaves no time for: the answer stays throttled, not a timeout", async () => {
-    // One 429 only: a retry, had one started, would have been accepted.
-    twilio.failNext(429);
-    const before = twilio.requestCount;
-    expect(await new TwilioSmsChannel(config).send(message("+50688887777", { deadline: Date.now() + 200 }))).toMatchObject({
-      ok: false,
-      kind: "throttled",
-      providerCode: "20429",
-    });
-    expect(twilio.requestCount - before).toBe(1);
+    // One 429 only: a retry, had one started, would have been accepted. The first wait is drawn at its
+    // longest (199 ms), which with 250 ms for the retry itself leaves no room in a 440 ms deadline.
+    const random = vi.spyOn(Math, "random").mockReturnValue(0.999);
+    try {
+      twilio.failNext(429);
+      const before = twilio.requestCount;
+      expect(await new TwilioSmsChannel(config).send(message("+50688887777", { deadline: Date.now() + 440 }))).toMatchObject({
+        ok: false,
+        kind: "throttled",
+        providerCode: "20429",
+      });
+      expect(twilio.requestCount - before).toBe(1);
+    } finally {
+      random.mockRestore();
+    }
   });
 
   it("a 500 is a failure and is not retried", async () => {

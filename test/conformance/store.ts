@@ -1,6 +1,6 @@
 import { describe, expect } from "vitest";
 import type { ChallengeKey, OtpRecord } from "../../src/otp/types.js";
-import type { SendOpened, Store } from "../../src/store/store.js";
+import type { LiveCode, SendOpened, Store } from "../../src/store/store.js";
 import { conformance } from "./harness.js";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -170,6 +170,22 @@ export function testStore(make: () => Promise<{ store: Store; cleanup: () => Pro
       const picked = await store.tryVerify(k2, T0 + 2 * MINUTE, verifyRule, (codes) => codes.find((c) => c.id === code.id));
       expect(picked).toMatchObject({ kind: "refused" });
       expect((await store.findCode(code.id))?.status).toBe("pending");
+      // That try was counted all the same: it compared, whatever it found.
+      expect((await store.getChallenge(k2))?.attempts).toBe(1);
+    });
+
+    test("a live challenge whose codes are all gone: the try is counted, compares nothing, and is a mismatch", async () => {
+      const k = key();
+      const { code } = await sendAt(store, k, T0);
+      await store.updateDelivery(code.id, { status: "failed", providerErrorCode: "21610" }, T0 + 1);
+      let compared: LiveCode[] | null = null;
+      const tried = await store.tryVerify(k, T0 + 2, verifyRule, (codes) => {
+        compared = codes;
+        return undefined;
+      });
+      expect(tried).toEqual({ kind: "mismatch", attempts: 1, codes: [] });
+      expect(compared).toEqual([]);
+      expect((await store.getChallenge(k))?.attempts).toBe(1);
     });
 
     test("a registration code marks the user's number verified in the same step", async () => {

@@ -82,7 +82,7 @@ export const messagingRoutes: FastifyPluginAsyncTypebox<{ vericode: Vericode }> 
         tags: ["messaging"],
         summary: "Verify a one-time code",
         description:
-          "Counts the try first, then compares in constant time; a code verifies at most once. A registration code marks the user's phone number verified. Tries per number and purpose are also limited over a longer window (RATE_LIMIT_VERIFY): 429 rate_limited.",
+          "Counts the try in the same atomic step as the comparison, which is in constant time; a code verifies at most once. A registration code marks the user's phone number verified. Tries per number and purpose are also limited over a longer window (RATE_LIMIT_VERIFY): 429 rate_limited.",
         security: [{ bearer: [] }],
         body: VerifyOtpBody,
         response: { 200: VerifyOtpAnswer, ...problems(400, 401, 403, 413, 415, 429, 503) },

@@ -290,11 +290,15 @@ class Units {
     const ordered = this.#ordered;
     const now = this.#now;
     if (ordered.length === 0) return null;
+    let refusal: unknown;
     try {
       yield statement(this.#own.takeAll(ordered.length), bucketValues(ordered, now));
       return null;
     } catch (error) {
-      if ((error as { code?: unknown }).code !== "SQLITE_CONSTRAINT_NOTNULL") throw error;
+      // Only the count's NOT NULL is a full bucket; any other failure (a window or limit that is not a
+      // number binds as NULL too) stays the error it is.
+      if (!isFullBucket(error)) throw error;
+      refusal = error;
     }
     const values: Record<string, string> = {};
     for (let i = 0; i < ordered.length; i++) values[`k${i}`] = (ordered[i] as Bucket).key;
@@ -307,8 +311,7 @@ class Units {
         return { ok: false, rule: bucket.rule, retryAfterMs: resetAt - now };
       }
     }
-    // Only a full bucket makes the take fail on its count.
-    throw new Error("the take of rate_limits failed on its count, yet no bucket is full");
+    throw new Error("the take of rate_limits failed on its count, yet no bucket is full", { cause: refusal });
   }
 
   giveBack(): Step<void> {
@@ -318,6 +321,12 @@ class Units {
       this.#now,
     );
   }
+}
+
+/** The take's refusal: a NULL count (a full bucket's), refused by the column's NOT NULL. */
+function isFullBucket(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === "SQLITE_CONSTRAINT_NOTNULL" && typeof message === "string" && message.endsWith("rate_limits.count");
 }
 
 /** The budget's hold: `reserve` unless it would pass the cap (nothing written then), `release` gives it back. */

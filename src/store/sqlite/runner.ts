@@ -160,6 +160,12 @@ export class SqliteRunner implements Runner {
         try {
           rows = this.#run(next.value);
         } catch (error) {
+          // SQLite rolled the whole transaction back (a full disk, an I/O error): the batch is lost, and
+          // the step does not go on outside it.
+          if (!this.#db.inTransaction) {
+            wrote = true;
+            throw error;
+          }
           // Thrown into the step at its `yield` (see #run); a step that does not catch it fails here.
           next = steps.throw(error);
           continue;
@@ -212,6 +218,7 @@ export class SqliteRunner implements Runner {
       try {
         rows = this.#run(next.value);
       } catch (error) {
+        if (!this.#db.inTransaction) throw error;
         next = steps.throw(error);
         continue;
       }
