@@ -86,25 +86,36 @@ for (const [i, p] of (results.pgbench ?? []).entries()) {
 const verdicts = [];
 for (const s of results.services) {
   const target = TARGETS[s.name];
-  for (const kind of ["send", "verify", "v2start", "v2check"]) {
+  for (const kind of ["send", "verify", "v2start", "v2check", "sendAfter", "verifyAfter"]) {
     const r = s[kind];
+    if (!r) continue;
     const ratio = r.requests / s.ceiling;
-    const native = kind === "v2start" ? s.send : kind === "v2check" ? s.verify : null;
+    // Verify v2 against the mean of the native runs of its kind just before and just after it.
+    const native =
+      kind === "v2start"
+        ? mean(s.send.requests, s.sendAfter.requests)
+        : kind === "v2check"
+          ? mean(s.verify.requests, s.verifyAfter.requests)
+          : null;
     let verdict = "";
-    if (native === null) {
+    if (kind.endsWith("After")) {
+      verdict = "native again, after Verify v2: the other side of its comparison";
+    } else if (native === null) {
       const checks = [ratio >= target[kind], r.p99 < TARGETS.p99, r.non2xx === 0];
       if (kind === "send") checks.push(r.memory <= TARGETS.rssMiB);
       const ok = checks.every(Boolean);
       verdict = `${ok ? "met" : "NOT MET"} (>=${target[kind] * 100}% of ${target.against}, p99<${TARGETS.p99}${kind === "send" ? `, RSS<=${TARGETS.rssMiB}` : ""})`;
       verdicts.push(ok);
     } else {
-      const relative = r.requests / native.requests;
+      const relative = r.requests / native;
       const ok = relative >= 1 - VERIFY_WITHIN && r.non2xx === 0 && (kind !== "v2check" || r.approved === r.total);
       verdict = `${fmt(relative * 100)}% of native: ${ok ? "met" : "NOT MET"} (within ${VERIFY_WITHIN * 100}%)`;
       if (kind === "v2check") verdict += `, ${r.approved}/${r.total} approved`;
     }
     rows.push([
-      `${kind}${kind.startsWith("v2") ? "" : "-otp"} on ${s.name}`,
+      kind.startsWith("v2")
+        ? `${kind} on ${s.name}`
+        : `${kind.replace("After", "")}-otp on ${s.name}${kind.endsWith("After") ? " (again)" : ""}`,
       fmt(r.requests),
       fmt(r.p50, 1),
       fmt(r.p99, 1),
@@ -123,10 +134,13 @@ console.log(
   `\n${CONNECTIONS} connections, ${DURATION} s per send run; verify runs verify every code the send run produced, each once, with the right code.`,
 );
 console.log(
+  "Verify v2's start and check are compared with the mean of the native runs of their kind just before and just after them (sends, starts, sends again; verifies, checks, verifies again).",
+);
+console.log(
   `Ratios are to the mean of the ceilings just before and just after each database's runs (${results.services.map((s) => `${s.name}: ${TARGETS[s.name].against} ${fmt(s.ceiling)}`).join(", ")}).`,
 );
 console.log(
-  `RSS: the service's peak during the send run (VmHWM, set back to the resident size when the run starts${results.services.every((x) => x.send.memoryPeakReset) ? "" : "; NOT set back here: start-up included"}), then the peak since (verify, Verify v2); at start-up it peaked at ${results.services.map((x) => `${fmt(x.send.memoryStartUp)} MiB (${x.name})`).join(", ")}. CPU: the service's, and every PostgreSQL process's, per request. Load average ${results.loadAtStart.map((n) => n.toFixed(2)).join(" ")} at the start, ${results.loadAtEnd.map((n) => n.toFixed(2)).join(" ")} at the end.`,
+  `RSS: the service's peak during each send or start run (VmHWM, set back to the resident size when the run starts${results.services.every((x) => x.send.memoryPeakReset) ? "" : "; NOT set back here: start-up included"}), for a verify or check run the peak since the last of them; at start-up it peaked at ${results.services.map((x) => `${fmt(x.send.memoryStartUp)} MiB (${x.name})`).join(", ")}. CPU: the service's, and every PostgreSQL process's, per request. Load average ${results.loadAtStart.map((n) => n.toFixed(2)).join(" ")} at the start, ${results.loadAtEnd.map((n) => n.toFixed(2)).join(" ")} at the end.`,
 );
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 writeFileSync(join(ROOT, "bench", "results", "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
